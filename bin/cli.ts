@@ -1,0 +1,39 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * ftrace-sim: a CPU-emulated simulator of Linux x86-64 dynamic ftrace.
+ * Exit codes: 0 all good, 1 a check failed, 2 bad usage or input.
+ */
+import { Command, CommanderError } from 'commander';
+import { AsmError } from '../asm/assembler.js';
+import { UnicornUnavailableError } from '../emu/index.js';
+import { bootCommand } from './commands/boot.js';
+import { disasmCommand } from './commands/disasm.js';
+import { EXIT, UsageError } from './output.js';
+
+const program = new Command('ftrace-sim')
+  .description('Linux x86-64 dynamic ftrace and its per-ops trampolines, run as real x86-64 code in Unicorn')
+  .showHelpAfterError('(run with --help for usage)')
+  .exitOverride()
+  .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+bootCommand(program);
+disasmCommand(program);
+for (const c of program.commands) c.exitOverride();
+
+try {
+  await program.parseAsync(process.argv);
+} catch (e) {
+  if (e instanceof CommanderError) {
+    // --help and --version end here too, with exit code 0.
+    process.exit(e.exitCode === 0 ? EXIT.OK : EXIT.USAGE);
+  }
+  if (e instanceof UsageError || e instanceof RangeError) {
+    process.stderr.write(`ftrace-sim: ${e.message}\n`);
+    process.exit(EXIT.USAGE);
+  }
+  if (e instanceof UnicornUnavailableError || e instanceof AsmError) {
+    process.stderr.write(`ftrace-sim: ${e.message}\n`);
+    process.exit(EXIT.USAGE);
+  }
+  throw e;
+}

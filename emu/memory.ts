@@ -1,0 +1,177 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Guest physical memory as named regions backed by host buffers.
+ *
+ * Every engine maps the same buffers with uc_mem_map_ptr, so several emulated
+ * CPUs share one memory, and the host reads and writes guest memory without a
+ * call into Unicorn. The price is the one real hardware pays too: a host write
+ * to code is not seen by an engine that already translated it until that
+ * engine's code cache is invalidated (Engine.invalidate).
+ */
+import { UC_PROT } from './unicorn.js';
+
+export type Perms = { read: boolean; write: boolean; exec: boolean };
+export const RX: Perms = { read: true, write: false, exec: true };
+export const RW: Perms = { read: true, write: true, exec: false };
+export const RWX: Perms = { read: true, write: true, exec: true };
+
+export function permsToUc(p: Perms): number {
+  return (p.read ? UC_PROT.READ : 0) | (p.write ? UC_PROT.WRITE : 0) | (p.exec ? UC_PROT.EXEC : 0);
+}
+
+export function permsToString(p: Perms): string {
+  return `${p.read ? 'r' : '-'}${p.write ? 'w' : '-'}${p.exec ? 'x' : '-'}`;
+}
+
+export const PAGE_SIZE = 0x1000;
+
+export interface Region {
+  readonly name: string;
+  readonly base: bigint;
+  readonly size: number;
+  perms: Perms;
+  readonly buffer: Buffer;
+}
+
+/** Anything that must follow the memory map: the engines that share it. */
+export interface MemoryListener {
+  onMap(region: Region): void;
+  onUnmap(region: Region): void;
+  onProtect(region: Region): void;
+}
+
+export class MemoryAccessError extends Error {
+  constructor(
+    readonly address: bigint,
+    readonly length: number,
+    readonly access: 'read' | 'write',
+  ) {
+    super(`host ${access} of ${length} byte(s) at ${hex(address)} is outside every mapped region`);
+    this.name = 'MemoryAccessError';
+  }
+}
+
+export function hex(v: bigint | number): string {
+  return '0x' + BigInt.asUintN(64, BigInt(v)).toString(16);
+}
+
+export class GuestMemory {
+  private regions: Region[] = [];
+  private listeners = new Set<MemoryListener>();
+
+  map(name: string, base: bigint, size: number, perms: Perms): Region {
+    if (base % BigInt(PAGE_SIZE) !== 0n || size <= 0 || size % PAGE_SIZE !== 0) {
+      throw new Error(`region ${name}: base ${hex(base)} and size ${size} must be page aligned`);
+    }
+    const end = base + BigInt(size);
+    for (const r of this.regions) {
+      if (base < r.base + BigInt(r.size) && r.base < end) {
+        throw new Error(`region ${name} [${hex(base)}, ${hex(end)}) overlaps ${r.name}`);
+      }
+    }
+    if (this.regions.some((r) => r.name === name)) throw new Error(`region ${name} is already mapped`);
+    const region: Region = { name, base, size, perms, buffer: Buffer.alloc(size) };
+    this.regions.push(region);
+    this.regions.sort((a, b) => (a.base < b.base ? -1 : 1));
+    for (const l of this.listeners) l.onMap(region);
+    return region;
+  }
+
+  unmap(name: string): void {
+    const region = this.region(name);
+    this.regions = this.regions.filter((r) => r !== region);
+    for (const l of this.listeners) l.onUnmap(region);
+  }
+
+  protect(name: string, perms: Perms): void {
+    const region = this.region(name);
+    region.perms = perms;
+    for (const l of this.listeners) l.onProtect(region);
+  }
+
+  region(name: string): Region {
+    const r = this.regions.find((x) => x.name === name);
+    if (!r) throw new Error(`no region named ${name}`);
+    return r;
+  }
+
+  allRegions(): readonly Region[] {
+    return this.regions;
+  }
+
+  /** The region holding [address, address+length), or undefined. */
+  find(address: bigint, length = 1): Region | undefined {
+    for (const r of this.regions) {
+      if (address >= r.base && address + BigInt(length) <= r.base + BigInt(r.size)) return r;
+    }
+    return undefined;
+  }
+
+  addListener(l: MemoryListener): void {
+    this.listeners.add(l);
+    for (const r of this.regions) l.onMap(r);
+  }
+
+  removeListener(l: MemoryListener): void {
+    this.listeners.delete(l);
+  }
+
+  private locate(address: bigint, length: number, access: 'read' | 'write'): [Buffer, number] {
+    const r = this.find(address, length);
+    if (!r) throw new MemoryAccessError(address, length, access);
+    return [r.buffer, Number(address - r.base)];
+  }
+
+  read(address: bigint, length: number): Uint8Array {
+    const [buf, off] = this.locate(address, length, 'read');
+    return Uint8Array.prototype.slice.call(buf, off, off + length);
+  }
+
+  /** A host write: the caller invalidates code caches if these bytes are code. */
+  write(address: bigint, bytes: Uint8Array): void {
+    const [buf, off] = this.locate(address, bytes.length, 'write');
+    buf.set(bytes, off);
+  }
+
+  fill(address: bigint, length: number, value: number): void {
+    const [buf, off] = this.locate(address, length, 'write');
+    buf.fill(value, off, off + length);
+  }
+
+  readU8(a: bigint): number {
+    const [b, o] = this.locate(a, 1, 'read');
+    return b.readUInt8(o);
+  }
+  readU16(a: bigint): number {
+    const [b, o] = this.locate(a, 2, 'read');
+    return b.readUInt16LE(o);
+  }
+  readU32(a: bigint): number {
+    const [b, o] = this.locate(a, 4, 'read');
+    return b.readUInt32LE(o);
+  }
+  readI32(a: bigint): number {
+    const [b, o] = this.locate(a, 4, 'read');
+    return b.readInt32LE(o);
+  }
+  readU64(a: bigint): bigint {
+    const [b, o] = this.locate(a, 8, 'read');
+    return b.readBigUInt64LE(o);
+  }
+  writeU8(a: bigint, v: number): void {
+    const [b, o] = this.locate(a, 1, 'write');
+    b.writeUInt8(v, o);
+  }
+  writeU16(a: bigint, v: number): void {
+    const [b, o] = this.locate(a, 2, 'write');
+    b.writeUInt16LE(v, o);
+  }
+  writeU32(a: bigint, v: number): void {
+    const [b, o] = this.locate(a, 4, 'write');
+    b.writeUInt32LE(v, o);
+  }
+  writeU64(a: bigint, v: bigint): void {
+    const [b, o] = this.locate(a, 8, 'write');
+    b.writeBigUInt64LE(BigInt.asUintN(64, v), o);
+  }
+}

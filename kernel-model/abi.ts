@@ -1,0 +1,128 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The model kernel's ABI: its memory map, structure layouts and flag values,
+ * shared by the TypeScript control plane and the x86 sources (which receive
+ * every constant below as an assembler symbol, so there is one definition).
+ */
+
+/* Memory map, as on x86-64 Linux (Documentation/arch/x86/x86_64/mm.rst). */
+export const KERNEL_TEXT = 0xffffffff81000000n;
+export const KERNEL_DATA = 0xffffffff83000000n;
+/** Module space: within rel32 reach of kernel text, where module_alloc places code. */
+export const MODULES_VADDR = 0xffffffffa0000000n;
+export const MODULES_SIZE = 64 * 1024 * 1024;
+/** The direct map: where kmalloc'd objects (dynamic ftrace_ops, hashes, buffers) live. */
+export const PAGE_OFFSET = 0xffff888000000000n;
+export const DIRECT_MAP_SIZE = 32 * 1024 * 1024;
+/** Task stacks live in vmalloc space, with unmapped guard pages between them. */
+export const VMALLOC_START = 0xffffc90000000000n;
+export const THREAD_SIZE = 16 * 1024;
+export const STACK_STRIDE = THREAD_SIZE + 2 * 4096;
+/** Per-CPU areas (addressed through %gs). */
+export const PERCPU_BASE = 0xffffffff84000000n;
+export const PERCPU_STRIDE = 0x1000;
+
+/* struct ftrace_ops, as the guest sees it (the seed era's essentials). */
+export const OPS = {
+  FUNC: 0, // ftrace_func_t func
+  NEXT: 8, // struct ftrace_ops *next
+  FLAGS: 16, // unsigned long flags
+  PRIVATE: 24, // void *private: here, the ops' struct ftrace_ops_stats
+  TRAMPOLINE: 32, // unsigned long trampoline
+  TRAMPOLINE_SIZE: 40, // unsigned long trampoline_size
+  FILTER_HASH: 48, // struct ftrace_hash *filter_hash (NULL or count 0: all functions)
+  NOTRACE_HASH: 56, // struct ftrace_hash *notrace_hash
+  SIZE: 64,
+} as const;
+
+/* Per-ops statistics kept by the guest callbacks, reached through ops->private. */
+export const STATS = { INVOCATIONS: 0, SIZE: 16 } as const;
+
+/* struct ftrace_hash { size_bits; count; buckets } and struct ftrace_func_entry { next; ip }. */
+export const HASH = { SIZE_BITS: 0, COUNT: 8, BUCKETS: 16, SIZE: 24 } as const;
+export const HASH_ENTRY = { NEXT: 0, IP: 8, SIZE: 16 } as const;
+/** hash_long()'s multiplier (include/linux/hash.h, GOLDEN_RATIO_64). */
+export const GOLDEN_RATIO_64 = 0x61c8864680b583ebn;
+
+/* Flags of struct ftrace_ops (the simulator's own values; see mechanics §2.2). */
+export const FTRACE_OPS_FL = {
+  ENABLED: 1n << 0n,
+  DYNAMIC: 1n << 1n,
+  SAVE_REGS: 1n << 2n,
+  SAVE_REGS_IF_SUPPORTED: 1n << 3n,
+  RECURSION_SAFE: 1n << 4n,
+  STUB: 1n << 5n,
+  INITIALIZED: 1n << 6n,
+  DELETED: 1n << 7n,
+  ADDING: 1n << 8n,
+  REMOVING: 1n << 9n,
+  MODIFYING: 1n << 10n,
+  ALLOC_TRAMP: 1n << 11n,
+  IPMODIFY: 1n << 12n,
+} as const;
+export type OpsFlagName = keyof typeof FTRACE_OPS_FL;
+
+/* struct dyn_ftrace { ip; flags } in guest memory; the ~v4.x flag layout (mechanics §3.1). */
+export const DYN_FTRACE = { IP: 0, FLAGS: 8, SIZE: 16 } as const;
+export const FTRACE_FL = {
+  ENABLED: 1 << 31,
+  REGS: 1 << 30,
+  REGS_EN: 1 << 29,
+  TRAMP: 1 << 28,
+  TRAMP_EN: 1 << 27,
+  IPMODIFY: 1 << 26,
+  DISABLED: 1 << 25,
+} as const;
+export const FTRACE_REF_MAX = (1 << 25) - 1;
+
+/* struct pt_regs (arch/x86/include/uapi/asm/ptrace-abi.h). */
+export const PT_REGS = {
+  R15: 0, R14: 8, R13: 16, R12: 24, RBP: 32, RBX: 40, R11: 48, R10: 56,
+  R9: 64, R8: 72, RAX: 80, RCX: 88, RDX: 96, RSI: 104, RDI: 112, ORIG_RAX: 120,
+  RIP: 128, CS: 136, EFLAGS: 144, RSP: 152, SS: 160, FRAME_SIZE: 168,
+} as const;
+export const __KERNEL_CS = 0x10n;
+export const __KERNEL_DS = 0x18n;
+
+/* The trace ring buffer: one 64-byte entry per callback invocation. */
+export const TRACE_ENTRY = {
+  SEQ: 0, IP: 8, PARENT_IP: 16, OP: 24, REGS: 32, KIND: 40, CPU: 44, AUX0: 48, AUX1: 56, SIZE: 64,
+} as const;
+/** Which built-in callback wrote an entry (TRACE_ENTRY.KIND). */
+export const CALLBACK_KIND = { function_trace: 1, counter: 2, kprobe_regs: 3 } as const;
+export type CallbackName = keyof typeof CALLBACK_KIND;
+export const CALLBACK_FUNC: Record<CallbackName, string> = {
+  function_trace: 'function_trace_call',
+  counter: 'ftrace_count_probe',
+  kprobe_regs: 'kprobe_ftrace_handler',
+};
+
+/* The model's struct file: enough for read and write to move real bytes. */
+export const FILE = { POS: 0, DATA: 8, SIZE: 16, CSUM: 24, STRUCT_SIZE: 32 } as const;
+/* System call numbers (x86-64) of the model's sys_call_table. */
+export const NR = { read: 0, write: 1, getpid: 39, syscalls: 40 } as const;
+
+/* Per-CPU area fields (%gs-relative). */
+export const PERCPU = { CPU_NUMBER: 0, RECURSION: 8, CURRENT_PID: 16 } as const;
+
+/** Every constant above that the x86 sources use, as assembler symbols. */
+export function abiSymbols(): Map<string, bigint> {
+  const m = new Map<string, bigint>();
+  const put = (prefix: string, o: Record<string, number | bigint>) => {
+    for (const [k, v] of Object.entries(o)) m.set(`${prefix}${k}`, BigInt(v));
+  };
+  put('OPS_', OPS);
+  put('STATS_', STATS);
+  put('HASH_', HASH);
+  put('HASH_ENTRY_', HASH_ENTRY);
+  put('FTRACE_OPS_FL_', FTRACE_OPS_FL);
+  put('PT_', PT_REGS);
+  put('TE_', TRACE_ENTRY);
+  put('KIND_', CALLBACK_KIND);
+  put('PERCPU_', PERCPU);
+  put('FILE_', FILE);
+  put('NR_', NR);
+  m.set('__KERNEL_CS', __KERNEL_CS);
+  m.set('__KERNEL_DS', __KERNEL_DS);
+  return m;
+}

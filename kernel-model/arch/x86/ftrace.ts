@@ -1,0 +1,205 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The x86 mechanism under ftrace (arch/x86/kernel/ftrace.c): how a call site
+ * is turned into a NOP or a call, how ftrace_call is repointed, and how a
+ * trampoline is made for one ftrace_ops (the seed patch's create_trampoline).
+ * Policy (which site calls what) lives in kernel-model/ftrace/core.ts.
+ */
+import {
+  MCOUNT_INSN_SIZE,
+  OP_REF,
+  OP_REF_SIZE,
+  bytesEqual,
+  ftraceCallReplace,
+  ftraceJmpReplace,
+  ftraceNopReplace,
+  hexBytes,
+  rel32,
+} from '../../../asm/encoding.js';
+import { hex } from '../../../emu/index.js';
+import type { Kernel } from '../../kernel.js';
+import type { DynFtrace } from '../../ftrace/records.js';
+import type { FtraceOps } from '../../ftrace/ops.js';
+
+/** ftrace_bug(): a call site did not hold the bytes the kernel expected. */
+export class FtraceBugError extends Error {
+  constructor(
+    readonly ip: bigint,
+    readonly symbol: string | undefined,
+    readonly expected: Uint8Array,
+    readonly actual: Uint8Array,
+    readonly operation: string,
+  ) {
+    super(
+      `ftrace failed to modify [<${hex(ip)}>] ${symbol ?? '?'} (${operation})\n` +
+        ` actual:   ${hexBytes(actual)}\n expected: ${hexBytes(expected)}`,
+    );
+    this.name = 'FtraceBugError';
+  }
+}
+
+export class X86Ftrace {
+  /** MCOUNT_ADDR: what the compiler's call sites call. */
+  readonly MCOUNT_ADDR: bigint;
+  /** FTRACE_ADDR and FTRACE_REGS_ADDR: the shared callers. */
+  readonly FTRACE_ADDR: bigint;
+  readonly FTRACE_REGS_ADDR: bigint;
+  private readonly sym: (n: string) => bigint;
+
+  constructor(private readonly kernel: Kernel) {
+    this.sym = (n) => kernel.symbols.addr(n);
+    this.MCOUNT_ADDR = this.sym('__fentry__');
+    this.FTRACE_ADDR = this.sym('ftrace_caller');
+    this.FTRACE_REGS_ADDR = this.sym('ftrace_regs_caller');
+  }
+
+  private read(ip: bigint): Uint8Array {
+    return this.kernel.memory.read(ip, MCOUNT_INSN_SIZE);
+  }
+
+  /**
+   * Replaces `old` with `new` at ip after checking that ip holds `old`.
+   * At boot nothing else runs, so the bytes are simply written (the kernel's
+   * ftrace_modify_code_direct); every later change goes through the same
+   * check, then a write and a code-cache invalidation on every CPU.
+   */
+  ftrace_modify_code(ip: bigint, oldCode: Uint8Array, newCode: Uint8Array, operation: string): void {
+    const actual = this.read(ip);
+    if (!bytesEqual(actual, oldCode)) {
+      throw new FtraceBugError(ip, this.kernel.symbolize(ip), oldCode, actual, operation);
+    }
+    this.kernel.textPoke(ip, newCode);
+  }
+
+  ftrace_make_nop(rec: DynFtrace, addr: bigint): void {
+    this.ftrace_modify_code(rec.ip, ftraceCallReplace(rec.ip, addr), ftraceNopReplace(), 'make nop');
+  }
+
+  ftrace_make_call(rec: DynFtrace, addr: bigint): void {
+    this.ftrace_modify_code(rec.ip, ftraceNopReplace(), ftraceCallReplace(rec.ip, addr), 'make call');
+  }
+
+  ftrace_modify_call(rec: DynFtrace, oldAddr: bigint, addr: bigint): void {
+    this.ftrace_modify_code(rec.ip, ftraceCallReplace(rec.ip, oldAddr), ftraceCallReplace(rec.ip, addr), 'modify call');
+  }
+
+  /** update_ftrace_func(): repoint a call whose current target we do not need to know. */
+  private update_ftrace_func(ip: bigint, newCode: Uint8Array): void {
+    this.ftrace_modify_code(ip, this.read(ip), newCode, 'update ftrace func');
+  }
+
+  /** ftrace_update_ftrace_func(): both shared callers call `func`. */
+  ftrace_update_ftrace_func(func: bigint): void {
+    for (const site of ['ftrace_call', 'ftrace_regs_call']) {
+      const ip = this.sym(site);
+      this.update_ftrace_func(ip, ftraceCallReplace(ip, func));
+    }
+  }
+
+  /** The target of the 5-byte call at ip (ftrace_call, a call site, a trampoline's call). */
+  callTarget(ip: bigint): bigint | undefined {
+    const b = this.read(ip);
+    if (b[0] !== 0xe8) return undefined;
+    return BigInt.asUintN(64, ip + 5n + BigInt(new DataView(b.buffer, b.byteOffset).getInt32(1, true)));
+  }
+
+  /* Trampolines live in module space: module_alloc() keeps them in rel32 reach of the text. */
+  private alloc_tramp(size: number): bigint | undefined {
+    return this.kernel.moduleSpace?.alloc(size);
+  }
+
+  private tramp_free(tramp: bigint): void {
+    this.kernel.moduleSpace?.release(tramp);
+  }
+
+  /** Where, inside a trampoline, the copied ftrace_call (or ftrace_regs_call) sits. */
+  calc_trampoline_call_offset(saveRegs: boolean): number {
+    return saveRegs
+      ? Number(this.sym('ftrace_regs_call') - this.sym('ftrace_regs_caller'))
+      : Number(this.sym('ftrace_call') - this.sym('ftrace_caller'));
+  }
+
+  /**
+   * create_trampoline(): copy [ftrace_caller, ftrace_caller_end) (or the regs
+   * variant) into module memory, append `jmp ftrace_return`, store the ops
+   * pointer after it, and make the copied `movq function_trace_op(%rip),%rdx`
+   * load that slot instead: the callback then gets this ops in %rdx without
+   * any list walk. Returns 0 when no trampoline can be made.
+   */
+  create_trampoline(ops: FtraceOps): { tramp: bigint; size: number } | undefined {
+    const m = this.kernel.memory;
+    const regs = ops.hasFlag('SAVE_REGS');
+    const start = this.sym(regs ? 'ftrace_regs_caller' : 'ftrace_caller');
+    const end = this.sym(regs ? 'ftrace_regs_caller_end' : 'ftrace_caller_end');
+    const opPtr = this.sym(regs ? 'ftrace_regs_caller_op_ptr' : 'ftrace_caller_op_ptr');
+    const size = Number(end - start);
+    const total = size + MCOUNT_INSN_SIZE + 8;
+
+    const tramp = this.alloc_tramp(total);
+    if (tramp === undefined) return undefined;
+
+    const code = new Uint8Array(total);
+    code.set(m.read(start, size), 0);
+    // The trampoline ends with a jmp to ftrace_return.
+    code.set(ftraceJmpReplace(tramp + BigInt(size), this.sym('ftrace_return')), size);
+    // The ops pointer sits after the jmp and takes the place of function_trace_op.
+    const ptr = tramp + BigInt(size + MCOUNT_INSN_SIZE);
+    new DataView(code.buffer).setBigUint64(size + MCOUNT_INSN_SIZE, ops.addr, true);
+
+    const opOffset = Number(opPtr - start);
+    const opCode = code.subarray(opOffset, opOffset + OP_REF_SIZE);
+    if (!bytesEqual(opCode.subarray(0, 3), OP_REF)) {
+      this.kernel.warn(
+        `create_trampoline: ${regs ? 'ftrace_regs_caller_op_ptr' : 'ftrace_caller_op_ptr'} at ${hex(opPtr)} ` +
+          `holds ${hexBytes(opCode.subarray(0, 3))}, not the movq 48 8b 15; no trampoline for ${ops.name}`,
+      );
+      this.tramp_free(tramp);
+      return undefined;
+    }
+    // Point the copied movq at the stored ops pointer.
+    new DataView(code.buffer).setInt32(opOffset + 3, rel32(tramp + BigInt(opOffset), OP_REF_SIZE, ptr), true);
+
+    this.kernel.textPoke(tramp, code);
+    ops.setFlag('ALLOC_TRAMP', true);
+    return { tramp, size: total };
+  }
+
+  /**
+   * arch_ftrace_update_trampoline(): give a static ops its trampoline (or
+   * reuse the one it has) and point the trampoline's call at ops->func.
+   * Seed rule: dynamically allocated ops get none, because nothing yet tells
+   * when no task is still running on a trampoline that would be freed.
+   */
+  arch_ftrace_update_trampoline(ops: FtraceOps): void {
+    if (ops.hasFlag('DYNAMIC')) return;
+    if (ops.trampoline !== 0n) {
+      if (!ops.hasFlag('ALLOC_TRAMP')) return; // someone else's static trampoline
+    } else {
+      const t = this.create_trampoline(ops);
+      if (!t) return;
+      ops.trampoline = t.tramp;
+      ops.trampolineSize = t.size;
+      this.kernel.symbols.add({ name: trampolineSymbol(ops), address: t.tramp, size: t.size });
+    }
+    const ip = ops.trampoline + BigInt(this.calc_trampoline_call_offset(ops.hasFlag('SAVE_REGS')));
+    // The copied call still points where ftrace_call pointed: whatever it holds is "old".
+    this.update_ftrace_func(ip, ftraceCallReplace(ip, ops.func));
+  }
+
+  /** arch_ftrace_trampoline_free(): only trampolines this layer allocated. */
+  arch_ftrace_trampoline_free(ops: FtraceOps): void {
+    if (!ops.trampoline || !ops.hasFlag('ALLOC_TRAMP')) return;
+    this.kernel.symbols.remove(trampolineSymbol(ops));
+    // Fill with int3 so a stale call into freed memory traps rather than runs old code.
+    const size = ops.trampolineSize;
+    this.kernel.textPoke(ops.trampoline, new Uint8Array(size).fill(0xcc));
+    this.tramp_free(ops.trampoline);
+    ops.trampoline = 0n;
+    ops.trampolineSize = 0;
+    ops.setFlag('ALLOC_TRAMP', false);
+  }
+}
+
+export function trampolineSymbol(ops: FtraceOps): string {
+  return `ftrace_trampoline[${ops.name}]`;
+}

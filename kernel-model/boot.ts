@@ -1,0 +1,23 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* Boot: assemble and load the model kernel, then ftrace_init(). */
+import { Ftrace } from './ftrace/core.js';
+import { Kernel, type BootTimings, type KernelConfig } from './kernel.js';
+
+export interface Booted {
+  kernel: Kernel;
+  ftrace: Ftrace;
+  timings: BootTimings;
+}
+
+export async function boot(config: Partial<KernelConfig> = {}): Promise<Booted> {
+  const t0 = performance.now();
+  const { kernel, assembleMs, loadMs, fromCache } = await Kernel.assemble(config);
+  try {
+    const ftrace = new Ftrace(kernel);
+    const { nopMs } = ftrace.convertCallSitesToNop();
+    return { kernel, ftrace, timings: { assembleMs, loadMs, nopMs, totalMs: performance.now() - t0, fromCache } };
+  } catch (e) {
+    kernel.close();
+    throw e;
+  }
+}

@@ -1,0 +1,475 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * ftrace's policy (kernel/trace/ftrace.c, v3.18/3.19 with the seed patch):
+ * the list of registered ftrace_ops, the accounting of which ops trace which
+ * call site, and the choice of what each call site calls. The bytes are
+ * written by the x86 layer (arch/x86/ftrace.ts).
+ */
+import { decodeBranch, isNop5, MCOUNT_INSN_SIZE } from '../../asm/encoding.js';
+import { FTRACE_FL, FTRACE_OPS_FL } from '../abi.js';
+import { X86Ftrace } from '../arch/x86/ftrace.js';
+import type { Kernel } from '../kernel.js';
+import { filterParseRegex, globMatches } from './glob.js';
+import { FtraceOps, type OpsSpec } from './ops.js';
+import { DynFtraceTable, type DynFtrace } from './records.js';
+
+export const ERRNO = { ENOENT: 2, ENOMEM: 12, EBUSY: 16, ENODEV: 19, EINVAL: 22 } as const;
+export type Errno = keyof typeof ERRNO;
+export type FtraceResult = { ok: true } | { ok: false; errno: Errno; code: number; message: string };
+
+const OK: FtraceResult = { ok: true };
+function fail(errno: Errno, message: string): FtraceResult {
+  return { ok: false, errno, code: -ERRNO[errno], message };
+}
+
+/* Commands of ftrace_run_update_code(). */
+const FTRACE_UPDATE_CALLS = 1 << 0;
+const FTRACE_DISABLE_CALLS = 1 << 1;
+const FTRACE_UPDATE_TRACE_FUNC = 1 << 2;
+
+type UpdateKind = 'ignore' | 'make_call' | 'modify_call' | 'make_nop';
+
+/** What a call site does now, decoded from guest memory. */
+export type SiteTarget =
+  | { kind: 'nop' }
+  | { kind: 'fentry' }
+  | { kind: 'ftrace_caller' }
+  | { kind: 'ftrace_regs_caller' }
+  | { kind: 'trampoline'; ops: string; address: bigint }
+  | { kind: 'other'; address: bigint | undefined; bytes: Uint8Array };
+
+export function siteTargetLabel(t: SiteTarget): string {
+  switch (t.kind) {
+    case 'trampoline':
+      return `trampoline(${t.ops})`;
+    case 'other':
+      return t.address !== undefined ? `call 0x${t.address.toString(16)}` : 'unknown';
+    default:
+      return t.kind === 'fentry' ? '__fentry__' : t.kind;
+  }
+}
+
+export interface BootReport {
+  records: number;
+  nopMs: number;
+}
+
+export class Ftrace {
+  readonly arch: X86Ftrace;
+  readonly records: DynFtraceTable;
+  /** The function name of each record (what %ps prints for its ip). */
+  private readonly recordNames: string[];
+  /** Mirror of the guest ftrace_ops_list, head first (the guest list is authoritative for the data plane). */
+  private opsList: FtraceOps[] = [];
+  private readonly byName = new Map<string, FtraceOps>();
+  private ftraceTraceFunction: bigint;
+  private savedFtraceFunc: bigint;
+  private setFunctionTraceOp: bigint;
+  private removedOps: FtraceOps | undefined;
+  private ftraceStartUp = 0;
+  private readonly listEnd: bigint;
+  private readonly listFunc: bigint;
+  private readonly stub: bigint;
+
+  /**
+   * ftrace_init(): create a record for every call site in __mcount_loc and
+   * turn each one into the 5-byte NOP, after checking that it holds exactly
+   * `call __fentry__`. Throws FtraceBugError on the first site that does not.
+   */
+  constructor(readonly kernel: Kernel) {
+    this.arch = new X86Ftrace(kernel);
+    this.records = new DynFtraceTable(kernel.memory, kernel.recordsBase, kernel.program.mcountLoc);
+    this.recordNames = this.records.all().map((r) => kernel.symbols.format(r.ip, { short: true }) ?? `0x${r.ip.toString(16)}`);
+    this.listEnd = kernel.sym('ftrace_list_end');
+    this.listFunc = kernel.sym('ftrace_ops_list_func');
+    this.stub = kernel.sym('ftrace_stub');
+    this.ftraceTraceFunction = this.stub;
+    this.savedFtraceFunc = this.stub;
+    this.setFunctionTraceOp = this.listEnd;
+  }
+
+  /** ftrace_update_code() at boot: every site to NOP. */
+  convertCallSitesToNop(): BootReport {
+    const t0 = performance.now();
+    for (const rec of this.records.all()) this.arch.ftrace_make_nop(rec, this.arch.MCOUNT_ADDR);
+    return { records: this.records.length, nopMs: performance.now() - t0 };
+  }
+
+  recordName(rec: DynFtrace): string {
+    return this.recordNames[rec.index]!;
+  }
+
+  /** The record of a function by name (its fentry site), or undefined. */
+  recordOf(name: string): DynFtrace | undefined {
+    const s = this.kernel.symbols.get(name);
+    return s ? this.records.lookup(s.address) : undefined;
+  }
+
+  /* ---- ftrace_ops lifetime -------------------------------------------------- */
+
+  /** Allocates an ops: static ones in kernel data, dynamic ones with kmalloc. */
+  createOps(spec: OpsSpec): FtraceOps {
+    if (this.byName.has(spec.name)) throw new Error(`an ftrace_ops named ${spec.name} already exists`);
+    const ops = new FtraceOps(this.kernel, spec);
+    this.byName.set(spec.name, ops);
+    return ops;
+  }
+
+  ops(name: string): FtraceOps | undefined {
+    return this.byName.get(name);
+  }
+
+  allOps(): readonly FtraceOps[] {
+    return [...this.byName.values()];
+  }
+
+  registered(): readonly FtraceOps[] {
+    return this.opsList;
+  }
+
+  /** Frees an ops that is not registered (kfree for dynamic ones). */
+  destroyOps(ops: FtraceOps): FtraceResult {
+    if (ops.hasFlag('ENABLED')) return fail('EBUSY', `${ops.name} is still registered`);
+    this.arch.arch_ftrace_trampoline_free(ops);
+    ops.destroy();
+    this.byName.delete(ops.name);
+    return OK;
+  }
+
+  /* ---- registration --------------------------------------------------------- */
+
+  register_ftrace_function(ops: FtraceOps): FtraceResult {
+    return this.ftrace_startup(ops, 0);
+  }
+
+  unregister_ftrace_function(ops: FtraceOps): FtraceResult {
+    return this.ftrace_shutdown(ops, 0);
+  }
+
+  private __register_ftrace_function(ops: FtraceOps): FtraceResult {
+    if (ops.hasFlag('DELETED')) return fail('EINVAL', `${ops.name} is being deleted`);
+    if (ops.hasFlag('ENABLED')) return fail('EBUSY', `${ops.name} is already registered`);
+    if (!this.kernel.isCoreKernelData(ops.addr)) ops.setFlag('DYNAMIC', true);
+    ops.setFlag('INITIALIZED', true);
+    ops.publishHashes();
+    // add_ftrace_ops(): at the head, ops->next first so a walker never sees a hole.
+    ops.next = this.kernel.memory.readU64(this.kernel.sym('ftrace_ops_list'));
+    this.kernel.memory.writeU64(this.kernel.sym('ftrace_ops_list'), ops.addr);
+    this.opsList.unshift(ops);
+    this.ftrace_update_trampoline(ops);
+    this.update_ftrace_function();
+    return OK;
+  }
+
+  private __unregister_ftrace_function(ops: FtraceOps): FtraceResult {
+    if (!ops.hasFlag('ENABLED')) return fail('EBUSY', `${ops.name} is not registered`);
+    const i = this.opsList.indexOf(ops);
+    if (i < 0) return fail('EINVAL', `${ops.name} is not on ftrace_ops_list`);
+    // remove_ftrace_ops(): the predecessor (or the list head) skips it.
+    if (i === 0) this.kernel.memory.writeU64(this.kernel.sym('ftrace_ops_list'), ops.next);
+    else this.opsList[i - 1]!.next = ops.next;
+    this.opsList.splice(i, 1);
+    this.update_ftrace_function();
+    return OK;
+  }
+
+  private ftrace_update_trampoline(ops: FtraceOps): void {
+    if (this.kernel.config.trampolines) this.arch.arch_ftrace_update_trampoline(ops);
+  }
+
+  /**
+   * update_ftrace_function(): what ftrace_call should call. One static,
+   * recursion-safe ops is called directly with function_trace_op = that ops;
+   * anything else goes through the list function. (A lone dynamic ops also
+   * takes the list function: it may be freed while a CPU is on its way to it.)
+   */
+  private update_ftrace_function(): void {
+    let func: bigint;
+    const head = this.opsList[0];
+    if (!head) {
+      this.setFunctionTraceOp = this.listEnd;
+      func = this.stub;
+    } else if (this.opsList.length === 1 && !head.hasFlag('DYNAMIC') && head.hasFlag('RECURSION_SAFE')) {
+      this.setFunctionTraceOp = head.addr;
+      func = head.func;
+    } else {
+      this.setFunctionTraceOp = this.listEnd;
+      func = this.listFunc;
+    }
+    this.ftraceTraceFunction = func;
+    this.kernel.memory.writeU64(this.kernel.sym('ftrace_trace_function'), func);
+  }
+
+  private ftrace_startup(ops: FtraceOps, command: number): FtraceResult {
+    const r = this.__register_ftrace_function(ops);
+    if (!r.ok) return r;
+    this.ftraceStartUp++;
+    command |= FTRACE_UPDATE_CALLS;
+    ops.flags = ops.flags | FTRACE_OPS_FL.ENABLED | FTRACE_OPS_FL.ADDING;
+    this.ftrace_hash_rec_update(ops, true);
+    this.ftrace_startup_enable(command);
+    ops.setFlag('ADDING', false);
+    return OK;
+  }
+
+  private ftrace_startup_enable(command: number): void {
+    if (this.savedFtraceFunc !== this.ftraceTraceFunction) {
+      this.savedFtraceFunc = this.ftraceTraceFunction;
+      command |= FTRACE_UPDATE_TRACE_FUNC;
+    }
+    if (command) this.ftrace_modify_all_code(command);
+  }
+
+  private ftrace_shutdown(ops: FtraceOps, command: number): FtraceResult {
+    const r = this.__unregister_ftrace_function(ops);
+    if (!r.ok) return r;
+    this.ftraceStartUp--;
+    this.ftrace_hash_rec_update(ops, false);
+    command |= FTRACE_UPDATE_CALLS;
+    ops.setFlag('ENABLED', false);
+    if (this.savedFtraceFunc !== this.ftraceTraceFunction) {
+      this.savedFtraceFunc = this.ftraceTraceFunction;
+      command |= FTRACE_UPDATE_TRACE_FUNC;
+    }
+    this.removedOps = ops;
+    ops.setFlag('REMOVING', true);
+    this.ftrace_modify_all_code(command);
+    this.removedOps = undefined;
+    ops.setFlag('REMOVING', false);
+    if (this.ftraceStartUp === 0) this.checkAllRecordsClear();
+    // No call site points at the trampoline any more, and with one CPU that
+    // only runs between these steps no task can be inside it: free it, as
+    // arch_ftrace_trampoline_free() (v3.19+) does after synchronising. The
+    // seed itself kept a static ops' trampoline until its next registration.
+    this.arch.arch_ftrace_trampoline_free(ops);
+    return OK;
+  }
+
+  /** After the last ops is gone every record must be back to zero (the kernel's sanity check). */
+  private checkAllRecordsClear(): void {
+    for (const rec of this.records.all()) {
+      if (rec.flags !== 0) {
+        this.kernel.warn(`ftrace: record ${this.recordName(rec)} still has flags 0x${rec.flags.toString(16)} after the last ops left`);
+        return;
+      }
+    }
+  }
+
+  /* ---- filters -------------------------------------------------------------- */
+
+  ftrace_set_filter(ops: FtraceOps, patterns: readonly string[], reset = true): FtraceResult {
+    return this.ftrace_set_regex(ops, patterns, reset, 'filter');
+  }
+
+  ftrace_set_notrace(ops: FtraceOps, patterns: readonly string[], reset = true): FtraceResult {
+    return this.ftrace_set_regex(ops, patterns, reset, 'notrace');
+  }
+
+  /** ftrace_set_hash(): edit a copy, fail as a whole when a pattern matches nothing. */
+  private ftrace_set_regex(ops: FtraceOps, patterns: readonly string[], reset: boolean, which: 'filter' | 'notrace'): FtraceResult {
+    const hash = reset ? new Set<bigint>() : new Set(which === 'filter' ? ops.filter : ops.notrace);
+    for (const p of patterns) {
+      const g = filterParseRegex(p);
+      let found = 0;
+      for (const rec of this.records.all()) {
+        if (!globMatches(g, this.recordNames[rec.index]!)) continue;
+        found++;
+        if (g.negate) hash.delete(rec.ip);
+        else hash.add(rec.ip);
+      }
+      if (found === 0) return fail('EINVAL', `${p} matches no function in available_filter_functions`);
+    }
+    this.ftrace_hash_move(ops, which, hash);
+    return OK;
+  }
+
+  /** ftrace_hash_move() + ftrace_ops_update_code(): swap the hash and fix the call sites. */
+  private ftrace_hash_move(ops: FtraceOps, which: 'filter' | 'notrace', hash: Set<bigint>): void {
+    const enabled = ops.hasFlag('ENABLED');
+    if (enabled) this.ftrace_hash_rec_update(ops, false);
+    ops.oldFilter = ops.filter;
+    ops.oldNotrace = ops.notrace;
+    if (which === 'filter') ops.filter = hash;
+    else ops.notrace = hash;
+    ops.publishHashes();
+    if (enabled) {
+      this.ftrace_hash_rec_update(ops, true);
+      ops.setFlag('MODIFYING', true);
+      this.ftrace_modify_all_code(FTRACE_UPDATE_CALLS);
+      ops.setFlag('MODIFYING', false);
+    }
+    ops.oldFilter = undefined;
+    ops.oldNotrace = undefined;
+  }
+
+  /* ---- record accounting ---------------------------------------------------- */
+
+  /** The records an ops' hashes select: all of them for an empty filter. */
+  private recordsOf(ops: FtraceOps): DynFtrace[] {
+    const out: DynFtrace[] = [];
+    if (ops.filter.size > 0) {
+      for (const ip of ops.filter) {
+        const rec = this.records.lookup(ip);
+        if (rec && !ops.notrace.has(ip)) out.push(rec);
+      }
+    } else {
+      for (const rec of this.records.all()) if (!ops.notrace.has(rec.ip)) out.push(rec);
+    }
+    return out;
+  }
+
+  /**
+   * __ftrace_hash_rec_update(): count this ops in (or out of) every record it
+   * traces. A record traced by exactly one ops that has a trampoline is
+   * marked TRAMP; any ops that wants pt_regs marks it REGS.
+   */
+  private ftrace_hash_rec_update(ops: FtraceOps, inc: boolean): void {
+    if (!ops.hasFlag('ENABLED')) return;
+    const saveRegs = ops.hasFlag('SAVE_REGS');
+    for (const rec of this.recordsOf(ops)) {
+      if (rec.has(FTRACE_FL.DISABLED)) continue;
+      let flags = rec.flags;
+      if (inc) {
+        flags++;
+        const count = flags & ((1 << 25) - 1);
+        if (count === 1 && ops.trampoline !== 0n) flags |= FTRACE_FL.TRAMP;
+        else flags &= ~FTRACE_FL.TRAMP; // a second ops: back to the shared caller
+        if (saveRegs) flags |= FTRACE_FL.REGS;
+      } else {
+        if ((flags & ((1 << 25) - 1)) === 0) {
+          this.kernel.warn(`ftrace: record ${this.recordName(rec)} count would go below zero`);
+          continue;
+        }
+        flags--;
+        const count = flags & ((1 << 25) - 1);
+        if (count > 0 && flags & FTRACE_FL.REGS && saveRegs && !this.test_rec_ops_needs_regs(rec, ops)) flags &= ~FTRACE_FL.REGS;
+        // TRAMP is only right while a single ops traces the record: the
+        // seed era always dropped it on decrement.
+        flags &= ~FTRACE_FL.TRAMP;
+      }
+      rec.flags = flags >>> 0;
+    }
+  }
+
+  private test_rec_ops_needs_regs(rec: DynFtrace, leaving: FtraceOps): boolean {
+    return this.opsList.some((op) => op !== leaving && op.hasFlag('ENABLED') && op.hasFlag('SAVE_REGS') && op.tracesIp(rec.ip));
+  }
+
+  /** ftrace_check_record(): compare what the record wants with what its site does. */
+  private ftrace_check_record(rec: DynFtrace, enable: boolean, update: boolean): UpdateKind {
+    let flags = rec.flags;
+    if (flags & FTRACE_FL.DISABLED) return 'ignore';
+    let want = 0;
+    if (enable && (flags & ((1 << 25) - 1)) > 0) want = FTRACE_FL.ENABLED;
+    if (want) {
+      if (!(flags & FTRACE_FL.REGS) !== !(flags & FTRACE_FL.REGS_EN)) want |= FTRACE_FL.REGS;
+      if (!(flags & FTRACE_FL.TRAMP) !== !(flags & FTRACE_FL.TRAMP_EN)) want |= FTRACE_FL.TRAMP;
+    }
+    if ((flags & FTRACE_FL.ENABLED) === want) return 'ignore';
+    if (want) {
+      const wasEnabled = (flags & FTRACE_FL.ENABLED) !== 0;
+      if (update) {
+        flags |= FTRACE_FL.ENABLED;
+        if (want & FTRACE_FL.REGS) flags = flags & FTRACE_FL.REGS ? flags | FTRACE_FL.REGS_EN : flags & ~FTRACE_FL.REGS_EN;
+        if (want & FTRACE_FL.TRAMP) flags = flags & FTRACE_FL.TRAMP ? flags | FTRACE_FL.TRAMP_EN : flags & ~FTRACE_FL.TRAMP_EN;
+        rec.flags = flags >>> 0;
+      }
+      return wasEnabled ? 'modify_call' : 'make_call';
+    }
+    if (update) {
+      if ((flags & ((1 << 25) - 1)) === 0) rec.flags = 0;
+      else rec.flags = (flags & ~(FTRACE_FL.ENABLED | FTRACE_FL.REGS_EN | FTRACE_FL.TRAMP_EN)) >>> 0;
+    }
+    return 'make_nop';
+  }
+
+  private ftrace_find_tramp_ops_new(rec: DynFtrace): FtraceOps | undefined {
+    return this.opsList.find((op) => op.trampoline !== 0n && op.tracesIp(rec.ip));
+  }
+
+  private ftrace_find_tramp_ops_curr(rec: DynFtrace): FtraceOps | undefined {
+    const r = this.removedOps;
+    if (r && r.trampoline !== 0n && r.tracesIp(rec.ip)) return r;
+    return this.opsList.find((op) => {
+      if (op.trampoline === 0n || op.hasFlag('ADDING')) return false;
+      return op.tracesIp(rec.ip, op.hasFlag('MODIFYING') ? 'old' : 'current');
+    });
+  }
+
+  /** ftrace_get_addr_new(): the target the record's wanted flags call for. */
+  private ftrace_get_addr_new(rec: DynFtrace): bigint {
+    if (rec.has(FTRACE_FL.TRAMP)) {
+      const ops = this.ftrace_find_tramp_ops_new(rec);
+      if (ops) return ops.trampoline;
+      this.kernel.warn(`ftrace: no trampoline ops for ${this.recordName(rec)}`);
+    }
+    return rec.has(FTRACE_FL.REGS) ? this.arch.FTRACE_REGS_ADDR : this.arch.FTRACE_ADDR;
+  }
+
+  /** ftrace_get_addr_curr(): the target the site calls now, by the _EN flags. */
+  private ftrace_get_addr_curr(rec: DynFtrace): bigint {
+    if (rec.has(FTRACE_FL.TRAMP_EN)) {
+      const ops = this.ftrace_find_tramp_ops_curr(rec);
+      if (ops) return ops.trampoline;
+      this.kernel.warn(`ftrace: no current trampoline ops for ${this.recordName(rec)}`);
+    }
+    return rec.has(FTRACE_FL.REGS_EN) ? this.arch.FTRACE_REGS_ADDR : this.arch.FTRACE_ADDR;
+  }
+
+  private __ftrace_replace_code(rec: DynFtrace, enable: boolean): void {
+    if (this.ftrace_check_record(rec, enable, false) === 'ignore') return;
+    const newAddr = this.ftrace_get_addr_new(rec);
+    const oldAddr = this.ftrace_get_addr_curr(rec);
+    switch (this.ftrace_check_record(rec, enable, true)) {
+      case 'make_call':
+        return this.arch.ftrace_make_call(rec, newAddr);
+      case 'modify_call':
+        return this.arch.ftrace_modify_call(rec, oldAddr, newAddr);
+      case 'make_nop':
+        return this.arch.ftrace_make_nop(rec, oldAddr);
+      case 'ignore':
+        return;
+    }
+  }
+
+  private ftrace_replace_code(enable: boolean): void {
+    for (const rec of this.records.all()) this.__ftrace_replace_code(rec, enable);
+  }
+
+  /**
+   * ftrace_modify_all_code(): first point ftrace_call at the list function
+   * (right for any mix of ops), then fix every call site, and only then load
+   * function_trace_op and point ftrace_call at the final function.
+   */
+  private ftrace_modify_all_code(command: number): void {
+    const update = (command & FTRACE_UPDATE_TRACE_FUNC) !== 0;
+    if (update) this.arch.ftrace_update_ftrace_func(this.listFunc);
+    if (command & FTRACE_UPDATE_CALLS) this.ftrace_replace_code(true);
+    else if (command & FTRACE_DISABLE_CALLS) this.ftrace_replace_code(false);
+    if (update && this.ftraceTraceFunction !== this.listFunc) {
+      this.kernel.memory.writeU64(this.kernel.sym('function_trace_op'), this.setFunctionTraceOp);
+      this.arch.ftrace_update_ftrace_func(this.ftraceTraceFunction);
+    }
+  }
+
+  /* ---- what the guest looks like now --------------------------------------- */
+
+  /** Decodes a call site from guest memory. */
+  siteTarget(rec: DynFtrace): SiteTarget {
+    const bytes = this.kernel.memory.read(rec.ip, MCOUNT_INSN_SIZE);
+    if (isNop5(bytes)) return { kind: 'nop' };
+    const br = decodeBranch(rec.ip, bytes);
+    if (!br || br.kind !== 'call') return { kind: 'other', address: undefined, bytes };
+    if (br.target === this.arch.MCOUNT_ADDR) return { kind: 'fentry' };
+    if (br.target === this.arch.FTRACE_ADDR) return { kind: 'ftrace_caller' };
+    if (br.target === this.arch.FTRACE_REGS_ADDR) return { kind: 'ftrace_regs_caller' };
+    const owner = this.allOps().find((o) => o.trampoline !== 0n && o.trampoline === br.target);
+    if (owner) return { kind: 'trampoline', ops: owner.name, address: br.target };
+    return { kind: 'other', address: br.target, bytes };
+  }
+
+  /** What ftrace_call (and ftrace_regs_call) call now. */
+  ftraceCallTarget(): bigint | undefined {
+    return this.arch.callTarget(this.kernel.sym('ftrace_call'));
+  }
+}

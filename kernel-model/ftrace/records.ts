@@ -1,0 +1,99 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * struct dyn_ftrace records, kept where the kernel keeps them: in guest
+ * memory (ftrace_pages), sorted by ip. The low bits of flags count the ops
+ * that trace the site; the high bits say what they want (REGS, TRAMP) and
+ * what the site currently does (ENABLED, REGS_EN, TRAMP_EN).
+ */
+import type { GuestMemory } from '../../emu/index.js';
+import { DYN_FTRACE, FTRACE_FL, FTRACE_REF_MAX } from '../abi.js';
+
+export const FTRACE_FL_MASK = ~FTRACE_REF_MAX >>> 0;
+
+export class DynFtrace {
+  constructor(
+    private readonly mem: GuestMemory,
+    /** Address of this struct dyn_ftrace in guest memory. */
+    readonly addr: bigint,
+    /** Index in the sorted record array. */
+    readonly index: number,
+  ) {}
+
+  get ip(): bigint {
+    return this.mem.readU64(this.addr + BigInt(DYN_FTRACE.IP));
+  }
+
+  get flags(): number {
+    return Number(this.mem.readU64(this.addr + BigInt(DYN_FTRACE.FLAGS)) & 0xffffffffn);
+  }
+
+  set flags(v: number) {
+    this.mem.writeU64(this.addr + BigInt(DYN_FTRACE.FLAGS), BigInt(v >>> 0));
+  }
+
+  /** ftrace_rec_count(): how many enabled ops trace this site. */
+  get count(): number {
+    return this.flags & FTRACE_REF_MAX;
+  }
+
+  has(flag: number): boolean {
+    return (this.flags & flag) !== 0;
+  }
+
+  set(flag: number, on: boolean): void {
+    this.flags = on ? (this.flags | flag) >>> 0 : (this.flags & ~flag) >>> 0;
+  }
+}
+
+export class DynFtraceTable {
+  private readonly recs: DynFtrace[] = [];
+  private readonly ips: bigint[] = [];
+
+  /** ftrace_process_locs(): sort the call-site addresses and create a record for each. */
+  constructor(mem: GuestMemory, base: bigint, sites: readonly bigint[]) {
+    const sorted = [...sites].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    sorted.forEach((ip, i) => {
+      const addr = base + BigInt(i * DYN_FTRACE.SIZE);
+      mem.writeU64(addr + BigInt(DYN_FTRACE.IP), ip);
+      mem.writeU64(addr + BigInt(DYN_FTRACE.FLAGS), 0n);
+      this.recs.push(new DynFtrace(mem, addr, i));
+      this.ips.push(ip);
+    });
+  }
+
+  get length(): number {
+    return this.recs.length;
+  }
+
+  all(): readonly DynFtrace[] {
+    return this.recs;
+  }
+
+  at(i: number): DynFtrace {
+    return this.recs[i]!;
+  }
+
+  /** ftrace_location(): the record whose call site is at ip. */
+  lookup(ip: bigint): DynFtrace | undefined {
+    let lo = 0;
+    let hi = this.ips.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const v = this.ips[mid]!;
+      if (v === ip) return this.recs[mid];
+      if (v < ip) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return undefined;
+  }
+
+  ipAt(i: number): bigint {
+    return this.ips[i]!;
+  }
+}
+
+export function describeRecordFlags(flags: number): string[] {
+  const out: string[] = [];
+  for (const [k, v] of Object.entries(FTRACE_FL)) if (flags & v) out.push(k);
+  return out;
+}

@@ -1,0 +1,105 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+import { disassemble, initDisassembler } from '../asm/disasm.js';
+import { GuestFault } from '../emu/index.js';
+import { FtraceBugError } from '../kernel-model/arch/x86/ftrace.js';
+import { boot } from '../kernel-model/boot.js';
+import { Ftrace } from '../kernel-model/ftrace/core.js';
+import { genFuncReference } from '../kernel-model/generate.js';
+import { FILE_DATA_SIZE, Kernel, modelFileContents } from '../kernel-model/kernel.js';
+
+beforeAll(async () => {
+  await initDisassembler();
+});
+
+describe('boot', () => {
+  test('every call site becomes the 5-byte NOP, read back from guest memory and decoded', async () => {
+    const { kernel, ftrace } = await boot({ functions: 300 });
+    try {
+      expect(ftrace.records.length).toBe(kernel.program.mcountLoc.length);
+      expect(ftrace.records.length).toBeGreaterThan(300);
+      let prev = 0n;
+      for (const rec of ftrace.records.all()) {
+        expect(rec.ip).toBeGreaterThan(prev); // sorted, as available_filter_functions is
+        prev = rec.ip;
+        const [insn] = disassemble(kernel.memory.read(rec.ip, 5), rec.ip, 1);
+        expect(insn!.mnemonic).toBe('nopl');
+        expect(insn!.bytes.length).toBe(5);
+        expect(kernel.symbols.lookup(rec.ip)!.offset).toBe(0); // fentry is the first instruction
+      }
+      for (const name of ['do_syscall_64', 'vfs_read', 'schedule', 'trace_selftest_dynamic_test_func', 'trace_selftest_dynamic_test_func2', 'gen_func_299']) {
+        expect(ftrace.recordOf(name)).toBeDefined();
+      }
+    } finally {
+      kernel.close();
+    }
+  });
+
+  test('a corrupted call site is reported as ftrace_bug does: address, expected and actual bytes', async () => {
+    const { kernel } = await Kernel.assemble({ functions: 10 });
+    try {
+      const site = kernel.sym('vfs_read');
+      kernel.memory.write(site, Uint8Array.of(0xe8, 0x11, 0x22, 0x33, 0x44));
+      const ftrace = new Ftrace(kernel);
+      let err: unknown;
+      try {
+        ftrace.convertCallSitesToNop();
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(FtraceBugError);
+      const bug = err as FtraceBugError;
+      expect(bug.ip).toBe(site);
+      expect(bug.symbol).toBe('vfs_read+0x0');
+      expect(Array.from(bug.actual)).toEqual([0xe8, 0x11, 0x22, 0x33, 0x44]);
+      expect(bug.expected[0]).toBe(0xe8);
+      expect(bug.message).toMatch(/ftrace failed to modify \[<0xffffffff81[0-9a-f]+>\] vfs_read\+0x0/);
+      expect(bug.message).toContain('actual:   e8 11 22 33 44');
+    } finally {
+      kernel.close();
+    }
+  });
+
+  test('a guest fault surfaces as a typed error with RIP and symbol', async () => {
+    const { kernel } = await boot({ functions: 10 });
+    try {
+      // copy_to_user(to = an unmapped address, from = the file data, n = 8)
+      let f: unknown;
+      try {
+        kernel.call('copy_to_user', [0x1000n, kernel.sym('file_data'), 8n]);
+      } catch (e) {
+        f = e;
+      }
+      expect(f).toBeInstanceOf(GuestFault);
+      const g = f as GuestFault;
+      expect(g.kind).toBe('unmapped-write');
+      expect(g.address).toBe(0x1000n);
+      expect(g.symbol).toMatch(/^copy_to_user\+0x[0-9a-f]+$/);
+      expect(g.rip).toBe(kernel.sym('copy_to_user') + BigInt(parseInt(g.symbol!.split('+')[1]!, 16)));
+    } finally {
+      kernel.close();
+    }
+  });
+
+  test('workloads return results computed by the guest', async () => {
+    const { kernel } = await boot({ functions: 500 });
+    try {
+      // 7 iterations of read(3, 64) + write(4, 64) + getpid(): 64 + 64 + pid 1.
+      expect(kernel.call('sim_workload_syscalls', [7n, kernel.userBuffer]).ret).toBe(7n * 129n);
+      // fd 4 summed the bytes written: the first 7*64 bytes of the file.
+      const bytes = modelFileContents().subarray(0, 7 * 64);
+      const sum = bytes.reduce((a, b) => a + b, 0);
+      expect(kernel.memory.readU64(kernel.sym('file_out') + 24n)).toBe(BigInt(sum));
+      expect(FILE_DATA_SIZE % 64).toBe(0);
+      // The generated call graph, checked against the same recurrence computed on the host.
+      let want = 0n;
+      for (let k = 0n; k < 3n; k++) want = (want + genFuncReference(499, 11n + k)) & ((1n << 64n) - 1n);
+      expect(kernel.call('sim_workload_callgraph', [3n, 11n]).ret).toBe(want);
+    } finally {
+      kernel.close();
+    }
+  });
+
+  test('a bad function count is refused with a clear error', async () => {
+    await expect(boot({ functions: -1 })).rejects.toThrow(/functions must be a whole number/);
+  });
+});

@@ -1,0 +1,176 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+import { Engine, GuestFault, GuestMemory, MemoryAccessError, RW, RX, openEngineCount } from '../emu/index.js';
+
+const TEXT = 0xffffffff81000000n;
+const STACK = 0xffffc90000000000n;
+const RET = TEXT + 0x3000n; // a sentinel in another page than the code under test
+
+function machine() {
+  const m = new GuestMemory();
+  m.map('text', TEXT, 0x4000, RX);
+  m.map('stack', STACK, 0x4000, RW);
+  m.write(RET, Uint8Array.of(0x0f, 0x0b)); // ud2: never reached, only compared against
+  const e = Engine.open(m, { symbolize: (a) => (a >= TEXT && a < TEXT + 0x1000n ? `code+0x${(a - TEXT).toString(16)}` : undefined) });
+  const call = (at: bigint, opts: { budget?: number; timeoutMs?: number } = {}) => {
+    const sp = STACK + 0x4000n - 8n;
+    m.writeU64(sp, RET);
+    e.writeReg('rsp', sp);
+    return e.run({ begin: at, until: RET, ...opts });
+  };
+  return { m, e, call };
+}
+
+describe('GuestMemory', () => {
+  test('u8..u64 and bytes round-trip, addresses above 2^63 exactly', () => {
+    const m = new GuestMemory();
+    m.map('d', 0xffff888000000000n, 0x1000, RW);
+    const a = 0xffff888000000ff8n;
+    m.writeU64(a, 0xfedcba9876543210n);
+    expect(m.readU64(a)).toBe(0xfedcba9876543210n);
+    expect(m.readU32(a)).toBe(0x76543210);
+    expect(m.readU16(a + 6n)).toBe(0xfedc);
+    expect(m.readU8(a + 7n)).toBe(0xfe);
+    m.writeU64(a, 0xffffffff81000000n);
+    expect(m.readU64(a)).toBe(0xffffffff81000000n);
+    expect(m.readU64(a) > 1n << 63n).toBe(true);
+    expect(() => m.readU64(a + 1n)).toThrow(MemoryAccessError);
+  });
+
+  test('regions may not overlap and must be page aligned', () => {
+    const m = new GuestMemory();
+    m.map('a', 0x1000n, 0x2000, RW);
+    expect(() => m.map('b', 0x2000n, 0x1000, RW)).toThrow(/overlaps a/);
+    expect(() => m.map('c', 0x10010n, 0x1000, RW)).toThrow(/page aligned/);
+  });
+});
+
+describe('Engine', () => {
+  test('runs code at kernel addresses and returns registers as bigints', () => {
+    const { m, e, call } = machine();
+    m.write(TEXT, Uint8Array.of(0x48, 0xb8, ...[0x00, 0x00, 0x00, 0x81, 0xff, 0xff, 0xff, 0xff], 0xc3)); // movabs $0xffffffff81000000,%rax; ret
+    expect(call(TEXT)).toEqual({ reason: 'until' });
+    expect(e.readReg('rax')).toBe(0xffffffff81000000n);
+    e.writeReg('r15', 0x8000000000000001n);
+    expect(e.readReg('r15')).toBe(0x8000000000000001n);
+    e.close();
+  });
+
+  test('a host write to code runs only after the code cache is invalidated', () => {
+    const { m, e, call } = machine();
+    m.write(TEXT, Uint8Array.of(0xb8, 1, 0, 0, 0, 0xc3)); // mov $1,%eax; ret
+    call(TEXT);
+    expect(e.readReg('rax')).toBe(1n);
+    m.write(TEXT + 1n, Uint8Array.of(2));
+    call(TEXT);
+    expect(e.readReg('rax')).toBe(1n); // the translated block still runs
+    e.invalidate(TEXT, TEXT + 6n);
+    call(TEXT);
+    expect(e.readReg('rax')).toBe(2n);
+    e.close();
+  });
+
+  const faults: [string, number[], string, bigint | undefined][] = [
+    ['unmapped-read', [0x48, 0x8b, 0x04, 0x25, 0x00, 0x10, 0x00, 0x00], 'mov 0x1000,%rax', 0x1000n],
+    ['unmapped-write', [0x48, 0x89, 0x04, 0x25, 0x00, 0x10, 0x00, 0x00], 'mov %rax,0x1000', 0x1000n],
+    ['protection-write', [0x48, 0x89, 0x05, 0x00, 0x00, 0x00, 0x00], 'mov %rax,(%rip) into text', undefined],
+    ['invalid-instruction', [0x0f, 0x0b], 'ud2', undefined],
+    ['unhandled-interrupt', [0xcc], 'int3', undefined],
+  ];
+  test.each(faults)('%s becomes a typed GuestFault with rip, symbol and registers', (kind, code, _what, addr) => {
+    const { m, e, call } = machine();
+    m.write(TEXT + 0x10n, Uint8Array.from(code));
+    let f: unknown;
+    try {
+      call(TEXT + 0x10n);
+    } catch (x) {
+      f = x;
+    }
+    expect(f).toBeInstanceOf(GuestFault);
+    const g = f as GuestFault;
+    expect(g.kind).toBe(kind);
+    if (addr !== undefined) expect(g.address).toBe(addr);
+    expect(g.symbol).toMatch(/^code\+0x1[01]$/);
+    expect(g.registers.rsp).toBe(STACK + 0x4000n - 8n);
+    expect(g.report()).toContain('RIP:');
+    e.close();
+  });
+
+  test('unmapped fetch names the address jumped to', () => {
+    const { m, e, call } = machine();
+    m.write(TEXT, Uint8Array.of(0x48, 0xc7, 0xc0, 0x00, 0x20, 0x00, 0x00, 0xff, 0xe0)); // mov $0x2000,%rax; jmp *%rax
+    expect(() => call(TEXT)).toThrow(expect.objectContaining({ kind: 'unmapped-fetch', address: 0x2000n }));
+    e.close();
+  });
+
+  test('an instruction budget and a wall-clock limit stop a runaway guest', () => {
+    const { m, e, call } = machine();
+    m.write(TEXT, Uint8Array.of(0x48, 0xff, 0xc0, 0xeb, 0xfb)); // 1: inc %rax; jmp 1b
+    e.writeReg('rax', 0n);
+    expect(() => call(TEXT, { budget: 1001 })).toThrow(expect.objectContaining({ kind: 'budget-exhausted', rip: TEXT + 3n }));
+    expect(e.readReg('rax')).toBe(501n); // 501 incs and 500 jmps ran
+    const t0 = performance.now();
+    expect(() => call(TEXT, { timeoutMs: 20 })).toThrow(expect.objectContaining({ kind: 'timeout' }));
+    expect(performance.now() - t0).toBeLessThan(5000);
+    m.write(TEXT + 0x20n, Uint8Array.of(0xc3));
+    expect(call(TEXT + 0x20n, { timeoutMs: 1000 })).toEqual({ reason: 'until' });
+    e.close();
+  });
+
+  test('interrupt hooks may handle int3 and resume the guest', () => {
+    const { m, e, call } = machine();
+    m.write(TEXT, Uint8Array.of(0xcc, 0xb8, 7, 0, 0, 0, 0xc3)); // int3; mov $7,%eax; ret
+    const seen: bigint[] = [];
+    e.addInterruptHook((n, cpu) => {
+      seen.push(cpu.readReg('rip'));
+      return n === 3 ? 'handled' : 'unhandled';
+    });
+    call(TEXT);
+    expect(seen).toEqual([TEXT + 1n]); // Unicorn reports the trap after the 0xcc
+    expect(e.readReg('rax')).toBe(7n);
+    e.close();
+  });
+
+  test('an instruction counter counts exactly, and removing it stops it', () => {
+    const { m, e, call } = machine();
+    m.write(TEXT, Uint8Array.of(0x31, 0xc0, 0xff, 0xc0, 0xff, 0xc0, 0xc3)); // xor; inc; inc; ret
+    const c = e.addInstructionCounter();
+    call(TEXT);
+    expect(c.count()).toBe(4);
+    e.removeHook(c.handle);
+    call(TEXT);
+    expect(c.count()).toBe(4);
+    e.close();
+  });
+
+  test('two engines share one memory: a store by one is read by the other', () => {
+    const { m, e, call } = machine();
+    const other = Engine.open(m);
+    m.write(TEXT, Uint8Array.of(0x48, 0x89, 0x3c, 0x24, 0xc3)); // mov %rdi,(%rsp); ret -> overwrites the return slot
+    m.write(TEXT + 0x100n, Uint8Array.of(0x48, 0x8b, 0x04, 0x24, 0xc3)); // mov (%rsp),%rax; ret
+    e.writeReg('rdi', RET);
+    call(TEXT);
+    const sp = STACK + 0x4000n - 8n;
+    m.writeU64(sp, RET);
+    other.writeReg('rsp', sp);
+    other.run({ begin: TEXT + 0x100n, until: RET });
+    expect(other.readReg('rax')).toBe(RET);
+    other.close();
+    e.close();
+  });
+
+  test('open/run/close cycles leave no engine or hook behind', () => {
+    const { m, e } = machine();
+    e.close();
+    m.write(TEXT, Uint8Array.of(0xc3));
+    const before = openEngineCount();
+    for (let i = 0; i < 500; i++) {
+      const x = Engine.open(m);
+      const sp = STACK + 0x4000n - 8n;
+      m.writeU64(sp, RET);
+      x.writeReg('rsp', sp);
+      x.run({ begin: TEXT, until: RET });
+      x.close();
+    }
+    expect(openEngineCount()).toBe(before);
+  });
+});
