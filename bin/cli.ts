@@ -8,6 +8,8 @@ import { AsmError } from '../asm/assembler.js';
 import { UnicornUnavailableError } from '../emu/index.js';
 import { bootCommand } from './commands/boot.js';
 import { disasmCommand } from './commands/disasm.js';
+import { runCommand } from './commands/run.js';
+import { ScenarioError } from '../scenarios/engine/load.js';
 import { EXIT, UsageError } from './output.js';
 
 const program = new Command('ftrace-sim')
@@ -18,6 +20,7 @@ const program = new Command('ftrace-sim')
 
 bootCommand(program);
 disasmCommand(program);
+runCommand(program);
 for (const c of program.commands) c.exitOverride();
 
 try {
@@ -31,7 +34,7 @@ try {
     process.stderr.write(`ftrace-sim: ${e.message}\n`);
     process.exit(EXIT.USAGE);
   }
-  if (e instanceof UnicornUnavailableError || e instanceof AsmError) {
+  if (e instanceof UnicornUnavailableError || e instanceof AsmError || e instanceof ScenarioError) {
     process.stderr.write(`ftrace-sim: ${e.message}\n`);
     process.exit(EXIT.USAGE);
   }

@@ -226,9 +226,11 @@ export class Engine implements MemoryListener {
    * Calls `fn` before every instruction in [begin, end] (all code when omitted).
    * Costly (a JS call per instruction): for measurement runs, not hot paths.
    */
-  addCodeHook(fn: CodeHook, begin = 1n, end = 0n): HookHandle {
+  addCodeHook(fn: CodeHook, begin = 1n, end = 0n, opts: { flush?: boolean } = {}): HookHandle {
     const id = this.addNative(UC_HOOK.CODE, nativeCode, (a: number | bigint, s: number) => fn(toU64(a), s), begin, end);
-    this.flushCode(); // code translated before the hook existed would not call it
+    // Code translated before the hook existed would not call it. Callers adding
+    // several hooks may flush once themselves.
+    if (opts.flush ?? true) this.flushCode();
     return { id, kind: 'code' };
   }
 

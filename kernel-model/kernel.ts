@@ -294,6 +294,7 @@ function staticData(): DataLayout {
   l.place('file_out', FILE.STRUCT_SIZE);
   l.place('rq_lock', 8, 64);
   l.place('nr_switches', 8);
+  l.place('sim_scratch_lock', 8, 64);
   l.place('file_data', FILE_DATA_SIZE, 4096);
   l.place('__static_ops_pool', STATIC_POOL_SIZE, 64);
   return l;

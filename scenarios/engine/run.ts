@@ -1,0 +1,347 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Runs a scenario on a freshly booted kernel: each step drives the ftrace
+ * control plane or runs guest code; after every guest run the new trace
+ * events are checked (%rdx and pt_regs); `expect` steps compare what guest
+ * memory shows with what the scenario says.
+ */
+import { initDisassembler } from '../../asm/disasm.js';
+import { GuestFault, hex } from '../../emu/index.js';
+import { FtraceBugError } from '../../kernel-model/arch/x86/ftrace.js';
+import { boot } from '../../kernel-model/boot.js';
+import { siteTargetLabel, type Ftrace, type FtraceResult } from '../../kernel-model/ftrace/core.js';
+import type { FtraceOps } from '../../kernel-model/ftrace/ops.js';
+import type { Kernel } from '../../kernel-model/kernel.js';
+import { TraceBuffer } from '../../kernel-model/trace.js';
+import { defaultArgs, measureTracedCall, runWorkload } from '../../kernel-model/workloads.js';
+import { ScenarioError } from './load.js';
+import type { Arg, CountExpectation, Expectation, Scenario, ScenarioConfig, Step } from './types.js';
+import { checkEvents, verifyTrampoline, type EventProblem, type KnownCall } from './verify.js';
+
+export interface Check {
+  name: string;
+  passed: boolean;
+  detail: string;
+}
+
+export interface ScenarioResult {
+  name: string;
+  file: string;
+  description: string;
+  passed: boolean;
+  checks: Check[];
+  callbacks: {
+    invocations: number;
+    rdxMismatches: number;
+    byOps: Record<string, { address: string; invocations: number }>;
+  };
+  instructionsPerTracedCall: Record<string, number>;
+  warnings: string[];
+  fault: Record<string, unknown> | null;
+}
+
+export function compare(actual: bigint, c: CountExpectation): boolean {
+  switch (c.op) {
+    case '==':
+      return actual === c.value;
+    case '!=':
+      return actual !== c.value;
+    case '>':
+      return actual > c.value;
+    case '>=':
+      return actual >= c.value;
+    case '<':
+      return actual < c.value;
+    case '<=':
+      return actual <= c.value;
+  }
+}
+
+export function countText(c: CountExpectation): string {
+  return c.op === '==' ? String(c.value) : `${c.op}${c.value}`;
+}
+
+function stepName(i: number, s: Step): string {
+  const what =
+    'ops' in s && typeof s.ops === 'string' ? ` ${s.ops}` : 'function' in s ? ` ${s.function}` : s.kind === 'run' ? ` ${s.workload}` : '';
+  return `steps[${i}] ${s.kind}${what}`;
+}
+
+/** Names in the scenario that must exist in the booted kernel: bad input, not a failed check. */
+function checkReferences(s: Scenario, kernel: Kernel, ftrace: Ftrace): void {
+  const fail = (where: Step['where'], reason: string): never => {
+    throw new ScenarioError(where, reason);
+  };
+  for (const step of s.steps) {
+    if (step.kind === 'call' || step.kind === 'measure') {
+      if (!kernel.symbols.get(step.function)) fail(step.where, `unknown function '${step.function}'`);
+      if (step.kind === 'measure' && !ftrace.recordOf(step.function)) fail(step.where, `'${step.function}' has no fentry call site to measure`);
+      for (const a of step.args ?? []) {
+        if (typeof a === 'string' && !kernel.symbols.get(a.slice(1))) fail(step.where, `unknown symbol in argument '${a}'`);
+      }
+    }
+    if (step.kind === 'corrupt' && !kernel.symbols.get(step.at)) fail(step.where, `unknown symbol '${step.at}'`);
+    if (step.kind === 'expect' && step.expect.callsite) {
+      for (const fn of Object.keys(step.expect.callsite)) {
+        if (!kernel.symbols.get(fn)) fail({ ...step.where, key: `${step.where.key}.callsite.${fn}` }, `unknown function '${fn}'`);
+        if (!ftrace.recordOf(fn)) fail({ ...step.where, key: `${step.where.key}.callsite.${fn}` }, `'${fn}' has no fentry call site`);
+      }
+    }
+  }
+}
+
+function resolveArgs(kernel: Kernel, fn: string, args: readonly Arg[] | undefined): bigint[] {
+  if (!args) return defaultArgs(kernel, fn);
+  return args.map((a) => (typeof a === 'string' ? kernel.sym(a.slice(1)) : a));
+}
+
+interface RunState {
+  kernel: Kernel;
+  ftrace: Ftrace;
+  trace: TraceBuffer;
+  ops: Map<string, FtraceOps>;
+  checks: Check[];
+  checkedUpTo: bigint;
+  rdxProblems: EventProblem[];
+  regsProblems: EventProblem[];
+  eventsChecked: number;
+  eventsLost: number;
+  /** The last trampoline address each ops had (kept after it is freed). */
+  lastTrampoline: Map<string, bigint>;
+  instructions: Record<string, number>;
+  variantRun: boolean;
+}
+
+function opsOf(st: RunState, name: string): FtraceOps {
+  return st.ops.get(name)!;
+}
+
+/** Checks the events the last guest run wrote. */
+function checkNewEvents(st: RunState, known: KnownCall | undefined): void {
+  const { events, lost } = st.trace.read(st.checkedUpTo);
+  st.checkedUpTo = st.trace.written;
+  st.eventsChecked += events.length;
+  st.eventsLost += lost;
+  const { rdx, regs } = checkEvents(st.kernel, st.ftrace, events, known);
+  st.rdxProblems.push(...rdx);
+  st.regsProblems.push(...regs);
+}
+
+function noteTrampolines(st: RunState): void {
+  for (const [n, o] of st.ops) if (o.trampoline !== 0n) st.lastTrampoline.set(n, o.trampoline);
+}
+
+function resultCheck(name: string, r: FtraceResult, expectError: string | undefined): Check {
+  if (expectError) {
+    if (r.ok) return { name, passed: false, detail: `expected ${expectError}, but it succeeded` };
+    return { name, passed: r.errno === expectError, detail: `returned ${r.code} (${r.errno}): ${r.message}` };
+  }
+  return r.ok ? { name, passed: true, detail: 'ok' } : { name, passed: false, detail: `returned ${r.code} (${r.errno}): ${r.message}` };
+}
+
+function executeStep(st: RunState, i: number, step: Step): void {
+  const { kernel, ftrace } = st;
+  const name = stepName(i, step);
+  const ftraceCall = (r: FtraceResult) => {
+    const c = resultCheck(name, r, step.expectError);
+    if (!c.passed || step.expectError) st.checks.push(c);
+  };
+  switch (step.kind) {
+    case 'set_filter':
+      return ftraceCall(ftrace.ftrace_set_filter(opsOf(st, step.ops), step.patterns, step.reset));
+    case 'set_notrace':
+      return ftraceCall(ftrace.ftrace_set_notrace(opsOf(st, step.ops), step.patterns, step.reset));
+    case 'register':
+      ftraceCall(ftrace.register_ftrace_function(opsOf(st, step.ops)));
+      return noteTrampolines(st);
+    case 'unregister':
+      noteTrampolines(st);
+      return ftraceCall(ftrace.unregister_ftrace_function(opsOf(st, step.ops)));
+    case 'destroy': {
+      noteTrampolines(st);
+      const r = ftrace.destroyOps(opsOf(st, step.ops));
+      if (r.ok) st.ops.delete(step.ops);
+      return ftraceCall(r);
+    }
+    case 'reset_counters':
+      for (const n of step.ops) st.ops.get(n)?.resetInvocations();
+      return;
+    case 'corrupt':
+      kernel.textPoke(kernel.sym(step.at) + BigInt(step.offset), Uint8Array.from(step.bytes));
+      return;
+    case 'call': {
+      const args = resolveArgs(kernel, step.function, step.args);
+      const known = step.args && args.length > 0 ? { ip: kernel.sym(step.function), arg0: args[0]! } : undefined;
+      for (let k = 0; k < step.times; k++) {
+        kernel.call(step.function, args);
+        checkNewEvents(st, known);
+      }
+      return;
+    }
+    case 'run':
+      runWorkload(kernel, step.workload, step.iterations);
+      return checkNewEvents(st, undefined);
+    case 'measure': {
+      const args = resolveArgs(kernel, step.function, step.args);
+      st.instructions[step.label] = measureTracedCall(kernel, ftrace, step.function, args);
+      return checkNewEvents(st, undefined);
+    }
+    case 'expect':
+      return evaluate(st, name, step.expect);
+  }
+}
+
+function evaluate(st: RunState, name: string, e: Expectation): void {
+  const { kernel, ftrace } = st;
+  const push = (what: string, passed: boolean, detail: string) => st.checks.push({ name: `${name}: ${what}`, passed, detail });
+  const full = !st.variantRun; // a variant run checks only what must not depend on the configuration
+  if (e.callsite && full) {
+    for (const [fn, want] of Object.entries(e.callsite)) {
+      const got = siteTargetLabel(ftrace.siteTarget(ftrace.recordOf(fn)!));
+      push(`callsite ${fn}`, got === want, `expected ${want}, guest memory holds ${got}`);
+    }
+  }
+  if (e.invocations) {
+    for (const [n, c] of Object.entries(e.invocations)) {
+      const o = st.ops.get(n);
+      const got = o ? o.invocations : 0n;
+      push(`invocations ${n}`, compare(got, c), `expected ${countText(c)}, guest counted ${got}`);
+    }
+  }
+  if (e.rdx) {
+    const bad = st.rdxProblems;
+    push(
+      'rdx',
+      bad.length === 0 && st.eventsChecked > 0,
+      bad.length
+        ? `${bad.length} of ${st.eventsChecked} invocations got a wrong %rdx; first: event ${bad[0]!.seq} in ${bad[0]!.function}: ${bad[0]!.problem}`
+        : st.eventsChecked > 0
+          ? `all ${st.eventsChecked} invocations got their own ops in %rdx${st.eventsLost ? ` (${st.eventsLost} overwritten before they were read)` : ''}`
+          : 'no callback invocation has been recorded yet',
+    );
+  }
+  if (e.regs) {
+    const bad = st.regsProblems;
+    push('regs', bad.length === 0, bad.length ? `${bad.length} bad pt_regs; first: event ${bad[0]!.seq} in ${bad[0]!.function}: ${bad[0]!.problem}` : 'every SAVE_REGS invocation got a pt_regs matching the traced call');
+  }
+  if (e.trampolines && full) {
+    for (const [n, t] of Object.entries(e.trampolines)) {
+      const o = st.ops.get(n);
+      const addr = o?.trampoline ?? 0n;
+      if (t.kind === 'none') push(`trampoline ${n}`, addr === 0n, addr === 0n ? 'none' : `has one at ${hex(addr)}`);
+      else if (t.kind === 'allocated') {
+        const problems = o && addr !== 0n ? verifyTrampoline(kernel, o) : ['none allocated'];
+        push(`trampoline ${n}`, problems.length === 0, problems.length ? problems.join('; ') : `at ${hex(addr)}, ${o!.trampolineSize} bytes, checked byte by byte`);
+      } else {
+        const prev = st.lastTrampoline.get(t.ops);
+        const other = st.ops.get(t.ops);
+        const ok = addr !== 0n && prev === addr && (!other || other.trampoline !== addr);
+        push(`trampoline ${n}`, ok, `at ${addr ? hex(addr) : 'none'}; ${t.ops}'s freed trampoline was at ${prev !== undefined ? hex(prev) : 'none'}`);
+      }
+    }
+  }
+  if (e.ftraceCall && full) {
+    const target = ftrace.ftraceCallTarget();
+    const got = target !== undefined ? (kernel.symbols.format(target, { short: true }) ?? hex(target)) : 'nothing';
+    const o = st.ops.get(e.ftraceCall);
+    const ok = o
+      ? target === o.func && kernel.memory.readU64(kernel.sym('function_trace_op')) === o.addr
+      : got === e.ftraceCall;
+    push('ftrace_call', ok, o ? `expected ${o.name}'s func with function_trace_op = ${o.name}; ftrace_call calls ${got}` : `expected ${e.ftraceCall}, ftrace_call calls ${got}`);
+  }
+  if (e.moduleBytes && full) {
+    const used = BigInt(kernel.moduleSpace?.bytesInUse ?? 0);
+    push('module_bytes', compare(used, e.moduleBytes), `expected ${countText(e.moduleBytes)}, module space has ${used} bytes in use`);
+  }
+  if (e.warnings && full) {
+    const log = kernel.dmesg;
+    if ('none' in e.warnings) push('warnings', log.length === 0, log.length ? log.join(' | ') : 'none');
+    else {
+      const want = e.warnings.contains;
+      push('warnings', log.some((l) => l.includes(want)), log.length ? log.join(' | ') : `no warning; expected one containing '${want}'`);
+    }
+  }
+}
+
+async function runOnce(s: Scenario, config: ScenarioConfig, variantRun: boolean): Promise<{ st: RunState; fault: GuestFault | FtraceBugError | undefined }> {
+  await initDisassembler();
+  const { kernel, ftrace } = await boot(config);
+  const st: RunState = {
+    kernel,
+    ftrace,
+    trace: new TraceBuffer(kernel),
+    ops: new Map(),
+    checks: [],
+    checkedUpTo: 0n,
+    rdxProblems: [],
+    regsProblems: [],
+    eventsChecked: 0,
+    eventsLost: 0,
+    lastTrampoline: new Map(),
+    instructions: {},
+    variantRun,
+  };
+  let fault: GuestFault | FtraceBugError | undefined;
+  try {
+    checkReferences(s, kernel, ftrace);
+    for (const o of s.ops) st.ops.set(o.name, ftrace.createOps({ name: o.name, callback: o.callback, flags: o.flags, dynamic: o.dynamic }));
+    for (let i = 0; i < s.steps.length; i++) {
+      const step = s.steps[i]!;
+      try {
+        executeStep(st, i, step);
+      } catch (e) {
+        if (!(e instanceof GuestFault) && !(e instanceof FtraceBugError)) throw e;
+        fault = e;
+        st.checks.push({ name: `${stepName(i, step)} (line ${step.where.line})`, passed: false, detail: e instanceof GuestFault ? e.report() : e.message });
+        break; // the machine is in no state to go on
+      }
+    }
+    return { st, fault };
+  } catch (e) {
+    kernel.close();
+    throw e;
+  } finally {
+    if (kernel.cpu.isOpen) kernel.close();
+  }
+}
+
+export async function runScenario(s: Scenario): Promise<ScenarioResult> {
+  const { st, fault } = await runOnce(s, s.config, false);
+  const instructions = { ...st.instructions };
+  const checks = st.checks;
+  if (s.variant && !fault) {
+    const v = s.variant;
+    const { st: vs, fault: vf } = await runOnce(s, { ...s.config, ...v.config }, true);
+    for (const c of vs.checks) checks.push({ ...c, name: `[${v.name}] ${c.name}` });
+    if (!vf) {
+      for (const [label, n] of Object.entries(vs.instructions)) instructions[`${label} [${v.name}]`] = n;
+      for (const label of v.fewerInstructions) {
+        const a = st.instructions[label];
+        const b = vs.instructions[label];
+        checks.push({
+          name: `${label}: fewer instructions than [${v.name}]`,
+          passed: a !== undefined && b !== undefined && a < b,
+          detail: `${a} guest instructions per traced call, against ${b} in ${v.name} (${JSON.stringify(v.config)})`,
+        });
+      }
+    }
+  }
+  const byOps: ScenarioResult['callbacks']['byOps'] = {};
+  let total = 0;
+  for (const [n, o] of st.ops) {
+    const inv = Number(o.invocations);
+    total += inv;
+    byOps[n] = { address: hex(o.addr), invocations: inv };
+  }
+  return {
+    name: s.name,
+    file: s.file,
+    description: s.description,
+    passed: checks.every((c) => c.passed) && !fault,
+    checks,
+    callbacks: { invocations: total, rdxMismatches: st.rdxProblems.length, byOps },
+    instructionsPerTracedCall: instructions,
+    warnings: [...st.kernel.dmesg],
+    fault: fault instanceof GuestFault ? fault.toJSON() : fault ? { kind: 'ftrace_bug', message: fault.message } : null,
+  };
+}

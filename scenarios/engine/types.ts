@@ -1,0 +1,82 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* A scenario, as the loader hands it to the runner: validated, with source lines. */
+import type { CallbackName, OpsFlagName } from '../../kernel-model/abi.js';
+import type { Errno } from '../../kernel-model/ftrace/core.js';
+
+export interface Where {
+  file: string;
+  line: number;
+  /** The key path, e.g. steps[3].expect.callsite.vfs_read */
+  key: string;
+}
+
+export interface ScenarioConfig {
+  functions: number;
+  modules: boolean;
+  trampolines: boolean;
+}
+
+export interface OpsDecl {
+  name: string;
+  callback: CallbackName;
+  flags: OpsFlagName[];
+  dynamic: boolean;
+  where: Where;
+}
+
+export const WORKLOADS = ['syscalls', 'callgraph'] as const;
+export type Workload = (typeof WORKLOADS)[number];
+
+/** A count expectation: an exact number or a comparison such as ">0" or "<=3". */
+export type CountExpectation = { op: '==' | '!=' | '>' | '>=' | '<' | '<='; value: bigint };
+
+export type TrampolineExpectation = { kind: 'none' } | { kind: 'allocated' } | { kind: 'reuses'; ops: string };
+
+export interface Expectation {
+  callsite?: Record<string, string>;
+  invocations?: Record<string, CountExpectation>;
+  rdx?: 'match';
+  regs?: 'match';
+  trampolines?: Record<string, TrampolineExpectation>;
+  ftraceCall?: string;
+  moduleBytes?: CountExpectation;
+  warnings?: { contains: string } | { none: true };
+}
+
+/** A call argument: a number, or `&symbol` for an address in the kernel. */
+export type Arg = bigint | string;
+
+interface StepBase {
+  where: Where;
+  /** For steps that call into ftrace: the error the step must end with. */
+  expectError?: Errno;
+}
+
+export type Step =
+  | (StepBase & { kind: 'set_filter' | 'set_notrace'; ops: string; patterns: string[]; reset: boolean })
+  | (StepBase & { kind: 'register' | 'unregister' | 'destroy'; ops: string })
+  | (StepBase & { kind: 'call'; function: string; times: number; args: Arg[] | undefined })
+  | (StepBase & { kind: 'run'; workload: Workload; iterations: number })
+  | (StepBase & { kind: 'reset_counters'; ops: string[] })
+  | (StepBase & { kind: 'corrupt'; at: string; offset: number; bytes: number[] })
+  | (StepBase & { kind: 'measure'; function: string; label: string; args: Arg[] | undefined })
+  | (StepBase & { kind: 'expect'; expect: Expectation });
+
+export type StepKind = Step['kind'];
+
+export interface Variant {
+  name: string;
+  config: Partial<ScenarioConfig>;
+  /** Measurement labels that must cost fewer instructions in the scenario than in the variant. */
+  fewerInstructions: string[];
+}
+
+export interface Scenario {
+  name: string;
+  description: string;
+  file: string;
+  config: ScenarioConfig;
+  ops: OpsDecl[];
+  steps: Step[];
+  variant: Variant | undefined;
+}

@@ -1,0 +1,109 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Checks made from what the guest itself recorded and holds: the ops each
+ * callback invocation received in %rdx, the pt_regs a SAVE_REGS callback
+ * received in %rcx, and the bytes of a trampoline.
+ */
+import { disassemble, ripTarget } from '../../asm/disasm.js';
+import { OP_REF, bytesEqual, decodeBranch, hexBytes, MCOUNT_INSN_SIZE } from '../../asm/encoding.js';
+import { hex } from '../../emu/index.js';
+import type { Ftrace } from '../../kernel-model/ftrace/core.js';
+import type { FtraceOps } from '../../kernel-model/ftrace/ops.js';
+import type { Kernel } from '../../kernel-model/kernel.js';
+import type { TraceEvent } from '../../kernel-model/trace.js';
+
+export interface EventProblem {
+  seq: bigint;
+  function: string;
+  problem: string;
+}
+
+/** A direct call whose first argument the runner knows: SAVE_REGS callbacks must see it in regs->di. */
+export interface KnownCall {
+  ip: bigint;
+  arg0: bigint;
+}
+
+/**
+ * Every event must come from an ops that is registered, uses the callback
+ * that wrote the event, and traces the event's ip: that is what %rdx = its
+ * own ops means. kprobe_regs events must also carry a pt_regs whose ip is
+ * the traced call's return address (site + 5).
+ */
+export function checkEvents(
+  kernel: Kernel,
+  ftrace: Ftrace,
+  events: readonly TraceEvent[],
+  known: KnownCall | undefined,
+): { rdx: EventProblem[]; regs: EventProblem[] } {
+  const byAddr = new Map<bigint, FtraceOps>(ftrace.registered().map((o) => [o.addr, o]));
+  const rdx: EventProblem[] = [];
+  const regs: EventProblem[] = [];
+  const name = (a: bigint) => kernel.symbols.format(a, { short: true }) ?? hex(a);
+  for (const e of events) {
+    const fn = name(e.ip);
+    const ops = byAddr.get(e.op);
+    if (!ops) {
+      const what = kernel.symbolize(e.op) ?? hex(e.op);
+      rdx.push({ seq: e.seq, function: fn, problem: `${e.callback ?? '?'} got %rdx = ${hex(e.op)} <${what}>, not a registered ftrace_ops` });
+      continue;
+    }
+    if (ops.callback !== e.callback) {
+      rdx.push({ seq: e.seq, function: fn, problem: `${e.callback ?? '?'} got %rdx = ${ops.name}, whose callback is ${ops.callback}` });
+      continue;
+    }
+    if (!ops.tracesIp(e.ip)) {
+      rdx.push({ seq: e.seq, function: fn, problem: `${ops.name} was called for ${fn}, which its filters exclude` });
+      continue;
+    }
+    if (e.callback === 'kprobe_regs') {
+      if (e.regs === 0n) regs.push({ seq: e.seq, function: fn, problem: `${ops.name} wants SAVE_REGS but got %rcx = NULL` });
+      else if (e.aux0 !== e.ip + BigInt(MCOUNT_INSN_SIZE)) {
+        regs.push({ seq: e.seq, function: fn, problem: `regs->ip = ${hex(e.aux0)}, expected ${hex(e.ip + 5n)} (the call site + 5)` });
+      } else if (known && known.ip === e.ip && e.aux1 !== known.arg0) {
+        regs.push({ seq: e.seq, function: fn, problem: `regs->di = ${hex(e.aux1)}, but the call passed ${hex(known.arg0)}` });
+      }
+    }
+  }
+  return { rdx, regs };
+}
+
+/**
+ * Reads a trampoline back from module memory and checks it is what
+ * create_trampoline() must have made: the caller copied byte for byte except
+ * the op displacement and the call, `jmp ftrace_return` after it, the ops
+ * pointer after that, the movq loading that pointer, the call reaching ops->func.
+ */
+export function verifyTrampoline(kernel: Kernel, ops: FtraceOps): string[] {
+  const problems: string[] = [];
+  const tramp = ops.trampoline;
+  if (tramp === 0n) return [`${ops.name} has no trampoline`];
+  const regs = ops.hasFlag('SAVE_REGS');
+  const s = (n: string) => kernel.symbols.addr(n);
+  const start = s(regs ? 'ftrace_regs_caller' : 'ftrace_caller');
+  const size = Number(s(regs ? 'ftrace_regs_caller_end' : 'ftrace_caller_end') - start);
+  const opOff = Number(s(regs ? 'ftrace_regs_caller_op_ptr' : 'ftrace_caller_op_ptr') - start);
+  const callOff = Number(s(regs ? 'ftrace_regs_call' : 'ftrace_call') - start);
+  const orig = kernel.memory.read(start, size);
+  const copy = kernel.memory.read(tramp, size);
+  for (let i = 0; i < size; i++) {
+    const patched = (i >= opOff + 3 && i < opOff + 7) || (i > callOff && i < callOff + 5);
+    if (!patched && orig[i] !== copy[i]) {
+      problems.push(`byte +0x${i.toString(16)} is ${copy[i]!.toString(16)}, the caller has ${orig[i]!.toString(16)}`);
+      break;
+    }
+  }
+  if (!bytesEqual(copy.subarray(opOff, opOff + 3), OP_REF)) problems.push(`op load at +0x${opOff.toString(16)} is ${hexBytes(copy.subarray(opOff, opOff + 3))}, not 48 8b 15`);
+  const slot = tramp + BigInt(size + MCOUNT_INSN_SIZE);
+  const [mov] = disassemble(copy.subarray(opOff), tramp + BigInt(opOff), 1);
+  const loads = mov ? ripTarget(mov) : undefined;
+  if (loads !== slot) problems.push(`the op load reads ${loads === undefined ? 'nothing' : hex(loads)}, not the ops slot at ${hex(slot)}`);
+  if (kernel.memory.readU64(slot) !== ops.addr) problems.push(`the ops slot holds ${hex(kernel.memory.readU64(slot))}, not ${ops.name} at ${hex(ops.addr)}`);
+  const tail = decodeBranch(tramp + BigInt(size), kernel.memory.read(tramp + BigInt(size), 5));
+  if (!tail || tail.kind !== 'jmp' || tail.target !== s('ftrace_return')) problems.push('the trampoline does not end with jmp ftrace_return');
+  const call = decodeBranch(tramp + BigInt(callOff), kernel.memory.read(tramp + BigInt(callOff), 5));
+  if (!call || call.kind !== 'call' || call.target !== ops.func) {
+    problems.push(`the trampoline's call goes to ${call ? (kernel.symbolize(call.target) ?? hex(call.target)) : 'nothing'}, not ${ops.name}'s func`);
+  }
+  return problems;
+}
