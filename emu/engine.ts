@@ -209,6 +209,17 @@ export class Engine implements MemoryListener {
     this.translated = false;
   }
 
+  /**
+   * Code translated before a hook existed does not call it: drop the
+   * translations the hook covers. A range is cheap to drop; a global hook
+   * (begin > end) needs a full flush, whose first run in an engine costs
+   * seconds in Unicorn 2.0.1.
+   */
+  retranslate(begin: bigint, end: bigint): void {
+    if (end >= begin) this.invalidate(begin, end + 1n);
+    else this.flushCode();
+  }
+
   private addNative(type: number, native: unknown, fn: Handler, begin: bigint, end: bigint): number {
     const id = nextHookId++;
     handlers.set(id, fn);
@@ -226,11 +237,9 @@ export class Engine implements MemoryListener {
    * Calls `fn` before every instruction in [begin, end] (all code when omitted).
    * Costly (a JS call per instruction): for measurement runs, not hot paths.
    */
-  addCodeHook(fn: CodeHook, begin = 1n, end = 0n, opts: { flush?: boolean } = {}): HookHandle {
+  addCodeHook(fn: CodeHook, begin = 1n, end = 0n): HookHandle {
     const id = this.addNative(UC_HOOK.CODE, nativeCode, (a: number | bigint, s: number) => fn(toU64(a), s), begin, end);
-    // Code translated before the hook existed would not call it. Callers adding
-    // several hooks may flush once themselves.
-    if (opts.flush ?? true) this.flushCode();
+    this.retranslate(begin, end);
     return { id, kind: 'code' };
   }
 
@@ -238,13 +247,13 @@ export class Engine implements MemoryListener {
   addInstructionCounter(begin = 1n, end = 0n): { handle: HookHandle; count: () => number; reset: () => void } {
     let n = 0;
     const id = this.addNative(UC_HOOK.CODE, nativeCode, () => { n++; }, begin, end);
-    this.flushCode();
+    this.retranslate(begin, end);
     return { handle: { id, kind: 'code' }, count: () => n, reset: () => { n = 0; } };
   }
 
   addBlockHook(fn: CodeHook, begin = 1n, end = 0n): HookHandle {
     const id = this.addNative(UC_HOOK.BLOCK, nativeCode, (a: number | bigint, s: number) => fn(toU64(a), s), begin, end);
-    this.flushCode();
+    this.retranslate(begin, end);
     return { id, kind: 'block' };
   }
 

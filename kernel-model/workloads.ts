@@ -80,17 +80,16 @@ export function measureTracedCall(kernel: Kernel, ftrace: Ftrace, fn: string, ar
     if (armed) n++;
   };
   const hooks = [
-    cpu.addCodeHook(count, machineryStart, machineryEnd - 1n, { flush: false }),
-    cpu.addCodeHook(count, MODULES_VADDR, MODULES_VADDR + BigInt(MODULES_SIZE) - 1n, { flush: false }),
+    cpu.addCodeHook(count, machineryStart, machineryEnd - 1n),
+    cpu.addCodeHook(count, MODULES_VADDR, MODULES_VADDR + BigInt(MODULES_SIZE) - 1n),
     cpu.addCodeHook(() => {
       armed = true;
       n++;
-    }, site, site, { flush: false }),
+    }, site, site),
     cpu.addCodeHook(() => {
       armed = false;
-    }, site + 5n, site + 5n, { flush: false }),
+    }, site + 5n, site + 5n),
   ];
-  cpu.flushCode();
   try {
     kernel.call(fn, args);
   } finally {

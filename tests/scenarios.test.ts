@@ -1,0 +1,108 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+import { builtinScenarioFiles, displayPath } from '../scenarios/engine/catalog.js';
+import { ScenarioError, loadScenarioFile, loadScenarioText } from '../scenarios/engine/load.js';
+import { runScenario } from '../scenarios/engine/run.js';
+
+describe('built-in scenarios', () => {
+  const files = builtinScenarioFiles();
+  test('there are at least the eight of the seed', () => {
+    expect(files.length).toBeGreaterThanOrEqual(8);
+  });
+  test.each(files.map((f) => [displayPath(f), f]))('%s passes, with every %%rdx checked', async (_n, f) => {
+    const r = await runScenario(loadScenarioFile(f));
+    const failed = r.checks.filter((c) => !c.passed);
+    expect(failed).toEqual([]);
+    expect(r.passed).toBe(true);
+    expect(r.callbacks.rdxMismatches).toBe(0);
+    expect(r.checks.some((c) => c.name.endsWith('rdx') && /all \d+ invocations/.test(c.detail))).toBe(true);
+  });
+});
+
+describe('the seed claim', () => {
+  test('an unprobed function costs fewer guest instructions through its trampoline than through the list function', async () => {
+    const f = builtinScenarioFiles().find((x) => x.includes('kprobe-plus-function-tracer'))!;
+    const r = await runScenario(loadScenarioFile(f));
+    const ins = r.instructionsPerTracedCall;
+    expect(ins['unprobed']).toBeLessThan(ins['unprobed [before-the-seed]']!);
+    // The probed function pays for the list walk and pt_regs either way.
+    expect(ins['probed']).toBe(ins['probed [before-the-seed]']);
+    expect(ins['probed']).toBeGreaterThan(ins['unprobed']!);
+  });
+});
+
+const base = `name: t
+ops:
+  - { name: tracer, callback: function_trace }
+steps:
+`;
+
+function loadError(text: string): ScenarioError {
+  try {
+    loadScenarioText(text, 'bad.yaml');
+  } catch (e) {
+    if (e instanceof ScenarioError) return e;
+    throw e;
+  }
+  throw new Error('expected a ScenarioError');
+}
+
+describe('scenario files: errors name the file, the line and the key', () => {
+  test.each([
+    ['an unknown step', base + '  - register: tracer\n  - frobnicate: tracer\n', 6, 'steps[1].frobnicate', /unknown step 'frobnicate'/],
+    ['an unknown ops', base + '  - register: nobody\n', 5, 'steps[0].register.ops', /unknown ops 'nobody'/],
+    ['an unknown callback', 'name: t\nops:\n  - { name: a, callback: nosuch }\nsteps:\n  - register: a\n', 3, 'ops[0].callback', /expected one of/],
+    ['an unknown key', base + '  - call: { function: vfs_read, tiems: 3 }\n', 5, 'steps[0].call.tiems', /unknown key 'tiems'/],
+    ['a bad count', base + '  - expect: { invocations: { tracer: "about 3" } }\n', 5, 'steps[0].expect.invocations.tracer', /a number or a comparison/],
+    ['an impossible count', base + '  - expect: { invocations: { tracer: "<0" } }\n', 5, 'steps[0].expect.invocations.tracer', /never be below 0/],
+    ['a bad callsite value', base + '  - expect: { callsite: { vfs_read: everywhere } }\n', 5, 'steps[0].expect.callsite.vfs_read', /expected form/],
+    ['broken YAML', 'name: t\nsteps: [\n', 3, '', /YAML/],
+    ['a missing key', 'name: t\n', 1, '', /missing key 'steps'/],
+  ])('%s', (_what, text, line, key, reason) => {
+    const e = loadError(text);
+    expect(e.where.file).toBe('bad.yaml');
+    expect(e.where.line).toBe(line);
+    expect(e.where.key).toBe(key);
+    expect(e.message).toMatch(reason);
+    expect(e.message.startsWith(`bad.yaml:${line}:`)).toBe(true);
+  });
+
+  test('an unknown function is bad input, found before any step runs', async () => {
+    const s = loadScenarioText(base + '  - register: tracer\n  - call: no_such_function\n', 'f.yaml');
+    await expect(runScenario(s)).rejects.toThrow(/f\.yaml:6: steps\[1\]\.call: unknown function 'no_such_function'/);
+  });
+});
+
+describe('failures are checks, with expected and actual values', () => {
+  test('a wrong expectation fails with both values; ftrace errors are results', async () => {
+    const s = loadScenarioText(
+      base +
+        [
+          '  - register: tracer',
+          '  - register: { ops: tracer, expect_error: EBUSY }',
+          '  - set_filter: { ops: tracer, patterns: [no_such_fn*] }',
+          '  - call: vfs_read',
+          '  - expect: { invocations: { tracer: 99 }, callsite: { vfs_read: nop } }',
+        ].join('\n') +
+        '\n',
+      'w.yaml',
+    );
+    const r = await runScenario(s);
+    expect(r.passed).toBe(false);
+    const byName = Object.fromEntries(r.checks.map((c) => [c.name, c]));
+    expect(byName['steps[1] register tracer']).toMatchObject({ passed: true, detail: expect.stringMatching(/-16 \(EBUSY\)/) });
+    expect(byName['steps[2] set_filter tracer']).toMatchObject({ passed: false, detail: expect.stringMatching(/-22 \(EINVAL\).*no_such_fn\* matches no function/) });
+    expect(byName['steps[4] expect: invocations tracer']).toMatchObject({ passed: false, detail: 'expected 99, guest counted 5' });
+    expect(byName['steps[4] expect: callsite vfs_read']).toMatchObject({ passed: false, detail: 'expected nop, guest memory holds trampoline(tracer)' });
+  });
+
+  test('a guest fault fails the scenario with the fault report and stops it', async () => {
+    const s = loadScenarioText(base + '  - register: tracer\n  - call: { function: copy_to_user, args: [0x10, "&file_data", 8] }\n  - expect: { rdx: match }\n', 'g.yaml');
+    const r = await runScenario(s);
+    expect(r.passed).toBe(false);
+    expect(r.fault).toMatchObject({ kind: 'unmapped-write', address: '0x10', symbol: expect.stringMatching(/^copy_to_user\+/) });
+    const c = r.checks.find((x) => !x.passed)!;
+    expect(c.name).toBe('steps[1] call copy_to_user (line 6)');
+    expect(c.detail).toMatch(/RIP: /);
+    expect(r.checks.some((x) => x.name.includes('steps[2]'))).toBe(false);
+  });
+});
