@@ -53,7 +53,7 @@ export interface RunOptions {
    * 2.0.1's own `count` leaves the engine slow or stuck in later timed runs.
    */
   budget?: number;
-  /** Wall-clock limit in milliseconds. */
+  /** Wall-clock limit in milliseconds (0 or absent: none). */
   timeoutMs?: number;
 }
 
@@ -216,7 +216,7 @@ export class Engine implements MemoryListener {
    * seconds in Unicorn 2.0.1.
    */
   retranslate(begin: bigint, end: bigint): void {
-    if (end >= begin) this.invalidate(begin, end + 1n);
+    if (end >= begin) this.invalidate(begin, end === 0xffffffffffffffffn ? end : end + 1n);
     else this.flushCode();
   }
 
@@ -298,7 +298,7 @@ export class Engine implements MemoryListener {
     this.lastBadAccess = undefined;
     this.pendingFault = undefined;
     this.stopRequested = false;
-    const timeoutUs = opts.timeoutMs !== undefined ? BigInt(Math.max(1, Math.round(opts.timeoutMs * 1000))) : 0n;
+    const timeoutUs = opts.timeoutMs ? BigInt(Math.max(1, Math.round(opts.timeoutMs * 1000))) : 0n; // 0: none
     let budgetHook: HookHandle | undefined;
     if (opts.budget !== undefined) {
       let left = opts.budget;
