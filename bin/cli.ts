@@ -9,6 +9,8 @@ import { UnicornUnavailableError } from '../emu/index.js';
 import { bootCommand } from './commands/boot.js';
 import { disasmCommand } from './commands/disasm.js';
 import { runCommand } from './commands/run.js';
+import { tracefsCommand } from './commands/tracefs.js';
+import { explainCommand } from './commands/explain.js';
 import { ScenarioError } from '../scenarios/engine/load.js';
 import { EXIT, UsageError } from './output.js';
 
@@ -21,6 +23,8 @@ const program = new Command('ftrace-sim')
 bootCommand(program);
 disasmCommand(program);
 runCommand(program);
+tracefsCommand(program);
+explainCommand(program);
 for (const c of program.commands) c.exitOverride();
 
 try {

@@ -263,7 +263,26 @@ function evaluate(st: RunState, name: string, e: Expectation): void {
   }
 }
 
-async function runOnce(s: Scenario, config: ScenarioConfig, variantRun: boolean): Promise<{ st: RunState; fault: GuestFault | FtraceBugError | undefined }> {
+/** What a caller may look at while the scenario's kernel is still up. */
+export interface Inspection {
+  kernel: Kernel;
+  ftrace: Ftrace;
+  ops: ReadonlyMap<string, FtraceOps>;
+  /** Steps that ran (all of them unless a step faulted or `untilStep` stopped earlier). */
+  stepsRun: number;
+  failedChecks: Check[];
+}
+
+interface RunOptions {
+  variantRun: boolean;
+  /** Run steps 0..untilStep only. */
+  untilStep?: number;
+  /** Called before the kernel is closed. */
+  inspect?: (i: Inspection) => void | Promise<void>;
+}
+
+async function runOnce(s: Scenario, config: ScenarioConfig, opts: RunOptions): Promise<{ st: RunState; fault: GuestFault | FtraceBugError | undefined }> {
+  const variantRun = opts.variantRun;
   await initDisassembler();
   const { kernel, ftrace } = await boot(config);
   const st: RunState = {
@@ -285,7 +304,9 @@ async function runOnce(s: Scenario, config: ScenarioConfig, variantRun: boolean)
   try {
     checkReferences(s, kernel, ftrace);
     for (const o of s.ops) st.ops.set(o.name, ftrace.createOps({ name: o.name, callback: o.callback, flags: o.flags, dynamic: o.dynamic }));
-    for (let i = 0; i < s.steps.length; i++) {
+    const last = Math.min(opts.untilStep ?? s.steps.length - 1, s.steps.length - 1);
+    let i = 0;
+    for (; i <= last; i++) {
       const step = s.steps[i]!;
       try {
         executeStep(st, i, step);
@@ -296,6 +317,7 @@ async function runOnce(s: Scenario, config: ScenarioConfig, variantRun: boolean)
         break; // the machine is in no state to go on
       }
     }
+    await opts.inspect?.({ kernel, ftrace, ops: st.ops, stepsRun: i, failedChecks: st.checks.filter((c) => !c.passed) });
     return { st, fault };
   } catch (e) {
     kernel.close();
@@ -306,12 +328,12 @@ async function runOnce(s: Scenario, config: ScenarioConfig, variantRun: boolean)
 }
 
 export async function runScenario(s: Scenario): Promise<ScenarioResult> {
-  const { st, fault } = await runOnce(s, s.config, false);
+  const { st, fault } = await runOnce(s, s.config, { variantRun: false });
   const instructions = { ...st.instructions };
   const checks = st.checks;
   if (s.variant && !fault) {
     const v = s.variant;
-    const { st: vs, fault: vf } = await runOnce(s, { ...s.config, ...v.config }, true);
+    const { st: vs, fault: vf } = await runOnce(s, { ...s.config, ...v.config }, { variantRun: true });
     for (const c of vs.checks) checks.push({ ...c, name: `[${v.name}] ${c.name}` });
     if (!vf) {
       for (const [label, n] of Object.entries(vs.instructions)) instructions[`${label} [${v.name}]`] = n;
@@ -344,4 +366,15 @@ export async function runScenario(s: Scenario): Promise<ScenarioResult> {
     warnings: [...st.kernel.dmesg],
     fault: fault instanceof GuestFault ? fault.toJSON() : fault ? { kind: 'ftrace_bug', message: fault.message } : null,
   };
+}
+
+/**
+ * Runs a scenario up to and including step `untilStep` (all steps when
+ * undefined) and hands the live kernel to `inspect` before closing it.
+ */
+export async function inspectScenario(s: Scenario, untilStep: number | undefined, inspect: (i: Inspection) => void | Promise<void>): Promise<void> {
+  if (untilStep !== undefined && (untilStep < 0 || untilStep >= s.steps.length)) {
+    throw new ScenarioError({ file: s.file, line: 1, key: 'steps' }, `step ${untilStep} does not exist: the scenario has steps 0 to ${s.steps.length - 1}`);
+  }
+  await runOnce(s, s.config, { variantRun: false, ...(untilStep !== undefined ? { untilStep } : {}), inspect });
 }
