@@ -116,6 +116,8 @@ export function openEngineCount(): number {
 
 export class Engine implements MemoryListener {
   private handle: Pointer | null;
+  /** How many of hookIds are this class's own (fault and interrupt hooks). */
+  private internalHooks = 0;
   private readonly hookIds: Map<number, number> = new Map(); // our id -> native hook handle
   private readonly interruptHooks: InterruptHook[] = [];
   private readonly regBuf = Buffer.alloc(8);
@@ -129,20 +131,46 @@ export class Engine implements MemoryListener {
     readonly memory: GuestMemory,
     private readonly symbolize: Symbolizer | undefined,
   ) {
+    this.handle = null;
+    this.start();
+  }
+
+  /** Opens the Unicorn engine, maps the memory and installs the fault and interrupt hooks. */
+  private start(): void {
     const out: [Pointer] = [null];
     check(uc.open(UC_ARCH_X86, UC_MODE_64, out), 'uc_open');
     this.handle = out[0];
+    this.translated = false;
     openEngines++;
     try {
-      memory.addListener(this);
+      this.memory.addListener(this);
       this.addNative(UC_HOOK_MEM_INVALID, nativeMemInvalid, (type: number, address: number | bigint) => {
         this.lastBadAccess = { kind: memTypeToKind[type] ?? 'engine-error', address: toU64(address) };
       }, 1n, 0n);
       this.addNative(UC_HOOK.INTR, nativeIntr, (intno: number) => this.onInterrupt(intno), 1n, 0n);
+      this.internalHooks = this.hookIds.size;
     } catch (e) {
       this.close();
       throw e;
     }
+  }
+
+  /**
+   * Replaces the Unicorn engine under this CPU by a fresh one, with the same
+   * memory, registers and interrupt handlers. Unicorn 2.0.1 never gives back
+   * the translation buffer that retranslated code fills, and its own flush of
+   * that buffer makes a gigabyte resident: a CPU whose code keeps being
+   * patched is renewed now and then instead. Not while code or block hooks
+   * are installed (their owners hold handles to them): returns false then.
+   */
+  renew(): boolean {
+    if (this.hookIds.size !== this.internalHooks) return false;
+    const saved = new Map<RegName, bigint>();
+    for (const r of [...GENERAL_REGS, 'fs_base', 'gs_base'] as RegName[]) saved.set(r, this.readReg(r));
+    this.close();
+    this.start();
+    for (const [r, v] of saved) this.writeReg(r, v);
+    return true;
   }
 
   /** Opens a CPU that sees every region of `memory`, now and later. */

@@ -40,6 +40,12 @@ export interface KernelConfig {
   modules: boolean;
   /** Per-ops trampolines (the seed); false behaves like a kernel before it. */
   trampolines: boolean;
+  /**
+   * Which kernel's rules where they changed after the seed: 'seed' (v3.18/3.19)
+   * or 'modern' (a record whose count drops back to one returns to the
+   * remaining ops' trampoline; the int3 handler emulates the new instruction).
+   */
+  era: 'seed' | 'modern';
   /** Trace ring buffer entries (a power of two). */
   traceEntries: number;
   /** Where assembled kernels are cached; undefined disables the cache. */
@@ -53,6 +59,7 @@ export const DEFAULT_CONFIG: KernelConfig = {
   functions: 200,
   modules: true,
   trampolines: true,
+  era: 'seed',
   traceEntries: 1 << 16,
   cacheDir: DEFAULT_CACHE_DIR,
 };
@@ -250,7 +257,12 @@ export class Kernel {
   textPoke(address: bigint, bytes: Uint8Array): void {
     this.memory.write(address, bytes);
     this.cpu.invalidate(address, address + BigInt(bytes.length));
+    // Retranslated code piles up in Unicorn's translation buffer: renew the
+    // CPU's engine every so often (see Engine.renew) so memory stays flat.
+    if (++this.pokesSinceRenew >= RENEW_AFTER_POKES && this.cpu.renew()) this.pokesSinceRenew = 0;
   }
+
+  private pokesSinceRenew = 0;
 
   close(): void {
     this.cpu.close();
@@ -268,6 +280,7 @@ export class Kernel {
 }
 
 const STATIC_POOL_SIZE = 64 * 1024;
+const RENEW_AFTER_POKES = 2000;
 export const FILE_DATA_SIZE = 4096;
 
 /** The bytes of the model's input file: a simple pattern the host can recompute. */

@@ -158,6 +158,29 @@ describe('Engine', () => {
     e.close();
   });
 
+  test('renew() swaps in a fresh Unicorn engine with the same registers, memory and interrupt handlers', () => {
+    const { m, e, call } = machine();
+    m.write(TEXT, Uint8Array.of(0xcc, 0x48, 0x89, 0xd8, 0xc3)); // int3; mov %rbx,%rax; ret
+    let traps = 0;
+    e.addInterruptHook(() => {
+      traps++;
+      return 'handled';
+    });
+    e.writeReg('rbx', 0xffffffff81234567n);
+    const before = openEngineCount();
+    expect(e.renew()).toBe(true);
+    expect(openEngineCount()).toBe(before);
+    expect(e.readReg('rbx')).toBe(0xffffffff81234567n);
+    call(TEXT);
+    expect(e.readReg('rax')).toBe(0xffffffff81234567n);
+    expect(traps).toBe(1);
+    const h = e.addCodeHook(() => {}, TEXT, TEXT);
+    expect(e.renew()).toBe(false); // a hook's owner still holds it
+    e.removeHook(h);
+    expect(e.renew()).toBe(true);
+    e.close();
+  });
+
   test('open/run/close cycles leave no engine or hook behind', () => {
     const { m, e } = machine();
     e.close();

@@ -343,9 +343,11 @@ export class Ftrace {
         flags--;
         const count = flags & ((1 << 25) - 1);
         if (count > 0 && flags & FTRACE_FL.REGS && saveRegs && !this.test_rec_ops_needs_regs(rec, ops)) flags &= ~FTRACE_FL.REGS;
-        // TRAMP is only right while a single ops traces the record: the
-        // seed era always dropped it on decrement.
-        flags &= ~FTRACE_FL.TRAMP;
+        // TRAMP is only right while a single ops traces the record. The seed
+        // era always dropped it on decrement; later kernels give the record
+        // back to the one remaining ops' trampoline.
+        if (count === 1 && this.kernel.config.era === 'modern' && this.ftrace_find_tramp_ops_any_other(rec, ops)) flags |= FTRACE_FL.TRAMP;
+        else flags &= ~FTRACE_FL.TRAMP;
       }
       rec.flags = flags >>> 0;
     }
@@ -381,6 +383,11 @@ export class Ftrace {
       else rec.flags = (flags & ~(FTRACE_FL.ENABLED | FTRACE_FL.REGS_EN | FTRACE_FL.TRAMP_EN)) >>> 0;
     }
     return 'make_nop';
+  }
+
+  /** ftrace_find_tramp_ops_any_other(): another enabled ops with a trampoline that traces the record. */
+  private ftrace_find_tramp_ops_any_other(rec: DynFtrace, leaving: FtraceOps): FtraceOps | undefined {
+    return this.opsList.find((op) => op !== leaving && op.trampoline !== 0n && op.hasFlag('ENABLED') && op.tracesIp(rec.ip));
   }
 
   private ftrace_find_tramp_ops_new(rec: DynFtrace): FtraceOps | undefined {

@@ -43,3 +43,25 @@ sim_workload_syscalls:
 	popq	%r12
 	popq	%rbx
 	retq
+
+# u64 sim_call_n(fn, n, arg0): calls fn(arg0) n times; returns the last result.
+# The loop the host-cost benchmark times, identical in the simulator and on a
+# bare engine.
+sim_call_n:
+	pushq	%rbx
+	pushq	%r12
+	pushq	%r13
+	movq	%rdi, %rbx
+	movq	%rsi, %r12
+	movq	%rdx, %r13
+	xorl	%eax, %eax
+1:	testq	%r12, %r12
+	jz	2f
+	movq	%r13, %rdi
+	call	*%rbx
+	decq	%r12
+	jmp	1b
+2:	popq	%r13
+	popq	%r12
+	popq	%rbx
+	retq

@@ -174,7 +174,7 @@ export function loadScenarioText(text: string, file: string): Scenario {
   let variant: Scenario['variant'];
   if (raw.variant) {
     const v = raw.variant as Record<string, unknown>;
-    variant = { name: v.name as string, config: v.config as Record<string, boolean>, fewerInstructions: (v.fewer_instructions ?? []) as string[] };
+    variant = { name: v.name as string, config: v.config as Partial<Scenario['config']>, fewerInstructions: (v.fewer_instructions ?? []) as string[] };
     const labels = new Set(steps.flatMap((s) => (s.kind === 'measure' ? [s.label] : [])));
     variant.fewerInstructions.forEach((l, i) => {
       if (!labels.has(l)) loc.fail(['variant', 'fewer_instructions', i], `no measure step has the label '${l}'`);
@@ -190,6 +190,7 @@ export function loadScenarioText(text: string, file: string): Scenario {
       functions: (cfg.functions ?? 200) as number,
       modules: (cfg.modules ?? true) as boolean,
       trampolines: (cfg.trampolines ?? true) as boolean,
+      era: (cfg.era ?? 'seed') as 'seed' | 'modern',
     },
     ops,
     steps,

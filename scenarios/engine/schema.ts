@@ -23,6 +23,7 @@ export const scenarioSchema = {
         functions: { type: 'integer', minimum: 0, maximum: 200000 },
         modules: { type: 'boolean' },
         trampolines: { type: 'boolean' },
+        era: { enum: ['seed', 'modern'] },
       },
     },
     ops: {
@@ -53,7 +54,7 @@ export const scenarioSchema = {
         config: {
           type: 'object',
           additionalProperties: false,
-          properties: { modules: { type: 'boolean' }, trampolines: { type: 'boolean' } },
+          properties: { modules: { type: 'boolean' }, trampolines: { type: 'boolean' }, era: { enum: ['seed', 'modern'] } },
         },
         fewer_instructions: { type: 'array', items: { type: 'string' } },
       },

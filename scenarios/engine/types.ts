@@ -14,6 +14,7 @@ export interface ScenarioConfig {
   functions: number;
   modules: boolean;
   trampolines: boolean;
+  era: 'seed' | 'modern';
 }
 
 export interface OpsDecl {
