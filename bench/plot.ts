@@ -5,9 +5,9 @@ import type { GuestCostRow } from './ftrace.js';
 const COLORS: Record<string, string> = { trampolines: '#1b7f3b', list: '#c0392b', nop: '#7f8c8d' };
 
 export function costPlotSvg(rows: GuestCostRow[]): string {
-  const W = 640;
+  const W = 730;
   const H = 400;
-  const m = { l: 70, r: 170, t: 40, b: 60 };
+  const m = { l: 70, r: 230, t: 40, b: 60 };
   const xs = [...new Set(rows.map((r) => r.irrelevantOps))].sort((a, b) => a - b);
   const ymax = Math.max(...rows.map((r) => r.instructions));
   // The x axis is by position (0, 1, 10, 100 ops equally spaced); y is linear.
@@ -19,7 +19,7 @@ export function costPlotSvg(rows: GuestCostRow[]): string {
     `<text x="${m.l}" y="22" font-size="14" font-weight="bold">Guest instructions per traced call, one relevant ops</text>`,
     `<line x1="${m.l}" y1="${H - m.b}" x2="${W - m.r}" y2="${H - m.b}" stroke="black"/>`,
     `<line x1="${m.l}" y1="${m.t}" x2="${m.l}" y2="${H - m.b}" stroke="black"/>`,
-    `<text x="${(m.l + W - m.r) / 2}" y="${H - 20}" text-anchor="middle">irrelevant ops registered (filters on other functions)</text>`,
+    `<text x="${(m.l + W - m.r) / 2}" y="${H - 20}" text-anchor="middle">irrelevant ops registered (filters on other functions; positions, not to scale)</text>`,
     `<text transform="translate(18 ${(m.t + H - m.b) / 2}) rotate(-90)" text-anchor="middle">instructions</text>`,
   ];
   for (const x of xs) out.push(`<text x="${px(x)}" y="${H - m.b + 18}" text-anchor="middle">${x}</text>`);

@@ -8,6 +8,7 @@
  * trampolines, and an engine that is closed leaves nothing behind.
  */
 import { GuestFault, type FaultKind, type RegisterDump } from './faults.js';
+import * as watchdog from './watchdog.js';
 import { hex, permsToUc, type GuestMemory, type MemoryListener, type Region } from './memory.js';
 import {
   GENERAL_REGS,
@@ -22,7 +23,6 @@ import {
   UC_HOOK_MEM_INVALID,
   UC_MEM,
   UC_MODE_64,
-  UC_QUERY_TIMEOUT,
   X86_REG,
   koffi,
   uc,
@@ -326,7 +326,6 @@ export class Engine implements MemoryListener {
     this.lastBadAccess = undefined;
     this.pendingFault = undefined;
     this.stopRequested = false;
-    const timeoutUs = opts.timeoutMs ? BigInt(Math.max(1, Math.round(opts.timeoutMs * 1000))) : 0n; // 0: none
     let budgetHook: HookHandle | undefined;
     if (opts.budget !== undefined) {
       let left = opts.budget;
@@ -337,10 +336,13 @@ export class Engine implements MemoryListener {
       });
     }
     let err: number;
+    let timedOut = false;
     this.translated = true;
+    const gen = opts.timeoutMs ? watchdog.arm(this.h(), opts.timeoutMs) : 0;
     try {
-      err = uc.emuStart(this.h(), opts.begin, opts.until, timeoutUs, 0) as number;
+      err = uc.emuStart(this.h(), opts.begin, opts.until, 0n, 0) as number;
     } finally {
+      if (gen) timedOut = watchdog.disarm(gen);
       if (budgetHook) this.removeHook(budgetHook);
     }
     const rip = this.readReg('rip');
@@ -354,9 +356,7 @@ export class Engine implements MemoryListener {
     if (pending) throw this.fault(pending.kind, rip, pending.note);
     if (rip === opts.until) return { reason: 'until' };
     if (this.stopRequested) return { reason: 'stopped', rip };
-    const timedOut: [number | bigint] = [0];
-    uc.query(this.h(), UC_QUERY_TIMEOUT, timedOut);
-    if (Number(timedOut[0]) !== 0) throw this.fault('timeout', rip, `wall-clock limit of ${opts.timeoutMs} ms`);
+    if (timedOut) throw this.fault('timeout', rip, `wall-clock limit of ${opts.timeoutMs} ms`);
     throw this.fault('engine-error', rip, 'emulation stopped for no known reason');
   }
 

@@ -98,6 +98,9 @@ export class UnicornUnavailableError extends Error {
   }
 }
 
+/** The path of the libunicorn that was loaded (the watchdog thread loads the same). */
+export let libraryPath = '';
+
 function loadLibrary() {
   const candidates = [process.env.FTRACE_SIM_LIBUNICORN, LOCAL_LIBUNICORN, 'libunicorn.so.2'].filter(
     (p): p is string => !!p && (p === 'libunicorn.so.2' || existsSync(p)),
@@ -105,7 +108,9 @@ function loadLibrary() {
   let last = 'not found';
   for (const path of candidates) {
     try {
-      return koffi.load(path);
+      const lib = koffi.load(path);
+      libraryPath = path;
+      return lib;
     } catch (e) {
       last = (e as Error).message;
     }
