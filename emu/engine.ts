@@ -55,10 +55,24 @@ export interface RunOptions {
   budget?: number;
   /** Wall-clock limit in milliseconds (0 or absent: none). */
   timeoutMs?: number;
+  /**
+   * Stop after exactly this many instructions and return { reason: 'quantum' }
+   * (a scheduler's time slice). Only for engines opened with `counting`.
+   */
+  quantum?: number;
 }
 
 /** Why a run ended without a fault. */
-export type RunEnd = { reason: 'until' } | { reason: 'stopped'; rip: bigint };
+export type RunEnd = { reason: 'until' } | { reason: 'stopped'; rip: bigint } | { reason: 'quantum'; rip: bigint };
+
+/**
+ * Unicorn 2.0.1 counts instructions only in code translated while counting
+ * was on, and flushes its whole translation cache (seconds, and a gigabyte
+ * resident) when a run without a count follows runs with one. So an engine
+ * either always counts (`counting`: every run passes a count, the largest
+ * when the caller wants none) or never does.
+ */
+const NO_QUANTUM = 0x7fffffff;
 
 type Handler = (...args: never[]) => unknown;
 const handlers = new Map<number, Handler>();
@@ -130,6 +144,8 @@ export class Engine implements MemoryListener {
   private constructor(
     readonly memory: GuestMemory,
     private readonly symbolize: Symbolizer | undefined,
+    /** Every run of this engine counts instructions (see NO_QUANTUM). */
+    readonly counting: boolean,
   ) {
     this.handle = null;
     this.start();
@@ -174,8 +190,8 @@ export class Engine implements MemoryListener {
   }
 
   /** Opens a CPU that sees every region of `memory`, now and later. */
-  static open(memory: GuestMemory, opts: { symbolize?: Symbolizer } = {}): Engine {
-    return new Engine(memory, opts.symbolize);
+  static open(memory: GuestMemory, opts: { symbolize?: Symbolizer; counting?: boolean } = {}): Engine {
+    return new Engine(memory, opts.symbolize, !!opts.counting);
   }
 
   get isOpen(): boolean {
@@ -340,7 +356,9 @@ export class Engine implements MemoryListener {
     this.translated = true;
     const gen = opts.timeoutMs ? watchdog.arm(this.h(), opts.timeoutMs) : 0;
     try {
-      err = uc.emuStart(this.h(), opts.begin, opts.until, 0n, 0) as number;
+      if (opts.quantum !== undefined && !this.counting) throw new Error('a quantum needs an engine opened with counting');
+      const count = this.counting ? Math.min(opts.quantum ?? NO_QUANTUM, NO_QUANTUM) : 0;
+      err = uc.emuStart(this.h(), opts.begin, opts.until, 0n, count) as number;
     } finally {
       if (gen) timedOut = watchdog.disarm(gen);
       if (budgetHook) this.removeHook(budgetHook);
@@ -356,6 +374,7 @@ export class Engine implements MemoryListener {
     if (pending) throw this.fault(pending.kind, rip, pending.note);
     if (rip === opts.until) return { reason: 'until' };
     if (this.stopRequested) return { reason: 'stopped', rip };
+    if (opts.quantum !== undefined && !timedOut) return { reason: 'quantum', rip };
     if (timedOut) throw this.fault('timeout', rip, `wall-clock limit of ${opts.timeoutMs} ms`);
     throw this.fault('engine-error', rip, 'emulation stopped for no known reason');
   }

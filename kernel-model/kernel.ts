@@ -28,6 +28,7 @@ import {
   TRACE_ENTRY,
   VMALLOC_START,
   DYN_FTRACE,
+  STACK_STRIDE,
   abiSymbols,
 } from './abi.js';
 import { DataLayout, RangeAllocator } from './allocator.js';
@@ -48,6 +49,14 @@ export interface KernelConfig {
   era: 'seed' | 'modern';
   /** Trace ring buffer entries (a power of two). */
   traceEntries: number;
+  /** CPUs: 0 runs the control plane's calls; the others run under the SMP scheduler. */
+  cpus: number;
+  /**
+   * How call sites are changed once the kernel runs (arch ftrace_replace_code):
+   * 'direct' (one CPU), 'int3' (the breakpoint protocol; the default with
+   * several CPUs) or 'naive' (bytes written in place: the hazard, shown).
+   */
+  patching: 'direct' | 'int3' | 'naive';
   /** Where assembled kernels are cached; undefined disables the cache. */
   cacheDir: string | undefined;
 }
@@ -61,10 +70,13 @@ export const DEFAULT_CONFIG: KernelConfig = {
   trampolines: true,
   era: 'seed',
   traceEntries: 1 << 16,
+  cpus: 1,
+  patching: 'direct',
   cacheDir: DEFAULT_CACHE_DIR,
 };
 
 export const MAX_FUNCTIONS = 200_000;
+export const MAX_CPUS = 8;
 
 /** The x86 sources of the hand-written kernel, in link order. */
 export const CORE_SOURCES = ['ftrace_64.S', 'ftrace_list.S', 'callbacks.S', 'core.S', 'runtime.S'];
@@ -99,7 +111,12 @@ export interface CallResult {
 
 export class Kernel {
   readonly memory = new GuestMemory();
+  /** CPU 0: the control plane's calls run here. */
   readonly cpu: Engine;
+  /** Every CPU; those after CPU 0 always count instructions, for the scheduler's quanta. */
+  readonly cpus: Engine[];
+  /** Called after every CPU's code cache was synchronised (run_sync): where other CPUs may run. */
+  onSync: (() => void) | undefined;
   readonly kmalloc: RangeAllocator;
   /** module_alloc()'s space; undefined without CONFIG_MODULES. */
   readonly moduleSpace: RangeAllocator | undefined;
@@ -126,24 +143,34 @@ export class Kernel {
     this.dataEnd = layout.end;
     memory.map('kernel-text', KERNEL_TEXT, roundUp(Math.max(program.bytes.length, 1), 2 * MiB), RX);
     memory.map('kernel-data', KERNEL_DATA, roundUp(Number(layout.end - KERNEL_DATA), 64 * 1024), RW);
-    memory.map('percpu', PERCPU_BASE, PERCPU_STRIDE, RW);
+    memory.map('percpu', PERCPU_BASE, PERCPU_STRIDE * config.cpus, RW);
     memory.map('direct-map', PAGE_OFFSET, DIRECT_MAP_SIZE, RW);
-    memory.map('stack:0', VMALLOC_START, THREAD_SIZE, RW);
+    for (let c = 0; c < config.cpus; c++) memory.map(`stack:${c}`, this.stackBase(c), THREAD_SIZE, RW);
     memory.map('user', 0x7ff000000000n, 0x10000, RW);
     if (config.modules) memory.map('modules', MODULES_VADDR, MODULES_SIZE, RX);
     memory.write(KERNEL_TEXT, program.bytes);
     // Kernel data joins kallsyms too, so disassembly can name what %rip points at.
     program.symbols.add(...[...layout.symbols].map(([name, address]) => ({ name, address, size: layout.sizes.get(name)! })));
 
-    this.stackTop = VMALLOC_START + BigInt(THREAD_SIZE);
+    this.stackTop = this.stackBase(0) + BigInt(THREAD_SIZE);
     this.userBuffer = 0x7ff000000000n;
     this.sentinel = program.symbols.addr('__sim_return');
     this.kmalloc = new RangeAllocator('kmalloc', PAGE_OFFSET, DIRECT_MAP_SIZE, 16);
     this.moduleSpace = config.modules ? new RangeAllocator('module_alloc', MODULES_VADDR, MODULES_SIZE, 4096) : undefined;
     const pool = layout.symbols.get('__static_ops_pool')!;
     this.staticPool = new RangeAllocator('static ftrace_ops', pool, STATIC_POOL_SIZE, 16);
-    this.cpu = Engine.open(memory, { symbolize: (a) => this.symbolize(a) });
-    this.cpu.writeReg('gs_base', PERCPU_BASE);
+    this.cpus = [];
+    for (let c = 0; c < config.cpus; c++) {
+      const e = Engine.open(memory, { symbolize: (a) => this.symbolize(a), counting: c > 0 });
+      e.writeReg('gs_base', PERCPU_BASE + BigInt(c * PERCPU_STRIDE));
+      this.cpus.push(e);
+    }
+    this.cpu = this.cpus[0]!;
+  }
+
+  /** Each CPU's initial task has its own stack, with an unmapped guard gap between stacks. */
+  stackBase(cpu: number): bigint {
+    return VMALLOC_START + BigInt(cpu * STACK_STRIDE);
   }
 
   get symbols(): SymbolTable {
@@ -153,10 +180,12 @@ export class Kernel {
   /** Assembles (or loads from the cache) the kernel, maps it and initialises its data. */
   static async assemble(config: Partial<KernelConfig> = {}): Promise<{ kernel: Kernel; assembleMs: number; loadMs: number; fromCache: boolean }> {
     const cfg: KernelConfig = { ...DEFAULT_CONFIG, ...config };
+    if (config.patching === undefined && cfg.cpus > 1) cfg.patching = 'int3';
     if (!Number.isInteger(cfg.functions) || cfg.functions < 0 || cfg.functions > MAX_FUNCTIONS) {
       throw new RangeError(`functions must be a whole number from 0 to ${MAX_FUNCTIONS}, not ${cfg.functions}`);
     }
     if (!Number.isInteger(Math.log2(cfg.traceEntries))) throw new RangeError('traceEntries must be a power of two');
+    if (!Number.isInteger(cfg.cpus) || cfg.cpus < 1 || cfg.cpus > MAX_CPUS) throw new RangeError(`cpus must be from 1 to ${MAX_CPUS}, not ${cfg.cpus}`);
     const layout = staticData();
     const externals = new Map([...abiSymbols(), ...layout.symbols]);
     const t0 = performance.now();
@@ -203,9 +232,12 @@ export class Kernel {
       m.writeU64(f + BigInt(FILE.DATA), data);
       m.writeU64(f + BigInt(FILE.SIZE), BigInt(FILE_DATA_SIZE));
     }
-    // Per-CPU area of CPU 0; the current task is pid 1.
-    m.writeU64(PERCPU_BASE + BigInt(PERCPU.CPU_NUMBER), 0n);
-    m.writeU64(PERCPU_BASE + BigInt(PERCPU.CURRENT_PID), 1n);
+    // Per-CPU areas; the task running on CPU c has pid c + 1.
+    for (let c = 0; c < this.config.cpus; c++) {
+      const area = PERCPU_BASE + BigInt(c * PERCPU_STRIDE);
+      m.writeU64(area + BigInt(PERCPU.CPU_NUMBER), BigInt(c));
+      m.writeU64(area + BigInt(PERCPU.CURRENT_PID), BigInt(c + 1));
+    }
   }
 
   /** A WARN_ON-style report: logged, never thrown; the caller falls back. */
@@ -256,16 +288,27 @@ export class Kernel {
    */
   textPoke(address: bigint, bytes: Uint8Array): void {
     this.memory.write(address, bytes);
-    this.cpu.invalidate(address, address + BigInt(bytes.length));
+    this.syncCores([[address, address + BigInt(bytes.length)]], false);
+  }
+
+  /**
+   * run_sync(): make every CPU see the current bytes of these ranges, by
+   * dropping its translations of them (sync_core() on each CPU). Then, when
+   * `letOthersRun`, give the scheduler its chance to run the other CPUs.
+   */
+  syncCores(ranges: readonly (readonly [bigint, bigint])[], letOthersRun = true): void {
+    for (const cpu of this.cpus) for (const [a, b] of ranges) cpu.invalidate(a, b);
     // Retranslated code piles up in Unicorn's translation buffer: renew the
-    // CPU's engine every so often (see Engine.renew) so memory stays flat.
-    if (++this.pokesSinceRenew >= RENEW_AFTER_POKES && this.cpu.renew()) this.pokesSinceRenew = 0;
+    // CPUs' engines every so often (see Engine.renew) so memory stays flat.
+    this.pokesSinceRenew += ranges.length;
+    if (this.pokesSinceRenew >= RENEW_AFTER_POKES && this.cpus.every((c) => c.renew())) this.pokesSinceRenew = 0;
+    if (letOthersRun) this.onSync?.();
   }
 
   private pokesSinceRenew = 0;
 
   close(): void {
-    this.cpu.close();
+    for (const c of this.cpus) c.close();
   }
 
   describeRegions(): { name: string; start: string; end: string; size: number; perms: string }[] {

@@ -7,7 +7,7 @@
  */
 import { decodeBranch, isNop5, MCOUNT_INSN_SIZE } from '../../asm/encoding.js';
 import { FTRACE_FL, FTRACE_OPS_FL } from '../abi.js';
-import { X86Ftrace } from '../arch/x86/ftrace.js';
+import { X86Ftrace, type CodeUpdate } from '../arch/x86/ftrace.js';
 import type { Kernel } from '../kernel.js';
 import { filterParseRegex, globMatches } from './glob.js';
 import { FtraceOps, type OpsSpec } from './ops.js';
@@ -79,6 +79,7 @@ export class Ftrace {
   constructor(readonly kernel: Kernel) {
     this.arch = new X86Ftrace(kernel);
     this.records = new DynFtraceTable(kernel.memory, kernel.recordsBase, kernel.program.mcountLoc);
+    this.arch.isFtraceLocation = (ip) => this.records.lookup(ip) !== undefined;
     this.recordNames = this.records.all().map((r) => kernel.symbols.format(r.ip, { short: true }) ?? `0x${r.ip.toString(16)}`);
     this.listEnd = kernel.sym('ftrace_list_end');
     this.listFunc = kernel.sym('ftrace_ops_list_func');
@@ -91,7 +92,7 @@ export class Ftrace {
   /** ftrace_update_code() at boot: every site to NOP. */
   convertCallSitesToNop(): BootReport {
     const t0 = performance.now();
-    for (const rec of this.records.all()) this.arch.ftrace_make_nop(rec, this.arch.MCOUNT_ADDR);
+    for (const rec of this.records.all()) this.arch.ftrace_make_nop_at_boot(rec);
     return { records: this.records.length, nopMs: performance.now() - t0 };
   }
 
@@ -423,24 +424,30 @@ export class Ftrace {
     return rec.has(FTRACE_FL.REGS_EN) ? this.arch.FTRACE_REGS_ADDR : this.arch.FTRACE_ADDR;
   }
 
-  private __ftrace_replace_code(rec: DynFtrace, enable: boolean): void {
-    if (this.ftrace_check_record(rec, enable, false) === 'ignore') return;
+  /** __ftrace_replace_code(): the change one record needs, its flags updated; undefined if none. */
+  private __ftrace_replace_code(rec: DynFtrace, enable: boolean): CodeUpdate | undefined {
+    if (this.ftrace_check_record(rec, enable, false) === 'ignore') return undefined;
     const newAddr = this.ftrace_get_addr_new(rec);
     const oldAddr = this.ftrace_get_addr_curr(rec);
     switch (this.ftrace_check_record(rec, enable, true)) {
       case 'make_call':
-        return this.arch.ftrace_make_call(rec, newAddr);
+        return this.arch.make_call(rec, newAddr);
       case 'modify_call':
-        return this.arch.ftrace_modify_call(rec, oldAddr, newAddr);
+        return this.arch.modify_call(rec, oldAddr, newAddr);
       case 'make_nop':
-        return this.arch.ftrace_make_nop(rec, oldAddr);
+        return this.arch.make_nop(rec, oldAddr);
       case 'ignore':
-        return;
+        return undefined;
     }
   }
 
   private ftrace_replace_code(enable: boolean): void {
-    for (const rec of this.records.all()) this.__ftrace_replace_code(rec, enable);
+    const updates: CodeUpdate[] = [];
+    for (const rec of this.records.all()) {
+      const u = this.__ftrace_replace_code(rec, enable);
+      if (u) updates.push(u);
+    }
+    this.arch.ftrace_replace_code(updates);
   }
 
   /**

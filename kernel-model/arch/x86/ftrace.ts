@@ -6,7 +6,9 @@
  * Policy (which site calls what) lives in kernel-model/ftrace/core.ts.
  */
 import {
+  INT3_OPCODE,
   MCOUNT_INSN_SIZE,
+  decodeBranch,
   OP_REF,
   OP_REF_SIZE,
   bytesEqual,
@@ -16,7 +18,7 @@ import {
   hexBytes,
   rel32,
 } from '../../../asm/encoding.js';
-import { hex } from '../../../emu/index.js';
+import { hex, type Engine, type InterruptVerdict } from '../../../emu/index.js';
 import type { Kernel } from '../../kernel.js';
 import type { DynFtrace } from '../../ftrace/records.js';
 import type { FtraceOps } from '../../ftrace/ops.js';
@@ -38,7 +40,23 @@ export class FtraceBugError extends Error {
   }
 }
 
+/** One site's change: the bytes it must hold now, and those it will hold. */
+export interface CodeUpdate {
+  ip: bigint;
+  old: Uint8Array;
+  new: Uint8Array;
+  operation: string;
+}
+
 export class X86Ftrace {
+  /** modifying_ftrace_code: non-zero while int3s may be on sites. */
+  private modifying = 0;
+  /** The sites being changed, with the bytes they will hold. */
+  private readonly inProgress = new Map<bigint, Uint8Array>();
+  /** How often a CPU hit one of our int3s. */
+  int3Hits = 0;
+  /** ftrace_location(): set by the core, which owns the records. */
+  isFtraceLocation: (ip: bigint) => boolean = () => false;
   /** MCOUNT_ADDR: what the compiler's call sites call. */
   readonly MCOUNT_ADDR: bigint;
   /** FTRACE_ADDR and FTRACE_REGS_ADDR: the shared callers. */
@@ -51,6 +69,7 @@ export class X86Ftrace {
     this.MCOUNT_ADDR = this.sym('__fentry__');
     this.FTRACE_ADDR = this.sym('ftrace_caller');
     this.FTRACE_REGS_ADDR = this.sym('ftrace_regs_caller');
+    for (const cpu of kernel.cpus) cpu.addInterruptHook((n, c) => (n === 3 ? this.ftrace_int3_handler(c) : 'unhandled'));
   }
 
   private read(ip: bigint): Uint8Array {
@@ -58,34 +77,126 @@ export class X86Ftrace {
   }
 
   /**
-   * Replaces `old` with `new` at ip after checking that ip holds `old`.
-   * At boot nothing else runs, so the bytes are simply written (the kernel's
-   * ftrace_modify_code_direct); every later change goes through the same
-   * check, then a write and a code-cache invalidation on every CPU.
+   * ftrace_modify_code_direct(): check that ip holds `old`, write `new`. For
+   * boot, when no other CPU runs kernel code yet.
    */
-  ftrace_modify_code(ip: bigint, oldCode: Uint8Array, newCode: Uint8Array, operation: string): void {
-    const actual = this.read(ip);
-    if (!bytesEqual(actual, oldCode)) {
-      throw new FtraceBugError(ip, this.kernel.symbolize(ip), oldCode, actual, operation);
-    }
+  ftrace_modify_code_direct(ip: bigint, oldCode: Uint8Array, newCode: Uint8Array, operation: string): void {
+    this.verify({ ip, old: oldCode, new: newCode, operation });
     this.kernel.textPoke(ip, newCode);
   }
 
-  ftrace_make_nop(rec: DynFtrace, addr: bigint): void {
-    this.ftrace_modify_code(rec.ip, ftraceCallReplace(rec.ip, addr), ftraceNopReplace(), 'make nop');
+  private verify(u: CodeUpdate): void {
+    const actual = this.read(u.ip);
+    if (!bytesEqual(actual, u.old)) throw new FtraceBugError(u.ip, this.kernel.symbolize(u.ip), u.old, actual, u.operation);
   }
 
-  ftrace_make_call(rec: DynFtrace, addr: bigint): void {
-    this.ftrace_modify_code(rec.ip, ftraceNopReplace(), ftraceCallReplace(rec.ip, addr), 'make call');
+  /** ftrace_modify_code(): one site, while other CPUs may be running it. */
+  ftrace_modify_code(ip: bigint, oldCode: Uint8Array, newCode: Uint8Array, operation: string): void {
+    this.ftrace_replace_code([{ ip, old: oldCode, new: newCode, operation }]);
   }
 
-  ftrace_modify_call(rec: DynFtrace, oldAddr: bigint, addr: bigint): void {
-    this.ftrace_modify_code(rec.ip, ftraceCallReplace(rec.ip, oldAddr), ftraceCallReplace(rec.ip, addr), 'modify call');
+  /**
+   * ftrace_replace_code(): change many sites, as the kernel's patching mode
+   * says (KernelConfig.patching):
+   *  - direct: check and write each site (one CPU: nothing else runs);
+   *  - int3: the seed era's three passes, each followed by run_sync() on every
+   *    CPU, with the other CPUs running between passes: an int3 on each site,
+   *    then bytes 1-4, then byte 0. A CPU that hits a site's int3 meanwhile
+   *    is handled by ftrace_int3_handler();
+   *  - naive: write each site's five bytes in place, one at a time, with the
+   *    other CPUs running in between: what the protocol exists to prevent.
+   */
+  ftrace_replace_code(updates: readonly CodeUpdate[]): void {
+    if (updates.length === 0) return;
+    const k = this.kernel;
+    const ranges = updates.map((u) => [u.ip, u.ip + 5n] as const);
+    switch (k.config.patching) {
+      case 'direct':
+        for (const u of updates) this.ftrace_modify_code_direct(u.ip, u.old, u.new, u.operation);
+        return;
+      case 'naive':
+        for (const u of updates) {
+          this.verify(u);
+          for (let i = 0; i < 5; i++) {
+            k.memory.write(u.ip + BigInt(i), u.new.subarray(i, i + 1));
+            k.syncCores([[u.ip, u.ip + 5n]]);
+          }
+        }
+        return;
+      case 'int3': {
+        this.modifying++;
+        const done: CodeUpdate[] = [];
+        try {
+          for (const u of updates) {
+            this.verify(u);
+            k.memory.write(u.ip, Uint8Array.of(INT3_OPCODE)); // add_breakpoints
+            this.inProgress.set(u.ip, u.new);
+            done.push(u);
+          }
+        } catch (e) {
+          for (const u of done) k.memory.write(u.ip, u.old.subarray(0, 1)); // remove_breakpoints
+          k.syncCores(ranges, false);
+          this.inProgress.clear();
+          this.modifying--;
+          throw e;
+        }
+        k.syncCores(ranges);
+        for (const u of updates) k.memory.write(u.ip + 1n, u.new.subarray(1, 5)); // add_update
+        k.syncCores(ranges);
+        for (const u of updates) k.memory.write(u.ip, u.new.subarray(0, 1)); // finish_update
+        k.syncCores(ranges);
+        this.inProgress.clear();
+        this.modifying--;
+        return;
+      }
+    }
+  }
+
+  /** The change that makes a NOP site call addr (ftrace_make_call). */
+  make_call(rec: DynFtrace, addr: bigint): CodeUpdate {
+    return { ip: rec.ip, old: ftraceNopReplace(), new: ftraceCallReplace(rec.ip, addr), operation: 'make call' };
+  }
+
+  /** The change that turns a call of oldAddr into the NOP (ftrace_make_nop). */
+  make_nop(rec: DynFtrace, oldAddr: bigint): CodeUpdate {
+    return { ip: rec.ip, old: ftraceCallReplace(rec.ip, oldAddr), new: ftraceNopReplace(), operation: 'make nop' };
+  }
+
+  /** The change from calling oldAddr to calling addr (ftrace_modify_call). */
+  modify_call(rec: DynFtrace, oldAddr: bigint, addr: bigint): CodeUpdate {
+    return { ip: rec.ip, old: ftraceCallReplace(rec.ip, oldAddr), new: ftraceCallReplace(rec.ip, addr), operation: 'modify call' };
+  }
+
+  /** At boot: `call __fentry__` to the NOP, directly. */
+  ftrace_make_nop_at_boot(rec: DynFtrace): void {
+    this.ftrace_modify_code_direct(rec.ip, ftraceCallReplace(rec.ip, this.MCOUNT_ADDR), ftraceNopReplace(), 'make nop');
   }
 
   /** update_ftrace_func(): repoint a call whose current target we do not need to know. */
   private update_ftrace_func(ip: bigint, newCode: Uint8Array): void {
     this.ftrace_modify_code(ip, this.read(ip), newCode, 'update ftrace func');
+  }
+
+  /**
+   * ftrace_int3_handler(): a CPU hit an int3 that ftrace put on a site it is
+   * changing. Seed era: the site behaves as a 5-byte NOP (this call is not
+   * traced). Modern era (text_poke_bp): the new instruction is emulated.
+   */
+  private ftrace_int3_handler(cpu: Engine): InterruptVerdict {
+    if (this.modifying === 0) return 'unhandled';
+    const site = cpu.readReg('rip') - 1n;
+    const next = this.inProgress.get(site);
+    if (!next && !this.isFtraceLocation(site)) return 'unhandled';
+    this.int3Hits++;
+    const branch = next && this.kernel.config.era === 'modern' ? decodeBranch(site, next) : undefined;
+    if (branch?.kind === 'call') {
+      const rsp = cpu.readReg('rsp') - 8n;
+      this.kernel.memory.writeU64(rsp, site + 5n);
+      cpu.writeReg('rsp', rsp);
+      cpu.writeReg('rip', branch.target);
+    } else if (branch?.kind === 'jmp') cpu.writeReg('rip', branch.target);
+    else cpu.writeReg('rip', site + 5n);
+    return 'handled';
   }
 
   /** ftrace_update_ftrace_func(): both shared callers call `func`. */
