@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { table } from '../bin/output.js';
 import { benchGuestCost, benchHostCost, benchMemory, benchScale, type GuestCostRow } from './ftrace.js';
 import { benchBoot, benchEngineCycles, benchSpeed } from './machine.js';
+import { torture } from '../kernel-model/torture.js';
 import { costPlotSvg } from './plot.js';
 
 const args = process.argv.slice(2);
@@ -118,6 +119,15 @@ try {
       [[cycles.cycles, cycles.usPerCycle, cycles.openEnginesAfter, cycles.rssBeforeMb, cycles.rssAfterMb]],
     ),
   );
+  log('\nTorture: seeded register/unregister/re-filter changes while the other CPUs run workloads (int3 protocol)');
+  const tort = await torture({ cpus: 4, changes: quick ? 1000 : 10000, seed: 1, era: 'seed' });
+  log(
+    table(
+      ['CPUs', 'changes', 'seed', 'changes per second', 'invocations checked', 'int3 hits', 'violations'],
+      [[tort.cpus, tort.changes, tort.seed, Math.round(tort.changesPerSecond), tort.events, tort.int3Hits, tort.violations.length]],
+    ),
+  );
+
   log(`\nbenchmark ran ${Math.round((performance.now() - started) / 100) / 10} s${quick ? ' (--quick)' : ''}`);
 
   if (json) {
@@ -132,6 +142,7 @@ try {
           boot: bootRows,
           speed,
           engineCycles: cycles,
+          torture: { cpus: tort.cpus, changes: tort.changes, seed: tort.seed, changesPerSecond: Math.round(tort.changesPerSecond), events: tort.events, int3Hits: tort.int3Hits, violations: tort.violations },
           seconds: Math.round((performance.now() - started) / 100) / 10,
         },
         null,

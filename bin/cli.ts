@@ -11,6 +11,7 @@ import { disasmCommand } from './commands/disasm.js';
 import { runCommand } from './commands/run.js';
 import { tracefsCommand } from './commands/tracefs.js';
 import { explainCommand } from './commands/explain.js';
+import { smpCommands } from './commands/smp.js';
 import { ScenarioError } from '../scenarios/engine/load.js';
 import { EXIT, UsageError } from './output.js';
 
@@ -25,6 +26,7 @@ disasmCommand(program);
 runCommand(program);
 tracefsCommand(program);
 explainCommand(program);
+smpCommands(program);
 for (const c of program.commands) c.exitOverride();
 
 try {

@@ -117,6 +117,19 @@ export class Kernel {
   readonly cpus: Engine[];
   /** Called after every CPU's code cache was synchronised (run_sync): where other CPUs may run. */
   onSync: (() => void) | undefined;
+  /**
+   * schedule_on_each_cpu(ftrace_sync): returns once no other CPU is inside
+   * ftrace code (callers, trampolines, the list function, callbacks). Set by
+   * the scheduler; with one CPU there is nothing to wait for.
+   */
+  synchronizeCpus: (() => void) | undefined;
+
+  /** Whether a CPU at `rip` is inside ftrace's own code (text or module space). */
+  inFtraceCode(rip: bigint): boolean {
+    const u = this.program.units;
+    if (rip >= u[0]!.base && rip < u[2]!.base + BigInt(u[2]!.size)) return true;
+    return rip >= MODULES_VADDR && rip < MODULES_VADDR + BigInt(MODULES_SIZE);
+  }
   readonly kmalloc: RangeAllocator;
   /** module_alloc()'s space; undefined without CONFIG_MODULES. */
   readonly moduleSpace: RangeAllocator | undefined;

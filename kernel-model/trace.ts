@@ -38,18 +38,25 @@ export class TraceBuffer {
     return Number(this.kernel.memory.readU64(this.kernel.sym('trace_mask'))) + 1;
   }
 
-  /** Events with from < seq <= to that are still in the ring, and how many were lost. */
-  read(from: bigint, to: bigint = this.written): { events: TraceEvent[]; lost: number } {
+  /**
+   * Events with from < seq <= to that are still in the ring; how many were
+   * overwritten by a later lap (lost), and how many are still being written
+   * by a CPU that took the sequence number but has not finished (pending).
+   */
+  read(from: bigint, to: bigint = this.written): { events: TraceEvent[]; lost: number; pending: number } {
     const m = this.kernel.memory;
     const base = m.readU64(this.kernel.sym('trace_buf'));
     const cap = BigInt(this.capacity);
     const first = to - from > cap ? to - cap : from;
     const events: TraceEvent[] = [];
     let lost = Number(first - from);
+    let pending = 0;
     for (let s = first + 1n; s <= to; s++) {
       const e = base + ((s - 1n) % cap) * BigInt(TRACE_ENTRY.SIZE);
-      if (m.readU64(e + BigInt(TRACE_ENTRY.SEQ)) !== s) {
-        lost++;
+      const stored = m.readU64(e + BigInt(TRACE_ENTRY.SEQ));
+      if (stored !== s) {
+        if (stored > s) lost++;
+        else pending++;
         continue;
       }
       events.push({
@@ -64,6 +71,6 @@ export class TraceBuffer {
         aux1: m.readU64(e + BigInt(TRACE_ENTRY.AUX1)),
       });
     }
-    return { events, lost };
+    return { events, lost, pending };
   }
 }

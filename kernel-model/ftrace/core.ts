@@ -238,10 +238,14 @@ export class Ftrace {
     this.removedOps = undefined;
     ops.setFlag('REMOVING', false);
     if (this.ftraceStartUp === 0) this.checkAllRecordsClear();
-    // No call site points at the trampoline any more, and with one CPU that
-    // only runs between these steps no task can be inside it: free it, as
-    // arch_ftrace_trampoline_free() (v3.19+) does after synchronising. The
-    // seed itself kept a static ops' trampoline until its next registration.
+    // No call site points at the ops or its trampoline any more, but another
+    // CPU may still be on its way through them: wait until every CPU is out
+    // of ftrace code (schedule_on_each_cpu(ftrace_sync), which a kernel
+    // without preemption may rely on). The kernel does this for dynamic ops;
+    // here every ops' trampoline is freed below, so always.
+    this.kernel.synchronizeCpus?.();
+    // Free the trampoline, as arch_ftrace_trampoline_free() (v3.19+) does.
+    // The seed itself kept a static ops' trampoline until its next registration.
     this.arch.arch_ftrace_trampoline_free(ops);
     return OK;
   }
@@ -457,11 +461,21 @@ export class Ftrace {
    */
   private ftrace_modify_all_code(command: number): void {
     const update = (command & FTRACE_UPDATE_TRACE_FUNC) !== 0;
-    if (update) this.arch.ftrace_update_ftrace_func(this.listFunc);
+    // A CPU between ftrace_caller's op load and its call of ftrace_call must
+    // not see function_trace_op and ftrace_call change under it. The kernel
+    // counts on those few instructions never being stretched across its
+    // synchronising IPIs (ftrace_sync_ipi); a modelled CPU can be held there
+    // for any number of quanta, so each step waits until no CPU is inside
+    // ftrace code.
+    if (update) {
+      this.arch.ftrace_update_ftrace_func(this.listFunc);
+      this.kernel.synchronizeCpus?.();
+    }
     if (command & FTRACE_UPDATE_CALLS) this.ftrace_replace_code(true);
     else if (command & FTRACE_DISABLE_CALLS) this.ftrace_replace_code(false);
     if (update && this.ftraceTraceFunction !== this.listFunc) {
       this.kernel.memory.writeU64(this.kernel.sym('function_trace_op'), this.setFunctionTraceOp);
+      this.kernel.synchronizeCpus?.();
       this.arch.ftrace_update_ftrace_func(this.ftraceTraceFunction);
     }
   }

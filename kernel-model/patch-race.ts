@@ -1,0 +1,73 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Why the int3 protocol exists: other CPUs run the system-call workload while
+ * CPU 0 turns the function tracer on and off over every call site. With the
+ * naive patcher a CPU can fetch a half-written call and run into the weeds;
+ * with the int3 protocol, the same interleaving (same seed) is safe.
+ */
+import { hex } from '../emu/index.js';
+import { boot } from './boot.js';
+import type { KernelConfig } from './kernel.js';
+import { Smp } from './smp.js';
+import { TraceBuffer } from './trace.js';
+import { checkEvents } from '../scenarios/engine/verify.js';
+
+export interface PatchRaceOptions {
+  cpus: number;
+  patching: KernelConfig['patching'];
+  era: KernelConfig['era'];
+  seed: number;
+  /** Register/unregister rounds. */
+  rounds: number;
+}
+
+export interface PatchRaceResult {
+  options: PatchRaceOptions;
+  passed: boolean;
+  faults: { cpu: number; kind: string; rip: string; symbol: string | null; report: string }[];
+  events: number;
+  rdxProblems: string[];
+  int3Hits: number;
+  completions: Record<string, number>;
+}
+
+export async function patchRace(o: PatchRaceOptions): Promise<PatchRaceResult> {
+  const { kernel, ftrace } = await boot({ functions: 50, cpus: o.cpus, patching: o.patching, era: o.era });
+  try {
+    const smp = new Smp(kernel, { seed: o.seed, quantum: [3, 60], quantaPerSync: 1 });
+    for (let c = 1; c < o.cpus; c++) {
+      // Each CPU has its own user buffer page, so the workloads do not share data.
+      smp.start(c, { fn: 'sim_workload_syscalls', args: [1000n, kernel.userBuffer + BigInt(c * 0x1000)] });
+    }
+    const tracer = ftrace.createOps({ name: 'tracer', callback: 'function_trace' });
+    const trace = new TraceBuffer(kernel);
+    smp.run(20);
+    smp.attach();
+    for (let r = 0; r < o.rounds && smp.faults.length === 0; r++) {
+      ftrace.register_ftrace_function(tracer);
+      smp.run(20);
+      ftrace.unregister_ftrace_function(tracer);
+      smp.run(20);
+    }
+    smp.detach();
+    // Events are checked against the tracer: whenever it ran, %rdx must have been its ops.
+    ftrace.register_ftrace_function(tracer);
+    const { events } = trace.read(0n);
+    const { rdx } = checkEvents(kernel, ftrace, events.filter((e) => e.callback === 'function_trace'), undefined);
+    ftrace.unregister_ftrace_function(tracer);
+    const completions: Record<string, number> = {};
+    for (let c = 1; c < o.cpus; c++) completions[`cpu${c}`] = smp.completions(c);
+    const faults = smp.faults.map((f) => ({ cpu: f.cpu, kind: f.fault.kind, rip: hex(f.fault.rip), symbol: f.fault.symbol ?? null, report: f.fault.report() }));
+    return {
+      options: o,
+      passed: faults.length === 0 && rdx.length === 0,
+      faults,
+      events: events.length,
+      rdxProblems: rdx.map((p) => `event ${p.seq} in ${p.function}: ${p.problem}`),
+      int3Hits: ftrace.arch.int3Hits,
+      completions,
+    };
+  } finally {
+    kernel.close();
+  }
+}

@@ -1,0 +1,152 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * ftrace torture: every CPU but CPU 0 runs workloads while CPU 0 registers,
+ * unregisters and re-filters ops at seeded random points (with the int3
+ * protocol, so the other CPUs run between patch phases). Checked from the
+ * guest's own records:
+ *  - no CPU faults or runs an invalid instruction;
+ *  - every invocation got its own ops in %rdx, an ops that was registered and
+ *    traced the function (before or after the change under way; after it,
+ *    once the change returned);
+ *  - no ops is invoked once its unregistration has returned;
+ *  - each ops' guest counter equals the invocations recorded for it;
+ *  - at the end, with every ops gone, no record has flags and no module
+ *    memory is in use.
+ */
+import { hex } from '../emu/index.js';
+import { boot } from './boot.js';
+import type { FtraceOps } from './ftrace/ops.js';
+import type { KernelConfig } from './kernel.js';
+import { Smp, prng } from './smp.js';
+import { TraceBuffer, type TraceEvent } from './trace.js';
+
+export interface TortureOptions {
+  cpus: number;
+  changes: number;
+  seed: number;
+  era: KernelConfig['era'];
+}
+
+export interface TortureResult {
+  cpus: number;
+  changes: number;
+  seed: number;
+  passed: boolean;
+  violations: string[];
+  events: number;
+  int3Hits: number;
+  changesPerSecond: number;
+  moduleBytesAfter: number;
+}
+
+const PATTERNS = ['vfs_*', '*_read', 'schedule', '*sync*', 'gen_func_1*', 'fsnotify_*', '!vfs_read', '*lock*', 'do_syscall_64', 'gen_func_3*'];
+
+interface OpsState {
+  registered: boolean;
+  filter: ReadonlySet<bigint>;
+  notrace: ReadonlySet<bigint>;
+}
+
+function snapshot(pool: FtraceOps[]): Map<bigint, OpsState> {
+  return new Map(pool.map((o) => [o.addr, { registered: o.hasFlag('ENABLED'), filter: new Set(o.filter), notrace: new Set(o.notrace) }]));
+}
+
+function traces(s: OpsState, ip: bigint): boolean {
+  return s.registered && (s.filter.size === 0 || s.filter.has(ip)) && !s.notrace.has(ip);
+}
+
+export async function torture(o: TortureOptions): Promise<TortureResult> {
+  const { kernel, ftrace } = await boot({ functions: 100, cpus: o.cpus, era: o.era, patching: 'int3' });
+  const violations: string[] = [];
+  try {
+    const smp = new Smp(kernel, { seed: o.seed, quantum: [5, 150], quantaPerSync: 1 });
+    for (let c = 1; c < o.cpus; c++) {
+      const ubuf = kernel.userBuffer + BigInt(c * 0x1000);
+      smp.start(c, c % 2 ? { fn: 'sim_workload_syscalls', args: [20n, ubuf] } : { fn: 'sim_workload_callgraph', args: [5n, BigInt(c)] });
+    }
+    const pool: FtraceOps[] = [
+      ftrace.createOps({ name: 'tracer', callback: 'function_trace' }),
+      ftrace.createOps({ name: 'count1', callback: 'counter' }),
+      ftrace.createOps({ name: 'count2', callback: 'counter' }),
+      ftrace.createOps({ name: 'regs', callback: 'kprobe_regs', flags: ['SAVE_REGS'] }),
+      ftrace.createOps({ name: 'dyn', callback: 'counter', dynamic: true }),
+      ftrace.createOps({ name: 'kprobe', callback: 'kprobe_regs', flags: ['SAVE_REGS'], dynamic: true }),
+    ];
+    const byAddr = new Map(pool.map((x) => [x.addr, x]));
+    const trace = new TraceBuffer(kernel);
+    const perOps = new Map<bigint, bigint>(pool.map((x) => [x.addr, 0n]));
+    let events = 0;
+    let readUpTo = 0n;
+    const name = (a: bigint) => kernel.symbols.format(a, { short: true }) ?? hex(a);
+
+    /** Checks new events against the states any of which may have been in force when they were written. */
+    const drain = (states: Map<bigint, OpsState>[], when: string) => {
+      smp.quiesce(); // no CPU is half-way through writing an event
+      const { events: evs, lost, pending } = trace.read(readUpTo);
+      readUpTo = trace.written;
+      if (lost) violations.push(`${lost} events were overwritten before they could be checked (${when})`);
+      if (pending) violations.push(`${pending} events were left half-written with every CPU out of ftrace code (${when})`);
+      events += evs.length;
+      for (const e of evs) check(e, states, when);
+    };
+    const check = (e: TraceEvent, states: Map<bigint, OpsState>[], when: string) => {
+      const ops = byAddr.get(e.op);
+      if (!ops) return violations.push(`event ${e.seq} (${when}): ${name(e.ip)} called ${e.callback} with %rdx = ${hex(e.op)}, not an ops`);
+      perOps.set(e.op, perOps.get(e.op)! + 1n);
+      if (ops.callback !== e.callback) return violations.push(`event ${e.seq} (${when}): ${e.callback} got ${ops.name}, whose callback is ${ops.callback}`);
+      if (!states.some((st) => traces(st.get(e.op)!, e.ip))) {
+        return violations.push(`event ${e.seq} (${when}): ${ops.name} was invoked for ${name(e.ip)}, which it did not trace${ops.hasFlag('ENABLED') ? '' : ' (it is unregistered)'}`);
+      }
+      if (e.callback === 'kprobe_regs' && (e.regs === 0n || e.aux0 !== e.ip + 5n)) violations.push(`event ${e.seq} (${when}): ${ops.name} got a bad pt_regs`);
+      return undefined;
+    };
+
+    const rnd = prng(o.seed ^ 0x5eed);
+    const pick = <T>(xs: readonly T[]) => xs[Math.floor(rnd() * xs.length)]!;
+    const started = performance.now();
+    smp.attach();
+    smp.run(10);
+    for (let i = 0; i < o.changes && violations.length === 0 && smp.faults.length === 0; i++) {
+      const before = snapshot(pool);
+      const ops = pick(pool);
+      const action = pick(['register', 'unregister', 'filter', 'notrace'] as const);
+      const what = `change ${i}: ${action} ${ops.name}`;
+      if (action === 'register' && !ops.hasFlag('ENABLED')) ftrace.register_ftrace_function(ops);
+      else if (action === 'unregister' && ops.hasFlag('ENABLED')) ftrace.unregister_ftrace_function(ops);
+      else if (action === 'filter') ftrace.ftrace_set_filter(ops, [pick(PATTERNS)], rnd() < 0.5);
+      else if (action === 'notrace') ftrace.ftrace_set_notrace(ops, [pick(PATTERNS)], rnd() < 0.7);
+      const after = snapshot(pool);
+      drain([before, after], `during ${what}`);
+      smp.run(Math.floor(rnd() * 4));
+      drain([after], `after ${what}`);
+    }
+    smp.detach();
+    const seconds = (performance.now() - started) / 1000;
+    for (const f of smp.faults) violations.push(`CPU ${f.cpu} faulted: ${f.fault.message}`);
+
+    // The guest's counters agree with the invocations recorded for each ops.
+    for (const x of pool) {
+      if (x.invocations !== perOps.get(x.addr)) violations.push(`${x.name}: the guest counted ${x.invocations} invocations, the trace recorded ${perOps.get(x.addr)}`);
+    }
+    // Everything back: no flags, no module memory.
+    for (const x of pool) if (x.hasFlag('ENABLED')) ftrace.unregister_ftrace_function(x);
+    const dirty = ftrace.records.all().filter((r) => r.flags !== 0);
+    if (dirty.length) violations.push(`${dirty.length} records still have flags after every ops left (first: ${ftrace.recordName(dirty[0]!)})`);
+    const moduleBytesAfter = kernel.moduleSpace?.bytesInUse ?? 0;
+    if (moduleBytesAfter !== 0) violations.push(`${moduleBytesAfter} bytes of module memory are still in use`);
+    for (const w of kernel.dmesg) violations.push(w);
+    return {
+      cpus: o.cpus,
+      changes: o.changes,
+      seed: o.seed,
+      passed: violations.length === 0,
+      violations,
+      events,
+      int3Hits: ftrace.arch.int3Hits,
+      changesPerSecond: o.changes / Math.max(seconds, 1e-9),
+      moduleBytesAfter,
+    };
+  } finally {
+    kernel.close();
+  }
+}
