@@ -9,6 +9,7 @@ import { boot } from '../kernel-model/boot.js';
 import type { KernelConfig } from '../kernel-model/kernel.js';
 import { measureTracedCall } from '../kernel-model/workloads.js';
 import { BareEngine } from './bare.js';
+import { bestNs } from './machine.js';
 
 export type CostConfig = 'trampolines' | 'list' | 'nop';
 export const COST_CONFIGS: CostConfig[] = ['trampolines', 'list', 'nop'];
@@ -74,15 +75,6 @@ export interface HostCostRow {
   bareUnicornRatio: number;
 }
 
-function bestOf(n: number, f: () => void): number {
-  let b = Infinity;
-  for (let i = 0; i < n; i++) {
-    const t = process.hrtime.bigint();
-    f();
-    b = Math.min(b, Number(process.hrtime.bigint() - t));
-  }
-  return b;
-}
 
 /** Wall time per traced call: a guest loop calling TARGET, in the simulator and on a bare engine. */
 export async function benchHostCost(counts: number[], calls: number): Promise<HostCostRow[]> {
@@ -103,8 +95,8 @@ export async function benchHostCost(counts: number[], calls: number): Promise<Ho
           let sim = Infinity;
           let raw = Infinity;
           for (let k = 0; k < 5; k++) {
-            sim = Math.min(sim, bestOf(1, () => s.kernel.call(loop, args)));
-            raw = Math.min(raw, bestOf(1, () => bare.call(s.kernel, loop, args)));
+            sim = Math.min(sim, bestNs(1, () => s.kernel.call(loop, args)));
+            raw = Math.min(raw, bestNs(1, () => bare.call(s.kernel, loop, args)));
           }
           rows.push({
             config,

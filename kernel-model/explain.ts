@@ -7,7 +7,7 @@
 import { disassemble, formatInsn, ripTarget, type Insn } from '../asm/disasm.js';
 import { MCOUNT_INSN_SIZE, hexBytes } from '../asm/encoding.js';
 import { hex } from '../emu/index.js';
-import { CALLBACK_FUNC, MODULES_SIZE, MODULES_VADDR, type CallbackName } from './abi.js';
+import { CALLBACK_FUNC, type CallbackName } from './abi.js';
 import { siteTargetLabel, type Ftrace } from './ftrace/core.js';
 import type { FtraceOps } from './ftrace/ops.js';
 import type { Kernel } from './kernel.js';
@@ -91,8 +91,6 @@ function annotateTrampoline(kernel: Kernel, ftrace: Ftrace, ops: FtraceOps): Non
 /** Runs `fn` once with hooks that record the path from its call site and each callback's registers. */
 function tracePath(kernel: Kernel, ftrace: Ftrace, fn: string, args: readonly bigint[], site: bigint): { path: string[]; callbacks: CallbackVisit[] } {
   const cpu = kernel.cpu;
-  const units = kernel.program.units;
-  const machinery: [bigint, bigint] = [units[0]!.base, units[2]!.base + BigInt(units[2]!.size) - 1n];
   const path: string[] = [];
   const callbacks: CallbackVisit[] = [];
   let armed = false;
@@ -110,8 +108,7 @@ function tracePath(kernel: Kernel, ftrace: Ftrace, fn: string, args: readonly bi
     cpu.addCodeHook(() => {
       armed = false;
     }, site + 5n, site + 5n),
-    cpu.addCodeHook((a) => visit(a), machinery[0], machinery[1]),
-    cpu.addCodeHook((a) => visit(a), MODULES_VADDR, MODULES_VADDR + BigInt(MODULES_SIZE) - 1n),
+    ...kernel.ftraceCodeRanges().map(([a, b]) => cpu.addCodeHook((x) => visit(x), a, b)),
     ...(Object.entries(CALLBACK_FUNC) as [CallbackName, string][]).map(([cb, f]) =>
       cpu.addCodeHook(() => {
         if (!armed) return;

@@ -124,11 +124,22 @@ export class Kernel {
    */
   synchronizeCpus: (() => void) | undefined;
 
-  /** Whether a CPU at `rip` is inside ftrace's own code (text or module space). */
-  inFtraceCode(rip: bigint): boolean {
+  /**
+   * ftrace's own code, as [first, last] address ranges: its text (the first
+   * three units: ftrace_64.S, ftrace_list.S, callbacks.S) and module space,
+   * where trampolines live.
+   */
+  ftraceCodeRanges(): [bigint, bigint][] {
     const u = this.program.units;
-    if (rip >= u[0]!.base && rip < u[2]!.base + BigInt(u[2]!.size)) return true;
-    return rip >= MODULES_VADDR && rip < MODULES_VADDR + BigInt(MODULES_SIZE);
+    return [
+      [u[0]!.base, u[2]!.base + BigInt(u[2]!.size) - 1n],
+      [MODULES_VADDR, MODULES_VADDR + BigInt(MODULES_SIZE) - 1n],
+    ];
+  }
+
+  /** Whether a CPU at `rip` is inside ftrace's own code. */
+  inFtraceCode(rip: bigint): boolean {
+    return this.ftraceCodeRanges().some(([a, b]) => rip >= a && rip <= b);
   }
   readonly kmalloc: RangeAllocator;
   /** module_alloc()'s space; undefined without CONFIG_MODULES. */

@@ -4,7 +4,6 @@
  * arguments, the built-in workloads, and measuring what one traced call
  * costs in guest instructions.
  */
-import { MODULES_SIZE, MODULES_VADDR } from './abi.js';
 import type { Ftrace } from './ftrace/core.js';
 import { GEN_PREFIX } from './generate.js';
 import type { Kernel } from './kernel.js';
@@ -69,10 +68,6 @@ export function measureTracedCall(kernel: Kernel, ftrace: Ftrace, fn: string, ar
   const rec = ftrace.recordOf(fn);
   if (!rec) throw new Error(`${fn} has no fentry call site`);
   const site = rec.ip;
-  const units = kernel.program.units;
-  // ftrace_64.S, ftrace_list.S and callbacks.S are the first units of the text.
-  const machineryStart = units[0]!.base;
-  const machineryEnd = units[2]!.base + BigInt(units[2]!.size);
   const cpu = kernel.cpu;
   let armed = false;
   let n = 0;
@@ -80,8 +75,7 @@ export function measureTracedCall(kernel: Kernel, ftrace: Ftrace, fn: string, ar
     if (armed) n++;
   };
   const hooks = [
-    cpu.addCodeHook(count, machineryStart, machineryEnd - 1n),
-    cpu.addCodeHook(count, MODULES_VADDR, MODULES_VADDR + BigInt(MODULES_SIZE) - 1n),
+    ...kernel.ftraceCodeRanges().map(([a, b]) => cpu.addCodeHook(count, a, b)),
     cpu.addCodeHook(() => {
       armed = true;
       n++;
