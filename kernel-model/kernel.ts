@@ -57,6 +57,20 @@ export interface KernelConfig {
    * several CPUs) or 'naive' (bytes written in place: the hazard, shown).
    */
   patching: 'direct' | 'int3' | 'naive';
+  /** CONFIG_PREEMPT: a task may be preempted anywhere, inside a trampoline too. */
+  preempt: boolean;
+  /**
+   * Whether dynamically allocated ops get trampolines. The seed says no ("until
+   * there's a safe way to free the trampoline"); the later answers wait before
+   * freeing one: see trampolineSync.
+   */
+  dynamicTrampolines: boolean;
+  /**
+   * What ftrace_shutdown waits for before a dynamic ops' trampoline is freed:
+   * 'none' (the hazard), 'schedule_on_each_cpu' (enough without preemption,
+   * 12cce594fa8f), 'rcu_tasks' (every task voluntarily scheduled, 0598e4f08e3d).
+   */
+  trampolineSync: 'none' | 'schedule_on_each_cpu' | 'rcu_tasks';
   /** Where assembled kernels are cached; undefined disables the cache. */
   cacheDir: string | undefined;
 }
@@ -72,6 +86,9 @@ export const DEFAULT_CONFIG: KernelConfig = {
   traceEntries: 1 << 16,
   cpus: 1,
   patching: 'direct',
+  preempt: false,
+  dynamicTrampolines: false,
+  trampolineSync: 'schedule_on_each_cpu',
   cacheDir: DEFAULT_CACHE_DIR,
 };
 
@@ -123,6 +140,8 @@ export class Kernel {
    * the scheduler; with one CPU there is nothing to wait for.
    */
   synchronizeCpus: (() => void) | undefined;
+  /** schedule_on_each_cpu() or synchronize_rcu_tasks(): set by the scheduler. */
+  synchronizeTasks: ((how: 'schedule_on_each_cpu' | 'rcu_tasks') => void) | undefined;
 
   /**
    * ftrace's own code, as [first, last] address ranges: its text (the first
@@ -195,6 +214,13 @@ export class Kernel {
   /** Each CPU's initial task has its own stack, with an unmapped guard gap between stacks. */
   stackBase(cpu: number): bigint {
     return VMALLOC_START + BigInt(cpu * STACK_STRIDE);
+  }
+
+  /** Maps a stack for one more task (after the CPUs' own); returns its top. */
+  allocTaskStack(task: number): bigint {
+    const base = this.stackBase(MAX_CPUS + task);
+    this.memory.map(`task:${task}`, base, THREAD_SIZE, RW);
+    return base + BigInt(THREAD_SIZE);
   }
 
   get symbols(): SymbolTable {

@@ -1,13 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * A deterministic scheduler for the CPUs after CPU 0: each runs a task (a
- * workload function, restarted when it returns) in quanta of guest
- * instructions, in an order and with lengths drawn from a seeded generator.
- * Attached to a kernel, it also runs between the phases of code patching
- * (Kernel.onSync), so other CPUs execute while the control plane patches.
+ * A deterministic scheduler for the CPUs after CPU 0. Each CPU runs tasks
+ * (a workload function on a stack of its own, restarted when it returns) in
+ * quanta of guest instructions whose order and lengths come from a seeded
+ * generator. Attached to a kernel, it also runs between the phases of code
+ * patching (Kernel.onSync), so other CPUs execute while the control plane
+ * patches, and it implements the kernel's ways of waiting for them.
+ *
+ * Tasks switch on a CPU when the running one calls schedule() (a voluntary
+ * switch), when it returns, and, with KernelConfig.preempt, when a timer
+ * quantum ends (preemption, wherever the task is: inside a trampoline too).
  * A fault stops that CPU and is recorded, not thrown.
  */
-import { GuestFault } from '../emu/index.js';
+import { GuestFault, GENERAL_REGS, type HookHandle, type RegName } from '../emu/index.js';
+import { PERCPU, PERCPU_BASE, PERCPU_STRIDE, THREAD_SIZE } from './abi.js';
 import type { Kernel } from './kernel.js';
 
 /** mulberry32: small, fast, and the same sequence for the same seed everywhere. */
@@ -29,6 +35,7 @@ export interface SmpTask {
 
 export interface CpuFault {
   cpu: number;
+  task: number;
   fault: GuestFault;
 }
 
@@ -38,24 +45,45 @@ export interface SmpOptions {
   quantum?: [number, number];
   /** Quanta run at each run_sync() while patching. */
   quantaPerSync?: number;
+  /** With KernelConfig.preempt: the chance that a quantum's end preempts the task. */
+  preemptChance?: number;
+}
+
+export interface Task {
+  id: number;
+  pid: number;
+  cpu: number;
+  spec: SmpTask;
+  stackTop: bigint;
+  /** Registers while switched out; undefined before the first run and after each return. */
+  saved: Map<RegName, bigint> | undefined;
+  /** Times it called schedule() or returned: RCU-tasks' quiescent states. */
+  voluntary: number;
+  completions: number;
 }
 
 interface CpuState {
   cpu: number;
-  task: SmpTask;
-  running: boolean;
+  tasks: Task[];
+  current: number;
   dead: boolean;
-  completions: number;
+  /** Context switches and schedule() calls on this CPU: what schedule_on_each_cpu waits for. */
+  schedules: number;
+  /** The task now running was just stopped at schedule(): let it through once. */
+  pastSchedule: boolean;
+  hook: HookHandle | undefined;
 }
 
 export class Smp {
   readonly random: () => number;
-  private readonly states: CpuState[] = [];
+  private readonly cpus: CpuState[] = [];
   readonly faults: CpuFault[] = [];
-  /** Instructions handed out in quanta (a quantum may end early, at a task's return). */
+  /** Instructions handed out in quanta (a quantum may end early). */
   grantedInstructions = 0;
   private readonly quantum: [number, number];
   private readonly quantaPerSync: number;
+  private readonly preemptChance: number;
+  private nextTask = 0;
 
   constructor(
     private readonly kernel: Kernel,
@@ -65,57 +93,111 @@ export class Smp {
     this.random = prng(opts.seed);
     this.quantum = opts.quantum ?? [5, 200];
     this.quantaPerSync = opts.quantaPerSync ?? 2;
+    this.preemptChance = opts.preemptChance ?? 0.3;
   }
 
-  /** Gives CPU `cpu` (1..n-1) a task. */
-  start(cpu: number, task: SmpTask): void {
+  private state(cpu: number): CpuState {
+    let s = this.cpus.find((x) => x.cpu === cpu);
+    if (!s) {
+      s = { cpu, tasks: [], current: 0, dead: false, schedules: 0, pastSchedule: false, hook: undefined };
+      const st = s;
+      // schedule() is where a task gives up its CPU: stop there, so the scheduler can switch.
+      st.hook = this.kernel.cpus[cpu]!.addCodeHook(
+        () => {
+          if (st.pastSchedule) {
+            st.pastSchedule = false;
+            return;
+          }
+          this.kernel.cpus[cpu]!.stop();
+        },
+        this.kernel.sym('schedule'),
+        this.kernel.sym('schedule'),
+      );
+      this.cpus.push(s);
+    }
+    return s;
+  }
+
+  /** Gives CPU `cpu` (1..n-1) one more task, on a stack of its own. Returns the task. */
+  start(cpu: number, spec: SmpTask): Task {
     if (cpu < 1 || cpu >= this.kernel.cpus.length) throw new Error(`no CPU ${cpu} to schedule`);
-    this.states.push({ cpu, task, running: false, dead: false, completions: 0 });
+    const s = this.state(cpu);
+    const id = this.nextTask++;
+    const stackTop = s.tasks.length === 0 ? this.kernel.stackBase(cpu) + BigInt(THREAD_SIZE) : this.kernel.allocTaskStack(id);
+    const t: Task = { id, pid: 100 + id, cpu, spec, stackTop, saved: undefined, voluntary: 0, completions: 0 };
+    s.tasks.push(t);
+    return t;
+  }
+
+  tasks(): Task[] {
+    return this.cpus.flatMap((s) => s.tasks);
+  }
+
+  current(cpu: number): Task | undefined {
+    const s = this.cpus.find((x) => x.cpu === cpu);
+    return s ? s.tasks[s.current] : undefined;
   }
 
   /**
    * Runs other CPUs whenever the control plane synchronises code (between
-   * patch phases), and makes Kernel.synchronizeCpus wait for them.
+   * patch phases), and gives the kernel the scheduler's ways of waiting.
    */
   attach(): void {
     this.kernel.onSync = () => this.run(this.quantaPerSync);
     this.kernel.synchronizeCpus = () => this.quiesce();
+    this.kernel.synchronizeTasks = (how) => this.waitFor(how);
   }
 
   detach(): void {
     this.kernel.onSync = undefined;
     this.kernel.synchronizeCpus = undefined;
+    this.kernel.synchronizeTasks = undefined;
   }
 
-  /** Runs each CPU that is inside ftrace code until it has left it. */
-  quiesce(): void {
-    for (const s of this.states) {
-      const cpu = this.kernel.cpus[s.cpu]!;
-      for (let guard = 0; s.running && !s.dead && this.kernel.inFtraceCode(cpu.readReg('rip')); guard++) {
-        if (guard > 100_000) throw new Error(`CPU ${s.cpu} never left ftrace code`);
-        this.runOne(s, 20);
-      }
-    }
+  private pid(cpu: number, t: Task): void {
+    this.kernel.memory.writeU64(PERCPU_BASE + BigInt(cpu * PERCPU_STRIDE + PERCPU.CURRENT_PID), BigInt(t.pid));
   }
 
-  private enter(s: CpuState): void {
+  /** Puts a task on its CPU: its saved registers, or a fresh call of its function. */
+  private switchIn(s: CpuState, t: Task): void {
     const k = this.kernel;
     const cpu = k.cpus[s.cpu]!;
-    const sentinel = k.sym('__sim_return');
-    const rsp = k.stackBase(s.cpu) + BigInt(16 * 1024) - 8n;
-    k.memory.writeU64(rsp, sentinel);
-    cpu.writeReg('rsp', rsp);
-    const regs = ['rdi', 'rsi', 'rdx', 'rcx', 'r8', 'r9'] as const;
-    s.task.args.forEach((a, i) => cpu.writeReg(regs[i]!, a));
-    cpu.writeReg('rip', k.sym(s.task.fn));
-    s.running = true;
+    if (t.saved) {
+      for (const [r, v] of t.saved) cpu.writeReg(r, v);
+      t.saved = undefined;
+      if (cpu.readReg('rip') === k.sym('schedule')) s.pastSchedule = true;
+    } else {
+      const rsp = t.stackTop - 8n;
+      k.memory.writeU64(rsp, k.sym('__sim_return'));
+      cpu.writeReg('rsp', rsp);
+      const regs = ['rdi', 'rsi', 'rdx', 'rcx', 'r8', 'r9'] as const;
+      t.spec.args.forEach((a, i) => cpu.writeReg(regs[i]!, a));
+      cpu.writeReg('rip', k.sym(t.spec.fn));
+      s.pastSchedule = false;
+    }
+    this.pid(s.cpu, t);
+    this.started.add(t);
+  }
+
+  private switchOut(s: CpuState, t: Task): void {
+    const cpu = this.kernel.cpus[s.cpu]!;
+    t.saved = new Map(GENERAL_REGS.map((r) => [r, cpu.readReg(r)]));
+  }
+
+  /** Switches the CPU to its next task (round robin); a context switch either way. */
+  private contextSwitch(s: CpuState, saveCurrent = true): void {
+    s.schedules++;
+    if (s.tasks.length < 2) return;
+    const prev = s.tasks[s.current]!;
+    if (saveCurrent) this.switchOut(s, prev);
+    s.current = (s.current + 1) % s.tasks.length;
+    this.switchIn(s, s.tasks[s.current]!);
   }
 
   /** Runs `quanta` quanta, each on a CPU and of a length the generator picks. */
   run(quanta: number): void {
-    const live = () => this.states.filter((s) => !s.dead);
     for (let q = 0; q < quanta; q++) {
-      const alive = live();
+      const alive = this.cpus.filter((s) => !s.dead);
       if (alive.length === 0) return;
       const s = alive[Math.floor(this.random() * alive.length)]!;
       const [lo, hi] = this.quantum;
@@ -123,24 +205,92 @@ export class Smp {
     }
   }
 
-  private runOne(s: CpuState, n: number): void {
-    if (!s.running) this.enter(s);
-    const cpu = this.kernel.cpus[s.cpu]!;
+  private started = new Set<Task>();
+
+  /** Runs one quantum of CPU s; returns what ended it. */
+  private runOne(s: CpuState, n: number): 'quantum' | 'schedule' | 'return' | 'fault' {
+    const k = this.kernel;
+    const cpu = k.cpus[s.cpu]!;
+    const t = s.tasks[s.current]!;
+    if (!this.started.has(t)) this.switchIn(s, t);
     try {
-      const end = cpu.run({ begin: cpu.readReg('rip'), until: this.kernel.sym('__sim_return'), quantum: n, timeoutMs: 10_000 });
+      const end = cpu.run({ begin: cpu.readReg('rip'), until: k.sym('__sim_return'), quantum: n, timeoutMs: 10_000 });
       this.grantedInstructions += n;
       if (end.reason === 'until') {
-        s.running = false;
-        s.completions++;
+        // The task returned: a quiescent state; it starts again, fresh, when next chosen.
+        t.completions++;
+        t.voluntary++;
+        this.started.delete(t);
+        t.saved = undefined;
+        this.contextSwitch(s, false);
+        return 'return';
       }
+      if (end.reason === 'stopped') {
+        // Stopped at schedule(): a voluntary switch.
+        t.voluntary++;
+        s.pastSchedule = true;
+        this.contextSwitch(s);
+        return 'schedule';
+      }
+      if (k.config.preempt && s.tasks.length > 1 && this.random() < this.preemptChance) this.contextSwitch(s);
+      return 'quantum';
     } catch (e) {
       if (!(e instanceof GuestFault)) throw e;
       s.dead = true;
-      this.faults.push({ cpu: s.cpu, fault: e });
+      this.faults.push({ cpu: s.cpu, task: t.id, fault: e });
+      return 'fault';
+    }
+  }
+
+  /** Runs CPU `cpu` in one-instruction steps until its RIP satisfies `pred` (false if it never does). */
+  runUntil(cpu: number, pred: (rip: bigint) => boolean, maxSteps = 100_000): boolean {
+    const s = this.state(cpu);
+    for (let i = 0; i < maxSteps && !s.dead; i++) {
+      if (this.started.has(s.tasks[s.current]!) && pred(this.kernel.cpus[cpu]!.readReg('rip'))) return true;
+      this.runOne(s, 1);
+    }
+    return false;
+  }
+
+  /** A timer interrupt on `cpu` now: its task is preempted where it is. */
+  preempt(cpu: number): void {
+    if (!this.kernel.config.preempt) throw new Error('preemption needs KernelConfig.preempt');
+    this.contextSwitch(this.state(cpu));
+  }
+
+  /** Runs each CPU whose running task is inside ftrace code until it has left it (ftrace_sync_ipi). */
+  quiesce(): void {
+    for (const s of this.cpus) {
+      const cpu = this.kernel.cpus[s.cpu]!;
+      const t = s.tasks[s.current]!;
+      for (let guard = 0; this.started.has(t) && s.tasks[s.current] === t && !s.dead && this.kernel.inFtraceCode(cpu.readReg('rip')); guard++) {
+        if (guard > 100_000) throw new Error(`CPU ${s.cpu} never left ftrace code`);
+        this.runOne(s, 20);
+      }
+    }
+  }
+
+  /**
+   * The waits a kernel does before freeing a trampoline:
+   * schedule_on_each_cpu() returns once every CPU has scheduled (a context
+   * switch or a schedule() call); RCU-tasks once every task has voluntarily
+   * scheduled (called schedule(), or returned). The other CPUs run meanwhile.
+   */
+  waitFor(how: 'schedule_on_each_cpu' | 'rcu_tasks'): void {
+    const live = this.cpus.filter((s) => !s.dead);
+    const cpuMark = new Map(live.map((s) => [s, s.schedules]));
+    const taskMark = new Map(live.flatMap((s) => s.tasks).map((t) => [t, t.voluntary]));
+    const done = () =>
+      how === 'schedule_on_each_cpu'
+        ? live.every((s) => s.dead || s.schedules > cpuMark.get(s)!)
+        : [...taskMark].every(([t, v]) => t.voluntary > v || this.cpus.find((s) => s.cpu === t.cpu)!.dead);
+    for (let guard = 0; !done(); guard++) {
+      if (guard > 1_000_000) throw new Error(`${how} never completed`);
+      this.run(1);
     }
   }
 
   completions(cpu: number): number {
-    return this.states.find((s) => s.cpu === cpu)?.completions ?? 0;
+    return this.cpus.find((s) => s.cpu === cpu)?.tasks.reduce((a, t) => a + t.completions, 0) ?? 0;
   }
 }

@@ -4,6 +4,7 @@ import { boot } from '../kernel-model/boot.js';
 import { patchRace } from '../kernel-model/patch-race.js';
 import { Smp, prng } from '../kernel-model/smp.js';
 import { torture } from '../kernel-model/torture.js';
+import { trampolineFree } from '../kernel-model/trampoline-free.js';
 
 test('the scheduler is deterministic: the same seed gives the same interleaving', async () => {
   const run = async () => {
@@ -68,4 +69,34 @@ test('torture (small): every invariant holds on 4 CPUs', async () => {
   expect(r.events).toBeGreaterThan(100);
   expect(r.int3Hits).toBeGreaterThan(0);
   expect(r.moduleBytesAfter).toBe(0);
+});
+
+describe("freeing a dynamic ops' trampoline while a task is inside it", () => {
+  test.each([
+    [true, 'none', false],
+    [true, 'schedule_on_each_cpu', false], // CPU 1 schedules while the preempted task is still inside
+    [true, 'rcu_tasks', true],
+    [false, 'schedule_on_each_cpu', true],
+  ] as const)('preempt %s, wait %s: safe = %s', async (preempt, sync, safe) => {
+    const r = await trampolineFree({ preempt, sync, seed: 2 });
+    expect(r.caught.symbol).toMatch(/^ftrace_trampoline\[kp\]\+0x/);
+    expect(r.passed).toBe(safe);
+    if (!safe) {
+      expect(r.faults[0]).toMatchObject({ cpu: 1, task: r.caught.task, kind: 'unhandled-interrupt' });
+      expect(BigInt(r.faults[0]!.rip) - BigInt(r.trampoline)).toBeLessThan(0x200n); // it ran into the freed trampoline
+    }
+  });
+
+  test('with the seed rules a dynamic ops gets no trampoline at all', async () => {
+    const { kernel, ftrace } = await boot({ functions: 0 });
+    try {
+      const kp = ftrace.createOps({ name: 'kp', callback: 'counter', dynamic: true });
+      ftrace.ftrace_set_filter(kp, ['vfs_read']);
+      ftrace.register_ftrace_function(kp);
+      expect(kp.trampoline).toBe(0n);
+      expect(ftrace.siteTarget(ftrace.recordOf('vfs_read')!).kind).toBe('ftrace_caller');
+    } finally {
+      kernel.close();
+    }
+  });
 });

@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { MAX_CPUS } from '../../kernel-model/kernel.js';
 import { patchRace } from '../../kernel-model/patch-race.js';
 import { torture } from '../../kernel-model/torture.js';
+import { trampolineFree } from '../../kernel-model/trampoline-free.js';
 import { EXIT, UsageError, colors as c, intOption, printJson } from '../output.js';
 
 function seedOption(v: string | undefined): number {
@@ -66,6 +67,30 @@ export function smpCommands(program: Command): void {
         console.log(`torture: ${r.cpus} CPUs, ${r.changes} changes, seed ${seed}: ${r.events} callback invocations checked, ${r.int3Hits} int3 hits, ${Math.round(r.changesPerSecond)} changes/s`);
         for (const v of r.violations.slice(0, 10)) console.log(c.red(`  ${v}`));
         console.log(r.passed ? c.green('PASS: every invariant held') : c.red(`FAIL: ${r.violations.length} violation(s); replay with --seed ${seed}`));
+      }
+      process.exitCode = r.passed ? EXIT.OK : EXIT.CHECK_FAILED;
+    });
+
+  program
+    .command('trampoline-free')
+    .description("free a dynamic ops' trampoline while a task is inside it: preemption, and the kernel's waits")
+    .option('--preempt', 'CONFIG_PREEMPT: the task is preempted inside the trampoline')
+    .option('--sync <how>', 'what to wait for before freeing: none | schedule_on_each_cpu | rcu_tasks', 'schedule_on_each_cpu')
+    .option('--seed <s>', 'seed of the scheduler (printed)')
+    .option('--json', 'print the result as JSON')
+    .action(async (opts: { preempt?: boolean; sync: string; seed?: string; json?: boolean }) => {
+      const seed = seedOption(opts.seed);
+      const r = await trampolineFree({
+        preempt: !!opts.preempt,
+        sync: choice('--sync', opts.sync, ['none', 'schedule_on_each_cpu', 'rcu_tasks'] as const),
+        seed,
+      });
+      if (opts.json) printJson(r);
+      else {
+        console.log(`trampoline-free: ${opts.preempt ? 'CONFIG_PREEMPT' : 'no preemption'}, wait: ${r.options.sync}, seed ${seed}`);
+        for (const line of r.story) console.log(`  ${line}`);
+        for (const f of r.faults) console.log(c.red(`    ${f.report.replace(/\n/g, '\n    ')}`));
+        console.log(r.passed ? c.green('PASS: no task ran in freed memory') : c.red('FAIL: a task ran in the freed trampoline'));
       }
       process.exitCode = r.passed ? EXIT.OK : EXIT.CHECK_FAILED;
     });

@@ -244,6 +244,12 @@ export class Ftrace {
     // without preemption may rely on). The kernel does this for dynamic ops;
     // here every ops' trampoline is freed below, so always.
     this.kernel.synchronizeCpus?.();
+    // A task preempted inside a dynamic ops' trampoline is not running, so the
+    // wait above does not see it: the kernel's later answers wait for every
+    // CPU to schedule (enough without preemption) or every task to schedule
+    // voluntarily (RCU-tasks) before freeing.
+    const how = this.kernel.config.trampolineSync;
+    if (ops.hasFlag('DYNAMIC') && ops.trampoline !== 0n && how !== 'none') this.kernel.synchronizeTasks?.(how);
     // Free the trampoline, as arch_ftrace_trampoline_free() (v3.19+) does.
     // The seed itself kept a static ops' trampoline until its next registration.
     this.arch.arch_ftrace_trampoline_free(ops);

@@ -279,10 +279,11 @@ export class X86Ftrace {
    * arch_ftrace_update_trampoline(): give a static ops its trampoline (or
    * reuse the one it has) and point the trampoline's call at ops->func.
    * Seed rule: dynamically allocated ops get none, because nothing yet tells
-   * when no task is still running on a trampoline that would be freed.
+   * when no task is still running on a trampoline that would be freed
+   * (KernelConfig.dynamicTrampolines lifts it, for the later kernels' answers).
    */
   arch_ftrace_update_trampoline(ops: FtraceOps): void {
-    if (ops.hasFlag('DYNAMIC')) return;
+    if (ops.hasFlag('DYNAMIC') && !this.kernel.config.dynamicTrampolines) return;
     if (ops.trampoline !== 0n) {
       if (!ops.hasFlag('ALLOC_TRAMP')) return; // someone else's static trampoline
     } else {
