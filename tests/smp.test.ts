@@ -100,3 +100,25 @@ describe("freeing a dynamic ops' trampoline while a task is inside it", () => {
     }
   });
 });
+
+test('a host write to code is invisible to a CPU that translated it until run_sync() drops its copy', async () => {
+  const { kernel } = await boot({ functions: 0, cpus: 2 });
+  try {
+    const smp = new Smp(kernel, { seed: 1, quantum: [1000, 1000] });
+    smp.start(1, { fn: 'trace_selftest_dynamic_test_func', args: [] });
+    const f = kernel.sym('trace_selftest_dynamic_test_func');
+    const runOnce = () => {
+      const before = smp.completions(1);
+      while (smp.completions(1) === before) smp.run(1);
+      return kernel.cpus[1]!.readReg('rax');
+    };
+    expect(runOnce()).toBe(0n); // xorl %eax,%eax; retq
+    // mov $7,%eax; retq over the body (after the 5-byte site), written by the host only
+    kernel.memory.write(f + 5n, Uint8Array.of(0xb8, 7, 0, 0, 0, 0xc3));
+    expect(runOnce()).toBe(0n); // CPU 1 still runs its translation of the old bytes
+    kernel.syncCores([[f, f + 16n]], false);
+    expect(runOnce()).toBe(7n);
+  } finally {
+    kernel.close();
+  }
+});
