@@ -316,7 +316,7 @@ export async function assembleProgram(units: readonly SourceUnit[], opts: Assemb
     const unitEnd = p.base + BigInt(p.code.length);
     const addrs = u.labels.map((l) => known.get(l)!);
     // A label's size runs to the next label at a higher address, or the unit's end.
-    const order = addrs.map((a, j) => j).sort((x, y) => (addrs[x]! < addrs[y]! ? -1 : addrs[x]! > addrs[y]! ? 1 : 0));
+    const order = addrs.map((_, j) => j).sort((x, y) => (addrs[x]! < addrs[y]! ? -1 : addrs[x]! > addrs[y]! ? 1 : 0));
     const real = order.filter((j) => !u.labels[j]!.startsWith(MCOUNT_PREFIX));
     real.forEach((j, k) => {
       let end = unitEnd;
