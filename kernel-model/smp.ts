@@ -102,6 +102,8 @@ export class Smp {
       s = { cpu, tasks: [], current: 0, dead: false, schedules: 0, pastSchedule: false, hook: undefined };
       const st = s;
       // schedule() is where a task gives up its CPU: stop there, so the scheduler can switch.
+      // (Just after schedule()'s own call site, so that the site runs once per call.)
+      const at = this.schedulePoint();
       st.hook = this.kernel.cpus[cpu]!.addCodeHook(
         () => {
           if (st.pastSchedule) {
@@ -110,12 +112,17 @@ export class Smp {
           }
           this.kernel.cpus[cpu]!.stop();
         },
-        this.kernel.sym('schedule'),
-        this.kernel.sym('schedule'),
+        at,
+        at,
       );
       this.cpus.push(s);
     }
     return s;
+  }
+
+  /** Where a task is taken off its CPU when it calls schedule(). */
+  private schedulePoint(): bigint {
+    return this.kernel.sym('schedule') + 5n;
   }
 
   /** Gives CPU `cpu` (1..n-1) one more task, on a stack of its own. Returns the task. */
@@ -165,7 +172,7 @@ export class Smp {
     if (t.saved) {
       for (const [r, v] of t.saved) cpu.writeReg(r, v);
       t.saved = undefined;
-      if (cpu.readReg('rip') === k.sym('schedule')) s.pastSchedule = true;
+      if (cpu.readReg('rip') === this.schedulePoint()) s.pastSchedule = true;
     } else {
       const rsp = t.stackTop - 8n;
       k.memory.writeU64(rsp, k.sym('__sim_return'));

@@ -9,6 +9,9 @@
  *    traced the function (before or after the change under way; after it,
  *    once the change returned);
  *  - no ops is invoked once its unregistration has returned;
+ *  - each ops is invoked exactly once per call of a function it traces
+ *    (calls counted by hooks on the call sites: the reference model), at
+ *    most that often while a change is under way;
  *  - each ops' guest counter equals the invocations recorded for it;
  *  - at the end, with every ops gone, no record has flags and no module
  *    memory is in use.
@@ -79,15 +82,45 @@ export async function torture(o: TortureOptions): Promise<TortureResult> {
     let readUpTo = 0n;
     const name = (a: bigint) => kernel.symbols.format(a, { short: true }) ?? hex(a);
 
-    /** Checks new events against the states any of which may have been in force when they were written. */
-    const drain = (states: Map<bigint, OpsState>[], when: string) => {
-      smp.quiesce(); // no CPU is half-way through writing an event
+    // The reference model's input: calls of each traced function, counted by
+    // hooks on the call sites themselves, apart from anything ftrace does.
+    const recs = ftrace.records.all();
+    const calls = new Int32Array(recs.length);
+    for (let c = 1; c < o.cpus; c++) {
+      for (const r of recs) kernel.cpus[c]!.addCodeHook(() => void calls[r.index]++, r.ip, r.ip);
+    }
+
+    /**
+     * Checks the events written since the last drain against the states any
+     * of which may have been in force when they were written, and each ops'
+     * number of invocations against the model: exactly one per call of a
+     * function it traces when no change was under way ('quiet'); at most that
+     * many, with the state before or after, while one was ('change'), since
+     * a site carrying an int3 may skip its callbacks.
+     */
+    const drain = (states: Map<bigint, OpsState>[], when: string, window: 'quiet' | 'change') => {
+      smp.quiesce(); // no CPU is half-way through a traced call or an event
       const { events: evs, lost, pending } = trace.read(readUpTo);
       readUpTo = trace.written;
       if (lost) violations.push(`${lost} events were overwritten before they could be checked (${when})`);
       if (pending) violations.push(`${pending} events were left half-written with every CPU out of ftrace code (${when})`);
       events += evs.length;
-      for (const e of evs) check(e, states, when);
+      const got = new Map<bigint, number>();
+      for (const e of evs) {
+        got.set(e.op, (got.get(e.op) ?? 0) + 1);
+        check(e, states, when);
+      }
+      for (const x of pool) {
+        let want = 0;
+        recs.forEach((r, i) => {
+          if (calls[i] && states.some((st) => traces(st.get(x.addr)!, r.ip))) want += calls[i]!;
+        });
+        const n = got.get(x.addr) ?? 0;
+        if (window === 'quiet' ? n !== want : n > want) {
+          violations.push(`${x.name} (${when}): invoked ${n} times; the model says ${window === 'quiet' ? '' : 'at most '}${want}`);
+        }
+      }
+      calls.fill(0);
     };
     const check = (e: TraceEvent, states: Map<bigint, OpsState>[], when: string) => {
       const ops = byAddr.get(e.op);
@@ -106,6 +139,7 @@ export async function torture(o: TortureOptions): Promise<TortureResult> {
     const started = performance.now();
     smp.attach();
     smp.run(10);
+    drain([snapshot(pool)], 'before the first change', 'quiet');
     for (let i = 0; i < o.changes && violations.length === 0 && smp.faults.length === 0; i++) {
       const before = snapshot(pool);
       const ops = pick(pool);
@@ -116,9 +150,9 @@ export async function torture(o: TortureOptions): Promise<TortureResult> {
       else if (action === 'filter') ftrace.ftrace_set_filter(ops, [pick(PATTERNS)], rnd() < 0.5);
       else if (action === 'notrace') ftrace.ftrace_set_notrace(ops, [pick(PATTERNS)], rnd() < 0.7);
       const after = snapshot(pool);
-      drain([before, after], `during ${what}`);
+      drain([before, after], `during ${what}`, 'change');
       smp.run(Math.floor(rnd() * 4));
-      drain([after], `after ${what}`);
+      drain([after], `after ${what}`, 'quiet');
     }
     smp.detach();
     const seconds = (performance.now() - started) / 1000;
