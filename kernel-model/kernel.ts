@@ -350,8 +350,12 @@ export class Kernel {
     for (const cpu of this.cpus) for (const [a, b] of ranges) cpu.invalidate(a, b);
     // Retranslated code piles up in Unicorn's translation buffer: renew the
     // CPUs' engines every so often (see Engine.renew) so memory stays flat.
+    // (A CPU with hooks installed declines; it is asked again next time round.)
     this.pokesSinceRenew += ranges.length;
-    if (this.pokesSinceRenew >= RENEW_AFTER_POKES && this.cpus.every((c) => c.renew())) this.pokesSinceRenew = 0;
+    if (this.pokesSinceRenew >= RENEW_AFTER_POKES) {
+      for (const c of this.cpus) c.renew();
+      this.pokesSinceRenew = 0;
+    }
     if (letOthersRun) this.onSync?.();
   }
 
