@@ -135,31 +135,15 @@ export class Kernel {
   /** Called after every CPU's code cache was synchronised (run_sync): where other CPUs may run. */
   onSync: (() => void) | undefined;
   /**
-   * schedule_on_each_cpu(ftrace_sync): returns once no other CPU is inside
-   * ftrace code (callers, trampolines, the list function, callbacks). Set by
-   * the scheduler; with one CPU there is nothing to wait for.
+   * What the kernel's synchronising IPIs stand for (ftrace_sync_ipi): returns
+   * once no other CPU's running task is inside ftrace code (callers,
+   * trampolines, the list function, callbacks). Set by the scheduler; with
+   * one CPU there is nothing to wait for.
    */
   synchronizeCpus: (() => void) | undefined;
   /** schedule_on_each_cpu() or synchronize_rcu_tasks(): set by the scheduler. */
   synchronizeTasks: ((how: 'schedule_on_each_cpu' | 'rcu_tasks') => void) | undefined;
 
-  /**
-   * ftrace's own code, as [first, last] address ranges: its text (the first
-   * three units: ftrace_64.S, ftrace_list.S, callbacks.S) and module space,
-   * where trampolines live.
-   */
-  ftraceCodeRanges(): [bigint, bigint][] {
-    const u = this.program.units;
-    return [
-      [u[0]!.base, u[2]!.base + BigInt(u[2]!.size) - 1n],
-      [MODULES_VADDR, MODULES_VADDR + BigInt(MODULES_SIZE) - 1n],
-    ];
-  }
-
-  /** Whether a CPU at `rip` is inside ftrace's own code. */
-  inFtraceCode(rip: bigint): boolean {
-    return this.ftraceCodeRanges().some(([a, b]) => rip >= a && rip <= b);
-  }
   readonly kmalloc: RangeAllocator;
   /** module_alloc()'s space; undefined without CONFIG_MODULES. */
   readonly moduleSpace: RangeAllocator | undefined;
@@ -221,6 +205,24 @@ export class Kernel {
     const base = this.stackBase(MAX_CPUS + task);
     this.memory.map(`task:${task}`, base, THREAD_SIZE, RW);
     return base + BigInt(THREAD_SIZE);
+  }
+
+  /**
+   * ftrace's own code, as [first, last] address ranges: its text (the first
+   * three units: ftrace_64.S, ftrace_list.S, callbacks.S) and module space,
+   * where trampolines live.
+   */
+  ftraceCodeRanges(): [bigint, bigint][] {
+    const u = this.program.units;
+    return [
+      [u[0]!.base, u[2]!.base + BigInt(u[2]!.size) - 1n],
+      [MODULES_VADDR, MODULES_VADDR + BigInt(MODULES_SIZE) - 1n],
+    ];
+  }
+
+  /** Whether a CPU at `rip` is inside ftrace's own code. */
+  inFtraceCode(rip: bigint): boolean {
+    return this.ftraceCodeRanges().some(([a, b]) => rip >= a && rip <= b);
   }
 
   get symbols(): SymbolTable {
