@@ -80,6 +80,7 @@ export class GuestMemory {
   unmap(name: string): void {
     const region = this.region(name);
     this.regions = this.regions.filter((r) => r !== region);
+    if (this.lastHit === region) this.lastHit = undefined;
     for (const l of this.listeners) l.onUnmap(region);
   }
 
@@ -101,11 +102,19 @@ export class GuestMemory {
 
   /** The region holding [address, address+length), or undefined. */
   find(address: bigint, length = 1): Region | undefined {
+    // Accesses come in runs to one region: try the last one first.
+    const last = this.lastHit;
+    if (last && address >= last.base && Number(address - last.base) + length <= last.size) return last;
     for (const r of this.regions) {
-      if (address >= r.base && address + BigInt(length) <= r.base + BigInt(r.size)) return r;
+      if (address >= r.base && address - r.base < BigInt(r.size) && Number(address - r.base) + length <= r.size) {
+        this.lastHit = r;
+        return r;
+      }
     }
     return undefined;
   }
+
+  private lastHit: Region | undefined;
 
   addListener(l: MemoryListener): void {
     this.listeners.add(l);

@@ -349,7 +349,19 @@ export class Kernel {
    * `letOthersRun`, give the scheduler its chance to run the other CPUs.
    */
   syncCores(ranges: readonly (readonly [bigint, bigint])[], letOthersRun = true): void {
-    for (const cpu of this.cpus) for (const [a, b] of ranges) cpu.invalidate(a, b);
+    // Many ranges are dropped as the one span that covers them: one call per
+    // CPU, and dropping code that did not change only costs a retranslation.
+    let spans = ranges;
+    if (ranges.length > 8) {
+      let lo = ranges[0]![0];
+      let hi = ranges[0]![1];
+      for (const [a, b] of ranges) {
+        if (a < lo) lo = a;
+        if (b > hi) hi = b;
+      }
+      spans = [[lo, hi]];
+    }
+    for (const cpu of this.cpus) for (const [a, b] of spans) cpu.invalidate(a, b);
     // Retranslated code piles up in Unicorn's translation buffer: renew the
     // CPUs' engines every so often (see Engine.renew) so memory stays flat.
     // (A CPU with hooks installed declines; it is asked again next time round.)

@@ -11,24 +11,27 @@ import { DYN_FTRACE, FTRACE_FL, FTRACE_REF_MAX } from '../abi.js';
 export const FTRACE_FL_MASK = ~FTRACE_REF_MAX >>> 0;
 
 export class DynFtrace {
+  private readonly flagsAddr: bigint;
+
   constructor(
     private readonly mem: GuestMemory,
     /** Address of this struct dyn_ftrace in guest memory. */
     readonly addr: bigint,
     /** Index in the sorted record array. */
     readonly index: number,
-  ) {}
-
-  get ip(): bigint {
-    return this.mem.readU64(this.addr + BigInt(DYN_FTRACE.IP));
+    /** The call site: written once into the guest record, never changed. */
+    readonly ip: bigint,
+  ) {
+    this.flagsAddr = addr + BigInt(DYN_FTRACE.FLAGS);
   }
 
+  /** Read from the guest record each time: guest memory holds the state. */
   get flags(): number {
-    return Number(this.mem.readU64(this.addr + BigInt(DYN_FTRACE.FLAGS)) & 0xffffffffn);
+    return this.mem.readU32(this.flagsAddr);
   }
 
   set flags(v: number) {
-    this.mem.writeU64(this.addr + BigInt(DYN_FTRACE.FLAGS), BigInt(v >>> 0));
+    this.mem.writeU32(this.flagsAddr, v >>> 0);
   }
 
   /** ftrace_rec_count(): how many enabled ops trace this site. */
@@ -56,7 +59,7 @@ export class DynFtraceTable {
       const addr = base + BigInt(i * DYN_FTRACE.SIZE);
       mem.writeU64(addr + BigInt(DYN_FTRACE.IP), ip);
       mem.writeU64(addr + BigInt(DYN_FTRACE.FLAGS), 0n);
-      this.recs.push(new DynFtrace(mem, addr, i));
+      this.recs.push(new DynFtrace(mem, addr, i, ip));
       this.ips.push(ip);
     });
   }

@@ -112,7 +112,9 @@ export class X86Ftrace {
     const ranges = updates.map((u) => [u.ip, u.ip + 5n] as const);
     switch (k.config.patching) {
       case 'direct':
-        for (const u of updates) this.ftrace_modify_code_direct(u.ip, u.old, u.new, u.operation);
+        for (const u of updates) this.verify(u);
+        for (const u of updates) k.memory.write(u.ip, u.new);
+        k.syncCores(ranges, false);
         return;
       case 'naive':
         for (const u of updates) {
