@@ -92,7 +92,7 @@ export class Ftrace {
   /** ftrace_update_code() at boot: every site to NOP. */
   convertCallSitesToNop(): BootReport {
     const t0 = performance.now();
-    for (const rec of this.records.all()) this.arch.ftrace_make_nop_at_boot(rec);
+    this.arch.ftrace_make_nop_at_boot(this.records.all());
     return { records: this.records.length, nopMs: performance.now() - t0 };
   }
 

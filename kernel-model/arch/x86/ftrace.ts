@@ -77,12 +77,14 @@ export class X86Ftrace {
   }
 
   /**
-   * ftrace_modify_code_direct(): check that ip holds `old`, write `new`. For
-   * boot, when no other CPU runs kernel code yet.
+   * ftrace_modify_code_direct(), for a batch: check that every site holds its
+   * `old` bytes, write the `new` ones, and drop every CPU's translations of
+   * them. For boot, and for a kernel whose other CPUs never run meanwhile.
    */
-  ftrace_modify_code_direct(ip: bigint, oldCode: Uint8Array, newCode: Uint8Array, operation: string): void {
-    this.verify({ ip, old: oldCode, new: newCode, operation });
-    this.kernel.textPoke(ip, newCode);
+  ftrace_modify_code_direct(updates: readonly CodeUpdate[]): void {
+    for (const u of updates) this.verify(u);
+    for (const u of updates) this.kernel.memory.write(u.ip, u.new);
+    this.kernel.syncCores(updates.map((u) => [u.ip, u.ip + 5n] as const), false);
   }
 
   private verify(u: CodeUpdate): void {
@@ -112,10 +114,7 @@ export class X86Ftrace {
     const ranges = updates.map((u) => [u.ip, u.ip + 5n] as const);
     switch (k.config.patching) {
       case 'direct':
-        for (const u of updates) this.verify(u);
-        for (const u of updates) k.memory.write(u.ip, u.new);
-        k.syncCores(ranges, false);
-        return;
+        return this.ftrace_modify_code_direct(updates);
       case 'naive':
         for (const u of updates) {
           this.verify(u);
@@ -169,9 +168,11 @@ export class X86Ftrace {
     return { ip: rec.ip, old: ftraceCallReplace(rec.ip, oldAddr), new: ftraceCallReplace(rec.ip, addr), operation: 'modify call' };
   }
 
-  /** At boot: `call __fentry__` to the NOP, directly. */
-  ftrace_make_nop_at_boot(rec: DynFtrace): void {
-    this.ftrace_modify_code_direct(rec.ip, ftraceCallReplace(rec.ip, this.MCOUNT_ADDR), ftraceNopReplace(), 'make nop');
+  /** At boot (ftrace_update_code): every `call __fentry__` to the NOP, directly. */
+  ftrace_make_nop_at_boot(recs: readonly DynFtrace[]): void {
+    this.ftrace_modify_code_direct(
+      recs.map((rec) => ({ ip: rec.ip, old: ftraceCallReplace(rec.ip, this.MCOUNT_ADDR), new: ftraceNopReplace(), operation: 'make nop' })),
+    );
   }
 
   /** update_ftrace_func(): repoint a call whose current target we do not need to know. */
