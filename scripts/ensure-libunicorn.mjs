@@ -37,8 +37,14 @@ function tryLoad() {
   return undefined;
 }
 
+// apt's chatter (debconf notes and the like) is shown only when the command fails.
 function run(cmd, args, opts = {}) {
-  execFileSync(cmd, args, { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }, ...opts });
+  try {
+    execFileSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }, ...opts });
+  } catch (e) {
+    const err = e.stderr ? String(e.stderr).trim() : '';
+    throw new Error(`${cmd} ${args.join(' ')} failed${err ? `:\n${err}` : ''}`);
+  }
 }
 
 function have(cmd) {
