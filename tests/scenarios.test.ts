@@ -106,3 +106,12 @@ describe('failures are checks, with expected and actual values', () => {
     expect(r.checks.some((x) => x.name.includes('steps[2]'))).toBe(false);
   });
 });
+
+test("the README's example scenario is valid and passes", async () => {
+  const { readFileSync } = await import('node:fs');
+  const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+  const yaml = /```yaml\n([\s\S]*?)```/.exec(readme)![1]!;
+  const r = await runScenario(loadScenarioText(yaml, 'README.md'));
+  expect(r.checks.filter((c) => !c.passed)).toEqual([]);
+  expect(r.passed).toBe(true);
+});
