@@ -44,5 +44,10 @@ try {
     process.stderr.write(`ftrace-sim: ${e.message}\n`);
     process.exit(EXIT.USAGE);
   }
-  throw e;
+  // Anything else is a bug of ours: one line, and the stack only when asked for.
+  const err = e instanceof Error ? e : new Error(String(e));
+  process.stderr.write(`ftrace-sim: internal error: ${err.message}\n`);
+  if (process.env.FTRACE_SIM_DEBUG) process.stderr.write(`${err.stack}\n`);
+  else process.stderr.write('(set FTRACE_SIM_DEBUG=1 to see where)\n');
+  process.exit(EXIT.CHECK_FAILED);
 }
