@@ -65,7 +65,6 @@ export const UC_MEM = {
 } as const;
 
 export const UC_PROT = { NONE: 0, READ: 1, WRITE: 2, EXEC: 4, ALL: 7 } as const;
-export const UC_QUERY_TIMEOUT = 4;
 /* UC_CTL_WRITE(UC_CTL_TB_REMOVE_CACHE, 2) and UC_CTL_WRITE(UC_CTL_TB_FLUSH, 0) */
 export const UC_CTL_TB_REMOVE_CACHE = 0x48000009;
 export const UC_CTL_TB_FLUSH = 0x4000000a;
@@ -133,7 +132,6 @@ export const uc = {
   open: lib.func('int uc_open(int arch, int mode, _Out_ void **uc)'),
   close: lib.func('int uc_close(void *uc)'),
   strerror: lib.func('const char *uc_strerror(int code)'),
-  query: lib.func('int uc_query(void *uc, int type, _Out_ size_t *result)'),
   ctl: lib.func('int uc_ctl(void *uc, int control, ...)'),
   memMapPtr: lib.func('int uc_mem_map_ptr(void *uc, uint64_t address, size_t size, uint32_t perms, void *ptr)'),
   memUnmap: lib.func('int uc_mem_unmap(void *uc, uint64_t address, size_t size)'),

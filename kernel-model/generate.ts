@@ -77,9 +77,3 @@ export function genFuncReference(i: number, x: bigint): bigint {
   if (c2 !== undefined) b = b ^ genFuncReference(c2, b);
   return b;
 }
-
-/** How many gen_func calls one call of gen_func_<i> makes, itself included. */
-export function genFuncCallCount(i: number): number {
-  const [c1, c2] = children(i);
-  return 1 + (c1 !== undefined ? genFuncCallCount(c1) : 0) + (c2 !== undefined ? genFuncCallCount(c2) : 0);
-}

@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { assembleProgram, type Program, type SourceUnit } from '../asm/assembler.js';
 import type { SymbolTable } from '../asm/symbols.js';
-import { Engine, GuestMemory, RW, RX, hex, type RunOptions } from '../emu/index.js';
+import { Engine, GuestMemory, RW, RX, hex, permsToString, type RunOptions } from '../emu/index.js';
 import {
   DIRECT_MAP_SIZE,
   FILE,
@@ -385,7 +385,7 @@ export class Kernel {
       start: hex(r.base),
       end: hex(r.base + BigInt(r.size)),
       size: r.size,
-      perms: `${r.perms.read ? 'r' : '-'}${r.perms.write ? 'w' : '-'}${r.perms.exec ? 'x' : '-'}`,
+      perms: permsToString(r.perms),
     }));
   }
 }

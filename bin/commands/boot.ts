@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { boot } from '../../kernel-model/boot.js';
 import { MAX_FUNCTIONS } from '../../kernel-model/kernel.js';
 import { intOption, printJson, table } from '../output.js';
+import { ucVersion } from '../../emu/index.js';
 
 export function bootCommand(program: Command): void {
   program
@@ -18,6 +19,7 @@ export function bootCommand(program: Command): void {
       try {
         const nops = ftrace.records.all().filter((r) => ftrace.siteTarget(r).kind === 'nop').length;
         const summary = {
+          unicorn: ucVersion(),
           functions,
           regions: kernel.describeRegions(),
           symbols: kernel.symbols.size,
@@ -34,7 +36,7 @@ export function bootCommand(program: Command): void {
         };
         if (opts.json) return printJson(summary);
         console.log(table(['region', 'start', 'end', 'size', 'perms'], summary.regions.map((r) => [r.name, r.start, r.end, r.size, r.perms])));
-        console.log(`symbols: ${summary.symbols}   text: ${summary.textBytes} bytes`);
+        console.log(`Unicorn ${summary.unicorn}   symbols: ${summary.symbols}   text: ${summary.textBytes} bytes`);
         console.log(`dyn_ftrace records: ${summary.records} (call sites now NOP: ${nops})`);
         console.log(
           `boot: ${summary.timings.totalMs} ms (assemble ${summary.timings.assembleMs}${timings.fromCache ? ', from cache' : ''}, ` +

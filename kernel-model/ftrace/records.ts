@@ -6,9 +6,7 @@
  * what the site currently does (ENABLED, REGS_EN, TRAMP_EN).
  */
 import type { GuestMemory } from '../../emu/index.js';
-import { DYN_FTRACE, FTRACE_FL, FTRACE_REF_MAX } from '../abi.js';
-
-export const FTRACE_FL_MASK = ~FTRACE_REF_MAX >>> 0;
+import { DYN_FTRACE, FTRACE_REF_MAX } from '../abi.js';
 
 export class DynFtrace {
   private readonly flagsAddr: bigint;
@@ -93,10 +91,4 @@ export class DynFtraceTable {
   ipAt(i: number): bigint {
     return this.ips[i]!;
   }
-}
-
-export function describeRecordFlags(flags: number): string[] {
-  const out: string[] = [];
-  for (const [k, v] of Object.entries(FTRACE_FL)) if (flags & v) out.push(k);
-  return out;
 }

@@ -25,8 +25,8 @@ export interface OpsDecl {
   where: Where;
 }
 
-export const WORKLOADS = ['syscalls', 'callgraph'] as const;
-export type Workload = (typeof WORKLOADS)[number];
+export { WORKLOAD_NAMES as WORKLOADS, type WorkloadName as Workload } from '../../kernel-model/workloads.js';
+import type { WorkloadName as Workload } from '../../kernel-model/workloads.js';
 
 /** A count expectation: an exact number or a comparison such as ">0" or "<=3". */
 export type CountExpectation = { op: '==' | '!=' | '>' | '>=' | '<' | '<='; value: bigint };
