@@ -10,7 +10,7 @@ import { boot } from './boot.js';
 import type { KernelConfig } from './kernel.js';
 import { Smp } from './smp.js';
 import { TraceBuffer } from './trace.js';
-import { checkEvents } from '../scenarios/engine/verify.js';
+import { checkEvents, currentRules } from './check-events.js';
 
 export interface PatchRaceOptions {
   cpus: number;
@@ -53,7 +53,7 @@ export async function patchRace(o: PatchRaceOptions): Promise<PatchRaceResult> {
     // Events are checked against the tracer: whenever it ran, %rdx must have been its ops.
     ftrace.register_ftrace_function(tracer);
     const { events } = trace.read(0n);
-    const { rdx } = checkEvents(kernel, ftrace, events.filter((e) => e.callback === 'function_trace'), undefined);
+    const { rdx } = checkEvents(kernel, events.filter((e) => e.callback === 'function_trace'), currentRules(ftrace));
     ftrace.unregister_ftrace_function(tracer);
     const completions: Record<string, number> = {};
     for (let c = 1; c < o.cpus; c++) completions[`cpu${c}`] = smp.completions(c);

@@ -16,12 +16,12 @@
  *  - at the end, with every ops gone, no record has flags and no module
  *    memory is in use.
  */
-import { hex } from '../emu/index.js';
 import { boot } from './boot.js';
 import type { FtraceOps } from './ftrace/ops.js';
 import type { KernelConfig } from './kernel.js';
 import { Smp, prng } from './smp.js';
-import { TraceBuffer, type TraceEvent } from './trace.js';
+import { TraceBuffer } from './trace.js';
+import { checkEvents } from './check-events.js';
 
 export interface TortureOptions {
   cpus: number;
@@ -80,7 +80,6 @@ export async function torture(o: TortureOptions): Promise<TortureResult> {
     const perOps = new Map<bigint, bigint>(pool.map((x) => [x.addr, 0n]));
     let events = 0;
     let readUpTo = 0n;
-    const name = (a: bigint) => kernel.symbols.format(a, { short: true }) ?? hex(a);
 
     // The reference model's input: calls of each traced function, counted by
     // hooks on the call sites themselves, apart from anything ftrace does.
@@ -108,8 +107,11 @@ export async function torture(o: TortureOptions): Promise<TortureResult> {
       const got = new Map<bigint, number>();
       for (const e of evs) {
         got.set(e.op, (got.get(e.op) ?? 0) + 1);
-        check(e, states, when);
+        if (perOps.has(e.op)) perOps.set(e.op, perOps.get(e.op)! + 1n);
       }
+      // Any ops of the pool may have been registered at some point of the window.
+      const { rdx, regs } = checkEvents(kernel, evs, { opsAt: (a) => byAddr.get(a), traced: (x, ip) => states.some((st) => traces(st.get(x.addr)!, ip)) });
+      for (const p of [...rdx, ...regs]) violations.push(`event ${p.seq} (${when}) in ${p.function}: ${p.problem}`);
       for (const x of pool) {
         let want = 0;
         recs.forEach((r, i) => {
@@ -122,18 +124,6 @@ export async function torture(o: TortureOptions): Promise<TortureResult> {
       }
       calls.fill(0);
     };
-    const check = (e: TraceEvent, states: Map<bigint, OpsState>[], when: string) => {
-      const ops = byAddr.get(e.op);
-      if (!ops) return violations.push(`event ${e.seq} (${when}): ${name(e.ip)} called ${e.callback} with %rdx = ${hex(e.op)}, not an ops`);
-      perOps.set(e.op, perOps.get(e.op)! + 1n);
-      if (ops.callback !== e.callback) return violations.push(`event ${e.seq} (${when}): ${e.callback} got ${ops.name}, whose callback is ${ops.callback}`);
-      if (!states.some((st) => traces(st.get(e.op)!, e.ip))) {
-        return violations.push(`event ${e.seq} (${when}): ${ops.name} was invoked for ${name(e.ip)}, which it did not trace${ops.hasFlag('ENABLED') ? '' : ' (it is unregistered)'}`);
-      }
-      if (e.callback === 'kprobe_regs' && (e.regs === 0n || e.aux0 !== e.ip + 5n)) violations.push(`event ${e.seq} (${when}): ${ops.name} got a bad pt_regs`);
-      return undefined;
-    };
-
     const rnd = prng(o.seed ^ 0x5eed);
     const pick = <T>(xs: readonly T[]) => xs[Math.floor(rnd() * xs.length)]!;
     const started = performance.now();

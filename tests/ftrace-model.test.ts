@@ -11,7 +11,7 @@ import type { Ftrace } from '../kernel-model/ftrace/core.js';
 import { filterParseRegex, globMatches } from '../kernel-model/ftrace/glob.js';
 import type { FtraceOps } from '../kernel-model/ftrace/ops.js';
 import { TraceBuffer } from '../kernel-model/trace.js';
-import { checkEvents } from '../scenarios/engine/verify.js';
+import { checkEvents, currentRules } from '../kernel-model/check-events.js';
 
 /** Leaf functions: a call of one runs no other traced function. */
 const FUNCS = ['fsnotify_access', 'fsnotify_modify', 'rw_verify_area', 'pick_next_task_fair', 'trace_selftest_dynamic_test_func', 'trace_selftest_dynamic_test_func2'];
@@ -118,7 +118,7 @@ async function runSequence(actions: Action[], era: 'seed' | 'modern'): Promise<v
         const from = trace.written;
         kernel.call(fn, []);
         const { events } = trace.read(from);
-        const { rdx, regs } = checkEvents(kernel, ftrace, events, undefined);
+        const { rdx, regs } = checkEvents(kernel, events, currentRules(ftrace));
         expect(rdx).toEqual([]);
         expect(regs).toEqual([]);
         ops.forEach((x, i) => expect(`${fn} ${x.name} ${x.invocations - before[i]!}`).toBe(`${fn} ${x.name} ${want.tracers.includes(model[i]!) ? 1 : 0}`));

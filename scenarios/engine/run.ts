@@ -16,7 +16,8 @@ import { TraceBuffer } from '../../kernel-model/trace.js';
 import { defaultArgs, measureTracedCall, runWorkload } from '../../kernel-model/workloads.js';
 import { ScenarioError } from './load.js';
 import type { Arg, CountExpectation, Expectation, Scenario, ScenarioConfig, Step } from './types.js';
-import { checkEvents, verifyTrampoline, type EventProblem, type KnownCall } from './verify.js';
+import { checkEvents, currentRules, type EventProblem, type KnownCall } from '../../kernel-model/check-events.js';
+import { verifyTrampoline } from './verify.js';
 
 export interface Check {
   name: string;
@@ -122,7 +123,7 @@ function checkNewEvents(st: RunState, known: KnownCall | undefined): void {
   st.checkedUpTo = st.trace.written;
   st.eventsChecked += events.length;
   st.eventsLost += lost;
-  const { rdx, regs } = checkEvents(st.kernel, st.ftrace, events, known);
+  const { rdx, regs } = checkEvents(st.kernel, events, currentRules(st.ftrace, known));
   st.rdxProblems.push(...rdx);
   st.regsProblems.push(...regs);
 }

@@ -1,72 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * Checks made from what the guest itself recorded and holds: the ops each
- * callback invocation received in %rdx, the pt_regs a SAVE_REGS callback
- * received in %rcx, and the bytes of a trampoline.
+ * A check made from what the guest holds: the bytes of a trampoline. (The
+ * checks of callback invocations are in kernel-model/check-events.ts.)
  */
 import { disassemble, ripTarget } from '../../asm/disasm.js';
 import { OP_REF, bytesEqual, decodeBranch, hexBytes, MCOUNT_INSN_SIZE } from '../../asm/encoding.js';
 import { hex } from '../../emu/index.js';
-import type { Ftrace } from '../../kernel-model/ftrace/core.js';
 import type { FtraceOps } from '../../kernel-model/ftrace/ops.js';
 import type { Kernel } from '../../kernel-model/kernel.js';
-import type { TraceEvent } from '../../kernel-model/trace.js';
-
-export interface EventProblem {
-  seq: bigint;
-  function: string;
-  problem: string;
-}
-
-/** A direct call whose first argument the runner knows: SAVE_REGS callbacks must see it in regs->di. */
-export interface KnownCall {
-  ip: bigint;
-  arg0: bigint;
-}
-
-/**
- * Every event must come from an ops that is registered, uses the callback
- * that wrote the event, and traces the event's ip: that is what %rdx = its
- * own ops means. kprobe_regs events must also carry a pt_regs whose ip is
- * the traced call's return address (site + 5).
- */
-export function checkEvents(
-  kernel: Kernel,
-  ftrace: Ftrace,
-  events: readonly TraceEvent[],
-  known: KnownCall | undefined,
-): { rdx: EventProblem[]; regs: EventProblem[] } {
-  const byAddr = new Map<bigint, FtraceOps>(ftrace.registered().map((o) => [o.addr, o]));
-  const rdx: EventProblem[] = [];
-  const regs: EventProblem[] = [];
-  const name = (a: bigint) => kernel.symbols.format(a, { short: true }) ?? hex(a);
-  for (const e of events) {
-    const fn = name(e.ip);
-    const ops = byAddr.get(e.op);
-    if (!ops) {
-      const what = kernel.symbolize(e.op) ?? hex(e.op);
-      rdx.push({ seq: e.seq, function: fn, problem: `${e.callback ?? '?'} got %rdx = ${hex(e.op)} <${what}>, not a registered ftrace_ops` });
-      continue;
-    }
-    if (ops.callback !== e.callback) {
-      rdx.push({ seq: e.seq, function: fn, problem: `${e.callback ?? '?'} got %rdx = ${ops.name}, whose callback is ${ops.callback}` });
-      continue;
-    }
-    if (!ops.tracesIp(e.ip)) {
-      rdx.push({ seq: e.seq, function: fn, problem: `${ops.name} was called for ${fn}, which its filters exclude` });
-      continue;
-    }
-    if (e.callback === 'kprobe_regs') {
-      if (e.regs === 0n) regs.push({ seq: e.seq, function: fn, problem: `${ops.name} wants SAVE_REGS but got %rcx = NULL` });
-      else if (e.aux0 !== e.ip + BigInt(MCOUNT_INSN_SIZE)) {
-        regs.push({ seq: e.seq, function: fn, problem: `regs->ip = ${hex(e.aux0)}, expected ${hex(e.ip + 5n)} (the call site + 5)` });
-      } else if (known && known.ip === e.ip && e.aux1 !== known.arg0) {
-        regs.push({ seq: e.seq, function: fn, problem: `regs->di = ${hex(e.aux1)}, but the call passed ${hex(known.arg0)}` });
-      }
-    }
-  }
-  return { rdx, regs };
-}
 
 /**
  * Reads a trampoline back from module memory and checks it is what
