@@ -5,7 +5,7 @@
  * call takes to each callback, with the registers each callback received.
  */
 import { disassemble, formatInsn, ripTarget, type Insn } from '../asm/disasm.js';
-import { MCOUNT_INSN_SIZE, hexBytes } from '../asm/encoding.js';
+import { hexBytes } from '../asm/encoding.js';
 import { hex } from '../emu/index.js';
 import { CALLBACK_FUNC, type CallbackName } from './abi.js';
 import { siteTargetLabel, type Ftrace } from './ftrace/core.js';
@@ -55,15 +55,8 @@ function oneInsn(kernel: Kernel, bytes: Uint8Array, at: bigint): string {
 }
 
 function annotateTrampoline(kernel: Kernel, ftrace: Ftrace, ops: FtraceOps): NonNullable<Explanation['trampoline']> {
-  const regs = ops.hasFlag('SAVE_REGS');
-  const s = (n: string) => kernel.symbols.addr(n);
-  const caller = regs ? 'ftrace_regs_caller' : 'ftrace_caller';
-  const start = s(caller);
-  const size = Number(s(regs ? 'ftrace_regs_caller_end' : 'ftrace_caller_end') - start);
-  const opOff = Number(s(regs ? 'ftrace_regs_caller_op_ptr' : 'ftrace_caller_op_ptr') - start);
-  const callOff = ftrace.arch.calc_trampoline_call_offset(regs);
+  const { caller, start, size, opOffset: opOff, callOffset: callOff, slotOffset: slotOff } = ftrace.arch.trampolineLayout(ops.hasFlag('SAVE_REGS'));
   const t = ops.trampoline;
-  const slotOff = size + MCOUNT_INSN_SIZE;
   const code = kernel.memory.read(t, slotOff);
   const sym = (a: bigint) => kernel.symbolize(a);
   const lines: TrampolineLine[] = disassemble(code, t).map((i: Insn) => {

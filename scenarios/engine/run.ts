@@ -231,7 +231,7 @@ function evaluate(st: RunState, name: string, e: Expectation): void {
       const addr = o?.trampoline ?? 0n;
       if (t.kind === 'none') push(`trampoline ${n}`, addr === 0n, addr === 0n ? 'none' : `has one at ${hex(addr)}`);
       else if (t.kind === 'allocated') {
-        const problems = o && addr !== 0n ? verifyTrampoline(kernel, o) : ['none allocated'];
+        const problems = o && addr !== 0n ? verifyTrampoline(kernel, ftrace.arch, o) : ['none allocated'];
         push(`trampoline ${n}`, problems.length === 0, problems.length ? problems.join('; ') : `at ${hex(addr)}, ${o!.trampolineSize} bytes, checked byte by byte`);
       } else {
         const prev = st.lastTrampoline.get(t.ops);

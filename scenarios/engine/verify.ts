@@ -4,8 +4,9 @@
  * checks of callback invocations are in kernel-model/check-events.ts.)
  */
 import { disassemble, ripTarget } from '../../asm/disasm.js';
-import { OP_REF, bytesEqual, decodeBranch, hexBytes, MCOUNT_INSN_SIZE } from '../../asm/encoding.js';
+import { OP_REF, bytesEqual, decodeBranch, hexBytes } from '../../asm/encoding.js';
 import { hex } from '../../emu/index.js';
+import type { X86Ftrace } from '../../kernel-model/arch/x86/ftrace.js';
 import type { FtraceOps } from '../../kernel-model/ftrace/ops.js';
 import type { Kernel } from '../../kernel-model/kernel.js';
 
@@ -15,16 +16,12 @@ import type { Kernel } from '../../kernel-model/kernel.js';
  * the op displacement and the call, `jmp ftrace_return` after it, the ops
  * pointer after that, the movq loading that pointer, the call reaching ops->func.
  */
-export function verifyTrampoline(kernel: Kernel, ops: FtraceOps): string[] {
+export function verifyTrampoline(kernel: Kernel, arch: X86Ftrace, ops: FtraceOps): string[] {
   const problems: string[] = [];
   const tramp = ops.trampoline;
   if (tramp === 0n) return [`${ops.name} has no trampoline`];
-  const regs = ops.hasFlag('SAVE_REGS');
+  const { start, size, opOffset: opOff, callOffset: callOff, slotOffset } = arch.trampolineLayout(ops.hasFlag('SAVE_REGS'));
   const s = (n: string) => kernel.symbols.addr(n);
-  const start = s(regs ? 'ftrace_regs_caller' : 'ftrace_caller');
-  const size = Number(s(regs ? 'ftrace_regs_caller_end' : 'ftrace_caller_end') - start);
-  const opOff = Number(s(regs ? 'ftrace_regs_caller_op_ptr' : 'ftrace_caller_op_ptr') - start);
-  const callOff = Number(s(regs ? 'ftrace_regs_call' : 'ftrace_call') - start);
   const orig = kernel.memory.read(start, size);
   const copy = kernel.memory.read(tramp, size);
   for (let i = 0; i < size; i++) {
@@ -35,7 +32,7 @@ export function verifyTrampoline(kernel: Kernel, ops: FtraceOps): string[] {
     }
   }
   if (!bytesEqual(copy.subarray(opOff, opOff + 3), OP_REF)) problems.push(`op load at +0x${opOff.toString(16)} is ${hexBytes(copy.subarray(opOff, opOff + 3))}, not 48 8b 15`);
-  const slot = tramp + BigInt(size + MCOUNT_INSN_SIZE);
+  const slot = tramp + BigInt(slotOffset);
   const [mov] = disassemble(copy.subarray(opOff), tramp + BigInt(opOff), 1);
   const loads = mov ? ripTarget(mov) : undefined;
   if (loads !== slot) problems.push(`the op load reads ${loads === undefined ? 'nothing' : hex(loads)}, not the ops slot at ${hex(slot)}`);

@@ -40,6 +40,17 @@ export class FtraceBugError extends Error {
   }
 }
 
+/** Offsets in a trampoline, and the caller it is copied from (X86Ftrace.trampolineLayout). */
+export interface TrampolineLayout {
+  caller: 'ftrace_caller' | 'ftrace_regs_caller';
+  start: bigint;
+  size: number;
+  opOffset: number;
+  callOffset: number;
+  slotOffset: number;
+  total: number;
+}
+
 /** One site's change: the bytes it must hold now, and those it will hold. */
 export interface CodeUpdate {
   ip: bigint;
@@ -228,9 +239,28 @@ export class X86Ftrace {
 
   /** Where, inside a trampoline, the copied ftrace_call (or ftrace_regs_call) sits. */
   calc_trampoline_call_offset(saveRegs: boolean): number {
-    return saveRegs
-      ? Number(this.sym('ftrace_regs_call') - this.sym('ftrace_regs_caller'))
-      : Number(this.sym('ftrace_call') - this.sym('ftrace_caller'));
+    return this.trampolineLayout(saveRegs).callOffset;
+  }
+
+  /**
+   * Where things sit in a trampoline made from ftrace_caller (or, for
+   * SAVE_REGS, ftrace_regs_caller): `size` bytes copied, the op load at
+   * `opOffset`, the call at `callOffset`, `jmp ftrace_return` at `size`, the
+   * ops pointer at `slotOffset`.
+   */
+  trampolineLayout(saveRegs: boolean): TrampolineLayout {
+    const caller = saveRegs ? 'ftrace_regs_caller' : 'ftrace_caller';
+    const start = this.sym(caller);
+    const size = Number(this.sym(`${caller}_end`) - start);
+    return {
+      caller,
+      start,
+      size,
+      opOffset: Number(this.sym(`${caller}_op_ptr`) - start),
+      callOffset: Number(this.sym(saveRegs ? 'ftrace_regs_call' : 'ftrace_call') - start),
+      slotOffset: size + MCOUNT_INSN_SIZE,
+      total: size + MCOUNT_INSN_SIZE + 8,
+    };
   }
 
   /**
@@ -242,12 +272,7 @@ export class X86Ftrace {
    */
   create_trampoline(ops: FtraceOps): { tramp: bigint; size: number } | undefined {
     const m = this.kernel.memory;
-    const regs = ops.hasFlag('SAVE_REGS');
-    const start = this.sym(regs ? 'ftrace_regs_caller' : 'ftrace_caller');
-    const end = this.sym(regs ? 'ftrace_regs_caller_end' : 'ftrace_caller_end');
-    const opPtr = this.sym(regs ? 'ftrace_regs_caller_op_ptr' : 'ftrace_caller_op_ptr');
-    const size = Number(end - start);
-    const total = size + MCOUNT_INSN_SIZE + 8;
+    const { caller, start, size, opOffset, slotOffset, total } = this.trampolineLayout(ops.hasFlag('SAVE_REGS'));
 
     const tramp = this.alloc_tramp(total);
     if (tramp === undefined) return undefined;
@@ -257,14 +282,13 @@ export class X86Ftrace {
     // The trampoline ends with a jmp to ftrace_return.
     code.set(ftraceJmpReplace(tramp + BigInt(size), this.sym('ftrace_return')), size);
     // The ops pointer sits after the jmp and takes the place of function_trace_op.
-    const ptr = tramp + BigInt(size + MCOUNT_INSN_SIZE);
-    new DataView(code.buffer).setBigUint64(size + MCOUNT_INSN_SIZE, ops.addr, true);
+    const ptr = tramp + BigInt(slotOffset);
+    new DataView(code.buffer).setBigUint64(slotOffset, ops.addr, true);
 
-    const opOffset = Number(opPtr - start);
     const opCode = code.subarray(opOffset, opOffset + OP_REF_SIZE);
     if (!bytesEqual(opCode.subarray(0, 3), OP_REF)) {
       this.kernel.warn(
-        `create_trampoline: ${regs ? 'ftrace_regs_caller_op_ptr' : 'ftrace_caller_op_ptr'} at ${hex(opPtr)} ` +
+        `create_trampoline: ${caller}_op_ptr at ${hex(start + BigInt(opOffset))} ` +
           `holds ${hexBytes(opCode.subarray(0, 3))}, not the movq 48 8b 15; no trampoline for ${ops.name}`,
       );
       this.tramp_free(tramp);
