@@ -94,6 +94,11 @@ export function ripTarget(insn: Insn): bigint | undefined {
 export function formatInsn(insn: Insn, symbolize?: Symbolize): string {
   const where = symbolize?.(insn.address);
   const bytes = Array.from(insn.bytes, (b) => b.toString(16).padStart(2, '0')).join(' ');
+  return `${insn.address.toString(16)}${where ? ` <${where}>` : ''}:  ${bytes.padEnd(24)} ${formatInsnText(insn, symbolize)}`;
+}
+
+/** The instruction alone: `callq 0xffffffffa0000000 <ftrace_trampoline[tracer]+0x0>`. */
+export function formatInsnText(insn: Insn, symbolize?: Symbolize): string {
   let ops = insn.operands;
   if (insn.target !== undefined) {
     const name = symbolize?.(insn.target);
@@ -104,5 +109,5 @@ export function formatInsn(insn: Insn, symbolize?: Symbolize): string {
     const name = symbolize?.(rip);
     ops += `  # 0x${rip.toString(16)}${name ? ` <${name}>` : ''}`;
   }
-  return `${insn.address.toString(16)}${where ? ` <${where}>` : ''}:  ${bytes.padEnd(24)} ${insn.mnemonic}${ops ? ' ' + ops : ''}`;
+  return `${insn.mnemonic}${ops ? ' ' + ops : ''}`;
 }

@@ -339,6 +339,7 @@ export class Engine implements MemoryListener {
    * timeout are thrown as GuestFault; a stop() requested by a hook returns.
    */
   run(opts: RunOptions): RunEnd {
+    if (opts.quantum !== undefined && !this.counting) throw new Error('a quantum needs an engine opened with counting');
     this.lastBadAccess = undefined;
     this.pendingFault = undefined;
     this.stopRequested = false;
@@ -356,7 +357,6 @@ export class Engine implements MemoryListener {
     this.translated = true;
     const gen = opts.timeoutMs ? watchdog.arm(this.h(), opts.timeoutMs) : 0;
     try {
-      if (opts.quantum !== undefined && !this.counting) throw new Error('a quantum needs an engine opened with counting');
       const count = this.counting ? Math.min(opts.quantum ?? NO_QUANTUM, NO_QUANTUM) : 0;
       err = uc.emuStart(this.h(), opts.begin, opts.until, 0n, count) as number;
     } finally {

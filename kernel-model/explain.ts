@@ -4,7 +4,7 @@
  * after boot and now; the trampoline it calls, line by line; and the path one
  * call takes to each callback, with the registers each callback received.
  */
-import { disassemble, formatInsn, ripTarget, type Insn } from '../asm/disasm.js';
+import { disassemble, formatInsnText, ripTarget, type Insn } from '../asm/disasm.js';
 import { hexBytes } from '../asm/encoding.js';
 import { hex } from '../emu/index.js';
 import { CALLBACK_FUNC, type CallbackName } from './abi.js';
@@ -51,7 +51,7 @@ export interface Explanation {
 
 function oneInsn(kernel: Kernel, bytes: Uint8Array, at: bigint): string {
   const [i] = disassemble(bytes, at, 1);
-  return i ? formatInsn(i, (a) => kernel.symbolize(a)).replace(/^\S+( <[^>]+>)?:\s+(\S\S )+\s*/, '') : '(undecodable)';
+  return i ? formatInsnText(i, (a) => kernel.symbolize(a)) : '(undecodable)';
 }
 
 function annotateTrampoline(kernel: Kernel, ftrace: Ftrace, ops: FtraceOps): NonNullable<Explanation['trampoline']> {
@@ -68,7 +68,7 @@ function annotateTrampoline(kernel: Kernel, ftrace: Ftrace, ops: FtraceOps): Non
       note = `48 8b 15 kept; disp32 rewritten: was ${was !== undefined ? `${hex(was)} <${kernel.symbols.format(was, { short: true }) ?? '?'}>` : '?'}, now the ops slot at +0x${slotOff.toString(16)}`;
     } else if (offset === callOff) note = `the copied ftrace_call, patched to call ${ops.name}'s func directly`;
     else if (offset === size) note = 'appended by create_trampoline: jmp ftrace_return';
-    return { offset, address: i.address, bytes: hexBytes(i.bytes), instruction: formatInsn(i, sym).replace(/^\S+( <[^>]+>)?:\s+(\S\S )+\s*/, ''), note };
+    return { offset, address: i.address, bytes: hexBytes(i.bytes), instruction: formatInsnText(i, sym), note };
   });
   const slot = kernel.memory.readU64(t + BigInt(slotOff));
   lines.push({

@@ -155,7 +155,9 @@ export class Kernel {
   readonly userBuffer: bigint;
   /** The dyn_ftrace array in guest memory (ftrace_pages), one record per call site. */
   readonly recordsBase: bigint;
-  private readonly sentinel: bigint;
+  /** The return address every host-made call pushes; runs stop when %rip reaches it. */
+  readonly sentinel: bigint;
+  private readonly ftraceCode: readonly (readonly [bigint, bigint])[];
   /** The kernel log: WARN-style reports of the control plane. */
   readonly dmesg: string[] = [];
 
@@ -182,6 +184,11 @@ export class Kernel {
     this.stackTop = this.stackBase(0) + BigInt(THREAD_SIZE);
     this.userBuffer = 0x7ff000000000n;
     this.sentinel = program.symbols.addr('__sim_return');
+    const u = program.units;
+    this.ftraceCode = [
+      [u[0]!.base, u[2]!.base + BigInt(u[2]!.size) - 1n],
+      [MODULES_VADDR, MODULES_VADDR + BigInt(MODULES_SIZE) - 1n],
+    ];
     this.kmalloc = new RangeAllocator('kmalloc', PAGE_OFFSET, DIRECT_MAP_SIZE, 16);
     this.moduleSpace = config.modules ? new RangeAllocator('module_alloc', MODULES_VADDR, MODULES_SIZE, 4096) : undefined;
     const pool = layout.symbols.get('__static_ops_pool')!;
@@ -212,17 +219,13 @@ export class Kernel {
    * three units: ftrace_64.S, ftrace_list.S, callbacks.S) and module space,
    * where trampolines live.
    */
-  ftraceCodeRanges(): [bigint, bigint][] {
-    const u = this.program.units;
-    return [
-      [u[0]!.base, u[2]!.base + BigInt(u[2]!.size) - 1n],
-      [MODULES_VADDR, MODULES_VADDR + BigInt(MODULES_SIZE) - 1n],
-    ];
+  ftraceCodeRanges(): readonly (readonly [bigint, bigint])[] {
+    return this.ftraceCode;
   }
 
   /** Whether a CPU at `rip` is inside ftrace's own code. */
   inFtraceCode(rip: bigint): boolean {
-    return this.ftraceCodeRanges().some(([a, b]) => rip >= a && rip <= b);
+    return this.ftraceCode.some(([a, b]) => rip >= a && rip <= b);
   }
 
   get symbols(): SymbolTable {
@@ -316,18 +319,28 @@ export class Kernel {
   }
 
   /**
+   * Sets `cpu` up to call fn(args) on the stack below `stackTop`, returning
+   * to `sentinel` (where runs stop): return address pushed, %rsp 8 below a
+   * 16-byte boundary as at any function's entry, arguments in registers, %rip.
+   */
+  enterCall(cpu: Engine, stackTop: bigint, fn: bigint, args: readonly bigint[]): void {
+    if (args.length > 6) throw new Error('at most six register arguments');
+    const rsp = stackTop - 8n;
+    this.memory.writeU64(rsp, this.sentinel);
+    cpu.writeReg('rsp', rsp);
+    const regs = ['rdi', 'rsi', 'rdx', 'rcx', 'r8', 'r9'] as const;
+    args.forEach((a, i) => cpu.writeReg(regs[i]!, a));
+    cpu.writeReg('rip', fn);
+  }
+
+  /**
    * Calls a guest function with up to six arguments on the kernel stack and
    * returns %rax. Faults are thrown as GuestFault.
    */
   call(target: string | bigint, args: readonly bigint[] = [], opts: CallOptions = {}): CallResult {
     const fn = typeof target === 'string' ? this.sym(target) : target;
-    if (args.length > 6) throw new Error('at most six register arguments');
     const cpu = this.cpu;
-    const rsp = this.stackTop - 8n; // 16-byte aligned before the "call", as the ABI wants
-    this.memory.writeU64(rsp, this.sentinel);
-    cpu.writeReg('rsp', rsp);
-    const regs = ['rdi', 'rsi', 'rdx', 'rcx', 'r8', 'r9'] as const;
-    args.forEach((a, i) => cpu.writeReg(regs[i]!, a));
+    this.enterCall(cpu, this.stackTop, fn, args);
     const run: RunOptions = { begin: fn, until: this.sentinel, timeoutMs: opts.timeoutMs ?? 10_000 };
     if (opts.budget !== undefined) run.budget = opts.budget;
     cpu.run(run);

@@ -174,12 +174,7 @@ export class Smp {
       t.saved = undefined;
       if (cpu.readReg('rip') === this.schedulePoint()) s.pastSchedule = true;
     } else {
-      const rsp = t.stackTop - 8n;
-      k.memory.writeU64(rsp, k.sym('__sim_return'));
-      cpu.writeReg('rsp', rsp);
-      const regs = ['rdi', 'rsi', 'rdx', 'rcx', 'r8', 'r9'] as const;
-      t.spec.args.forEach((a, i) => cpu.writeReg(regs[i]!, a));
-      cpu.writeReg('rip', k.sym(t.spec.fn));
+      k.enterCall(cpu, t.stackTop, k.sym(t.spec.fn), t.spec.args);
       s.pastSchedule = false;
     }
     this.pid(s.cpu, t);
@@ -221,7 +216,7 @@ export class Smp {
     const t = s.tasks[s.current]!;
     if (!this.started.has(t)) this.switchIn(s, t);
     try {
-      const end = cpu.run({ begin: cpu.readReg('rip'), until: k.sym('__sim_return'), quantum: n, timeoutMs: 10_000 });
+      const end = cpu.run({ begin: cpu.readReg('rip'), until: k.sentinel, quantum: n, timeoutMs: 10_000 });
       this.grantedInstructions += n;
       if (end.reason === 'until') {
         // The task returned: a quiescent state; it starts again, fresh, when next chosen.

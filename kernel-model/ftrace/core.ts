@@ -239,10 +239,10 @@ export class Ftrace {
     ops.setFlag('REMOVING', false);
     if (this.ftraceStartUp === 0) this.checkAllRecordsClear();
     // No call site points at the ops or its trampoline any more, but another
-    // CPU may still be on its way through them: wait until every CPU is out
-    // of ftrace code (schedule_on_each_cpu(ftrace_sync), which a kernel
-    // without preemption may rely on). The kernel does this for dynamic ops;
-    // here every ops' trampoline is freed below, so always.
+    // CPU may still be on its way through them: wait until no running task
+    // is inside ftrace code (what the kernel's synchronisation gives a kernel
+    // without preemption). The kernel waits for dynamic ops; here every ops'
+    // trampoline is freed below, so always.
     this.kernel.synchronizeCpus?.();
     // A task preempted inside a dynamic ops' trampoline is not running, so the
     // wait above does not see it: the kernel's later answers wait for every
