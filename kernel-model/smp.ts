@@ -78,8 +78,6 @@ export class Smp {
   readonly random: () => number;
   private readonly cpus: CpuState[] = [];
   readonly faults: CpuFault[] = [];
-  /** Instructions handed out in quanta (a quantum may end early). */
-  grantedInstructions = 0;
   private readonly quantum: [number, number];
   private readonly quantaPerSync: number;
   private readonly preemptChance: number;
@@ -217,7 +215,6 @@ export class Smp {
     if (!this.started.has(t)) this.switchIn(s, t);
     try {
       const end = cpu.run({ begin: cpu.readReg('rip'), until: k.sentinel, quantum: n, timeoutMs: 10_000 });
-      this.grantedInstructions += n;
       if (end.reason === 'until') {
         // The task returned: a quiescent state; it starts again, fresh, when next chosen.
         t.completions++;

@@ -320,11 +320,8 @@ async function runOnce(s: Scenario, config: ScenarioConfig, opts: RunOptions): P
     }
     await opts.inspect?.({ kernel, ftrace, ops: st.ops, stepsRun: i, failedChecks: st.checks.filter((c) => !c.passed) });
     return { st, fault };
-  } catch (e) {
-    kernel.close();
-    throw e;
   } finally {
-    if (kernel.cpu.isOpen) kernel.close();
+    kernel.close();
   }
 }
 
