@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { table } from '../bin/output.js';
 import { benchGuestCost, benchHostCost, benchMemory, benchScale, type GuestCostRow } from './ftrace.js';
 import { benchBoot, benchEngineCycles, benchSpeed } from './machine.js';
-import { torture } from '../kernel-model/torture.js';
+import { torture } from '../kernel-model/smp/torture.js';
 import { costPlotSvg } from './plot.js';
 
 const args = process.argv.slice(2);

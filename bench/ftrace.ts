@@ -7,7 +7,7 @@
  */
 import { boot } from '../kernel-model/boot.js';
 import type { KernelConfig } from '../kernel-model/kernel.js';
-import { measureTracedCall } from '../kernel-model/workloads.js';
+import { measureTracedCall } from '../kernel-model/workloads/workloads.js';
 import { BareEngine } from './bare.js';
 import { bestNs } from './machine.js';
 

@@ -10,8 +10,8 @@ import { boot } from '../kernel-model/boot.js';
 import type { Ftrace } from '../kernel-model/ftrace/core.js';
 import { filterParseRegex, globMatches } from '../kernel-model/ftrace/glob.js';
 import type { FtraceOps } from '../kernel-model/ftrace/ops.js';
-import { TraceBuffer } from '../kernel-model/trace.js';
-import { checkEvents, currentRules } from '../kernel-model/check-events.js';
+import { TraceBuffer } from '../kernel-model/trace/ring-buffer.js';
+import { checkEvents, currentRules } from '../kernel-model/trace/check-events.js';
 
 /** Leaf functions: a call of one runs no other traced function. */
 const FUNCS = ['fsnotify_access', 'fsnotify_modify', 'rw_verify_area', 'pick_next_task_fair', 'trace_selftest_dynamic_test_func', 'trace_selftest_dynamic_test_func2'];

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* Several CPUs: the int3 protocol against a naive patcher, and a small torture run. */
 import { boot } from '../kernel-model/boot.js';
-import { patchRace } from '../kernel-model/patch-race.js';
-import { Smp, prng } from '../kernel-model/smp.js';
-import { torture } from '../kernel-model/torture.js';
-import { trampolineFree } from '../kernel-model/trampoline-free.js';
+import { patchRace } from '../kernel-model/smp/patch-race.js';
+import { Smp, prng } from '../kernel-model/smp/scheduler.js';
+import { torture } from '../kernel-model/smp/torture.js';
+import { trampolineFree } from '../kernel-model/smp/trampoline-free.js';
 
 test('the scheduler is deterministic: the same seed gives the same interleaving', async () => {
   const run = async () => {

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* tracefs files and explain, compared with golden text (addresses normalised, as uftrace's tests do). */
-import { explainFunction } from '../kernel-model/explain.js';
-import { availableFilterFunctions, enabledFunctions, setFtraceHash, traceFile } from '../kernel-model/tracefs.js';
+import { explainFunction } from '../kernel-model/views/explain.js';
+import { availableFilterFunctions, enabledFunctions, setFtraceHash, traceFile } from '../kernel-model/views/tracefs.js';
 import { loadScenarioText } from '../scenarios/engine/load.js';
 import { inspectScenario } from '../scenarios/engine/run.js';
 

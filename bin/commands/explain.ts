@@ -2,7 +2,7 @@
 /* `ftrace-sim explain <scenario>`: one function's call site, trampoline and path, byte by byte. */
 import type { Command } from 'commander';
 import { hex } from '../../emu/index.js';
-import { explainFunction, type Explanation } from '../../kernel-model/explain.js';
+import { explainFunction, type Explanation } from '../../kernel-model/views/explain.js';
 import { inspectScenario } from '../../scenarios/engine/run.js';
 import type { Scenario } from '../../scenarios/engine/types.js';
 import { UsageError, colors as c, printJson } from '../output.js';

@@ -2,9 +2,9 @@
 /* `ftrace-sim patch-race` and `ftrace-sim torture`: patching while other CPUs run. */
 import type { Command } from 'commander';
 import { MAX_CPUS } from '../../kernel-model/kernel.js';
-import { patchRace } from '../../kernel-model/patch-race.js';
-import { torture } from '../../kernel-model/torture.js';
-import { trampolineFree } from '../../kernel-model/trampoline-free.js';
+import { patchRace } from '../../kernel-model/smp/patch-race.js';
+import { torture } from '../../kernel-model/smp/torture.js';
+import { trampolineFree } from '../../kernel-model/smp/trampoline-free.js';
 import { EXIT, UsageError, colors as c, intOption, printJson } from '../output.js';
 
 function seedOption(v: string | undefined): number {

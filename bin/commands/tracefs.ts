@@ -5,7 +5,7 @@ import { boot } from '../../kernel-model/boot.js';
 import type { Ftrace } from '../../kernel-model/ftrace/core.js';
 import type { FtraceOps } from '../../kernel-model/ftrace/ops.js';
 import type { Kernel } from '../../kernel-model/kernel.js';
-import { TRACEFS_FILES, availableFilterFunctions, enabledFunctions, setFtraceHash, traceFile, type TracefsFile } from '../../kernel-model/tracefs.js';
+import { TRACEFS_FILES, availableFilterFunctions, enabledFunctions, setFtraceHash, traceFile, type TracefsFile } from '../../kernel-model/views/tracefs.js';
 import { inspectScenario } from '../../scenarios/engine/run.js';
 import { UsageError, printJson } from '../output.js';
 import { loadScenarioArg, stepOption } from './scenario-arg.js';

@@ -12,11 +12,11 @@ import { boot } from '../../kernel-model/boot.js';
 import { siteTargetLabel, type Ftrace, type FtraceResult } from '../../kernel-model/ftrace/core.js';
 import type { FtraceOps } from '../../kernel-model/ftrace/ops.js';
 import type { Kernel } from '../../kernel-model/kernel.js';
-import { TraceBuffer } from '../../kernel-model/trace.js';
-import { defaultArgs, measureTracedCall, runWorkload } from '../../kernel-model/workloads.js';
+import { TraceBuffer } from '../../kernel-model/trace/ring-buffer.js';
+import { defaultArgs, measureTracedCall, runWorkload } from '../../kernel-model/workloads/workloads.js';
 import { ScenarioError } from './load.js';
 import type { Arg, CountExpectation, Expectation, Scenario, ScenarioConfig, Step } from './types.js';
-import { checkEvents, currentRules, type EventProblem, type KnownCall } from '../../kernel-model/check-events.js';
+import { checkEvents, currentRules, type EventProblem, type KnownCall } from '../../kernel-model/trace/check-events.js';
 import { verifyTrampoline } from './verify.js';
 
 export interface Check {

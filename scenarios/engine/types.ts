@@ -25,8 +25,8 @@ export interface OpsDecl {
   where: Where;
 }
 
-export { WORKLOAD_NAMES as WORKLOADS, type WorkloadName as Workload } from '../../kernel-model/workloads.js';
-import type { WorkloadName as Workload } from '../../kernel-model/workloads.js';
+export { WORKLOAD_NAMES as WORKLOADS, type WorkloadName as Workload } from '../../kernel-model/workloads/workloads.js';
+import type { WorkloadName as Workload } from '../../kernel-model/workloads/workloads.js';
 
 /** A count expectation: an exact number or a comparison such as ">0" or "<=3". */
 export type CountExpectation = { op: '==' | '!=' | '>' | '>=' | '<' | '<='; value: bigint };

@@ -4,14 +4,14 @@
  * after boot and now; the trampoline it calls, line by line; and the path one
  * call takes to each callback, with the registers each callback received.
  */
-import { disassemble, formatInsnText, ripTarget, type Insn } from '../asm/disasm.js';
-import { hexBytes } from '../asm/encoding.js';
-import { hex } from '../emu/index.js';
-import { CALLBACK_FUNC, type CallbackName } from './abi.js';
-import { siteTargetLabel, type Ftrace } from './ftrace/core.js';
-import type { FtraceOps } from './ftrace/ops.js';
-import type { Kernel } from './kernel.js';
-import { defaultArgs } from './workloads.js';
+import { disassemble, formatInsnText, ripTarget, type Insn } from '../../asm/disasm.js';
+import { hexBytes } from '../../asm/encoding.js';
+import { hex } from '../../emu/index.js';
+import { CALLBACK_FUNC, type CallbackName } from '../abi.js';
+import { siteTargetLabel, type Ftrace } from '../ftrace/core.js';
+import type { FtraceOps } from '../ftrace/ops.js';
+import type { Kernel } from '../kernel.js';
+import { defaultArgs } from '../workloads/workloads.js';
 
 export interface SiteStage {
   stage: 'as compiled' | 'after boot (ftrace_init)' | 'now';

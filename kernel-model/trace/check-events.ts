@@ -5,12 +5,12 @@
  * Which ops counts as tracing a function is the caller's to say: the current
  * state for a scenario, the states around a change for torture.
  */
-import { MCOUNT_INSN_SIZE } from '../asm/encoding.js';
-import { hex } from '../emu/index.js';
-import type { Ftrace } from './ftrace/core.js';
-import type { FtraceOps } from './ftrace/ops.js';
-import type { Kernel } from './kernel.js';
-import type { TraceEvent } from './trace.js';
+import { MCOUNT_INSN_SIZE } from '../../asm/encoding.js';
+import { hex } from '../../emu/index.js';
+import type { Ftrace } from '../ftrace/core.js';
+import type { FtraceOps } from '../ftrace/ops.js';
+import type { Kernel } from '../kernel.js';
+import type { TraceEvent } from './ring-buffer.js';
 
 export interface EventProblem {
   seq: bigint;

@@ -5,12 +5,12 @@
  * naive patcher a CPU can fetch a half-written call and run into the weeds;
  * with the int3 protocol, the same interleaving (same seed) is safe.
  */
-import { hex } from '../emu/index.js';
-import { boot } from './boot.js';
-import type { KernelConfig } from './kernel.js';
-import { Smp } from './smp.js';
-import { TraceBuffer } from './trace.js';
-import { checkEvents, currentRules } from './check-events.js';
+import { hex } from '../../emu/index.js';
+import { boot } from '../boot.js';
+import type { KernelConfig } from '../kernel.js';
+import { Smp } from './scheduler.js';
+import { TraceBuffer } from '../trace/ring-buffer.js';
+import { checkEvents, currentRules } from '../trace/check-events.js';
 
 export interface PatchRaceOptions {
   cpus: number;

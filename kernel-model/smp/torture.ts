@@ -16,12 +16,12 @@
  *  - at the end, with every ops gone, no record has flags and no module
  *    memory is in use.
  */
-import { boot } from './boot.js';
-import type { FtraceOps } from './ftrace/ops.js';
-import type { KernelConfig } from './kernel.js';
-import { Smp, prng } from './smp.js';
-import { TraceBuffer } from './trace.js';
-import { checkEvents } from './check-events.js';
+import { boot } from '../boot.js';
+import type { FtraceOps } from '../ftrace/ops.js';
+import type { KernelConfig } from '../kernel.js';
+import { Smp, prng } from './scheduler.js';
+import { TraceBuffer } from '../trace/ring-buffer.js';
+import { checkEvents } from '../trace/check-events.js';
 
 export interface TortureOptions {
   cpus: number;

@@ -12,9 +12,9 @@
  * quantum ends (preemption, wherever the task is: inside a trampoline too).
  * A fault stops that CPU and is recorded, not thrown.
  */
-import { GuestFault, GENERAL_REGS, type HookHandle, type RegName } from '../emu/index.js';
-import { PERCPU, PERCPU_BASE, PERCPU_STRIDE, THREAD_SIZE } from './abi.js';
-import type { Kernel } from './kernel.js';
+import { GuestFault, GENERAL_REGS, type HookHandle, type RegName } from '../../emu/index.js';
+import { PERCPU, PERCPU_BASE, PERCPU_STRIDE, THREAD_SIZE } from '../abi.js';
+import type { Kernel } from '../kernel.js';
 
 /** mulberry32: small, fast, and the same sequence for the same seed everywhere. */
 export function prng(seed: number): () => number {

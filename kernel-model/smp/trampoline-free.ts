@@ -12,10 +12,10 @@
  *  - rcu_tasks: the wait ends once every task has scheduled voluntarily,
  *    which the preempted one only does after leaving the trampoline: safe.
  */
-import { hex } from '../emu/index.js';
-import { boot } from './boot.js';
-import type { KernelConfig } from './kernel.js';
-import { Smp } from './smp.js';
+import { hex } from '../../emu/index.js';
+import { boot } from '../boot.js';
+import type { KernelConfig } from '../kernel.js';
+import { Smp } from './scheduler.js';
 
 export interface TrampolineFreeOptions {
   preempt: boolean;

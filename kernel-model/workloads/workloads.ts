@@ -4,9 +4,9 @@
  * arguments, the built-in workloads, and measuring what one traced call
  * costs in guest instructions.
  */
-import type { Ftrace } from './ftrace/core.js';
-import { GEN_PREFIX } from './generate.js';
-import type { Kernel } from './kernel.js';
+import type { Ftrace } from '../ftrace/core.js';
+import { GEN_PREFIX } from '../generate.js';
+import type { Kernel } from '../kernel.js';
 
 export const WORKLOAD_NAMES = ['syscalls', 'callgraph'] as const;
 export type WorkloadName = (typeof WORKLOAD_NAMES)[number];

@@ -4,12 +4,12 @@
  * dyn_ftrace records, the call sites' bytes, the ops' hashes as the guest
  * list function walks them, and the trace ring buffer.
  */
-import { decodeBranch } from '../asm/encoding.js';
-import { FTRACE_FL, HASH, HASH_ENTRY, OPS } from './abi.js';
-import type { Ftrace } from './ftrace/core.js';
-import type { FtraceOps } from './ftrace/ops.js';
-import type { Kernel } from './kernel.js';
-import { TraceBuffer } from './trace.js';
+import { decodeBranch } from '../../asm/encoding.js';
+import { FTRACE_FL, HASH, HASH_ENTRY, OPS } from '../abi.js';
+import type { Ftrace } from '../ftrace/core.js';
+import type { FtraceOps } from '../ftrace/ops.js';
+import type { Kernel } from '../kernel.js';
+import { TraceBuffer } from '../trace/ring-buffer.js';
 
 export const TRACEFS_FILES = ['available_filter_functions', 'enabled_functions', 'set_ftrace_filter', 'set_ftrace_notrace', 'trace'] as const;
 export type TracefsFile = (typeof TRACEFS_FILES)[number];

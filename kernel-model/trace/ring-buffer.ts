@@ -5,8 +5,8 @@
  * stored sequence number is not the one expected at its slot has been
  * overwritten by a later lap of the ring.
  */
-import { CALLBACK_KIND, TRACE_ENTRY, type CallbackName } from './abi.js';
-import type { Kernel } from './kernel.js';
+import { CALLBACK_KIND, TRACE_ENTRY, type CallbackName } from '../abi.js';
+import type { Kernel } from '../kernel.js';
 
 export interface TraceEvent {
   /** 1-based event number across all CPUs. */
