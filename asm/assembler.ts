@@ -19,6 +19,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import { join } from 'node:path';
 import { KS_ERR_ASM_SYMBOL_MISSING, KeystoneError, initKeystone, ksAssemble } from './keystone.js';
 import { SymbolTable, type KSymbol } from './symbols.js';
+import { hex } from '../emu/hex.js';
 
 export interface SourceUnit {
   /** Shown in errors: a file name or a generated chunk's name. */
@@ -130,14 +131,10 @@ function prepare(unit: SourceUnit, unitIndex: number): PreparedUnit {
   return { name: unit.name, lines, labels, idents };
 }
 
-function hexAddr(v: bigint): string {
-  return '0x' + BigInt.asUintN(64, v).toString(16);
-}
-
 const ADDRESS_MARK = ' #addr';
 /** `name = value`, marked as an address when it is one (see assembleUnit). */
 function def(name: string, v: bigint): string {
-  return `${name} = ${hexAddr(v)}` + (v >= 1n << 32n ? ADDRESS_MARK : '');
+  return `${name} = ${hex(v)}` + (v >= 1n << 32n ? ADDRESS_MARK : '');
 }
 
 function alignUp(v: bigint, a: number): bigint {
@@ -232,9 +229,9 @@ function writeCache(dir: string, key: string, p: Program): void {
   try {
     mkdirSync(dir, { recursive: true });
     const e: CacheEntry = {
-      units: p.units.map((u) => ({ name: u.name, base: hexAddr(u.base), size: u.size })),
-      symbols: p.symbols.all().map((s) => ({ name: s.name, address: hexAddr(s.address), size: s.size })),
-      mcountLoc: p.mcountLoc.map(hexAddr),
+      units: p.units.map((u) => ({ name: u.name, base: hex(u.base), size: u.size })),
+      symbols: p.symbols.all().map((s) => ({ name: s.name, address: hex(s.address), size: s.size })),
+      mcountLoc: p.mcountLoc.map(hex),
     };
     // Write then rename, so a concurrent reader never sees half a file.
     const tmp = `.${process.pid}.tmp`;

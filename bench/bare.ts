@@ -22,8 +22,8 @@ export class BareEngine {
       this.buffers.push(copy);
       if (uc.memMapPtr(this.h, r.base, r.size, 7, copy) !== 0) throw new Error(`map ${r.name} failed`);
     }
-    for (const name of GENERAL_REGS) this.set(name, kernel.cpu.readReg(name));
-    this.set('gs_base', kernel.cpu.readReg('gs_base'));
+    for (const name of GENERAL_REGS) this.set(name, kernel.machine.cpu.readReg(name));
+    this.set('gs_base', kernel.machine.cpu.readReg('gs_base'));
   }
 
   set(name: keyof typeof X86_REG, v: bigint): void {

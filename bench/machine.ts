@@ -67,14 +67,14 @@ export async function benchSpeed(iterations: number, repeats: number): Promise<S
       { workload: `callgraph x${Math.ceil(iterations / 4)}`, fn: 'sim_workload_callgraph', args: [BigInt(Math.ceil(iterations / 4)), 1n] },
     ];
     for (const w of work) {
-      const counter = counted.kernel.cpu.addInstructionCounter(0xffffffff81000000n, 0xffffffffffffffffn);
-      const expected = counted.kernel.call(w.fn, w.args).ret;
+      const counter = counted.kernel.machine.cpu.addInstructionCounter(0xffffffff81000000n, 0xffffffffffffffffn);
+      const expected = counted.kernel.call(w.fn, w.args);
       const instructions = counter.count();
-      counted.kernel.cpu.removeHook(counter.handle);
+      counted.kernel.machine.cpu.removeHook(counter.handle);
       const bare = new BareEngine(kernel);
       try {
         if (bare.call(kernel, kernel.sym(w.fn), w.args) !== expected) throw new Error('the bare engine computed another result');
-        if (kernel.call(w.fn, w.args).ret !== expected) throw new Error('the simulator computed another result');
+        if (kernel.call(w.fn, w.args) !== expected) throw new Error('the simulator computed another result');
         // Alternate the two, so that a slow moment of a shared machine hits both alike.
         let simMs = Infinity;
         let bareMs = Infinity;

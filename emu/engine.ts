@@ -9,7 +9,8 @@
  */
 import { GuestFault, type FaultKind, type RegisterDump } from './faults.js';
 import * as watchdog from './watchdog.js';
-import { hex, permsToUc, type GuestMemory, type MemoryListener, type Region } from './memory.js';
+import { hex } from './hex.js';
+import { permsToUc, type GuestMemory, type MemoryListener, type Region } from './memory.js';
 import {
   GENERAL_REGS,
   HookCodeProto,

@@ -4,7 +4,7 @@
  * access went (address), where the CPU was (rip, and the symbol when the caller
  * gave the engine a symbolizer) and the registers at the time.
  */
-import { hex } from './memory.js';
+import { hex } from './hex.js';
 import type { RegName } from './unicorn.js';
 
 export type FaultKind =

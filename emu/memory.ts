@@ -8,12 +8,12 @@
  * to code is not seen by an engine that already translated it until that
  * engine's code cache is invalidated (Engine.invalidate).
  */
+import { hex } from './hex.js';
 import { UC_PROT } from './unicorn.js';
 
 export type Perms = { read: boolean; write: boolean; exec: boolean };
 export const RX: Perms = { read: true, write: false, exec: true };
 export const RW: Perms = { read: true, write: true, exec: false };
-export const RWX: Perms = { read: true, write: true, exec: true };
 
 export function permsToUc(p: Perms): number {
   return (p.read ? UC_PROT.READ : 0) | (p.write ? UC_PROT.WRITE : 0) | (p.exec ? UC_PROT.EXEC : 0);
@@ -51,9 +51,6 @@ export class MemoryAccessError extends Error {
   }
 }
 
-export function hex(v: bigint | number): string {
-  return '0x' + BigInt.asUintN(64, BigInt(v)).toString(16);
-}
 
 export class GuestMemory {
   private regions: Region[] = [];

@@ -44,36 +44,32 @@ export const HASH_ENTRY = { NEXT: 0, IP: 8, SIZE: 16 } as const;
 /** hash_long()'s multiplier (include/linux/hash.h, GOLDEN_RATIO_64). */
 export const GOLDEN_RATIO_64 = 0x61c8864680b583ebn;
 
-/* Flags of struct ftrace_ops (the simulator's own values; see mechanics §2.2). */
-export const FTRACE_OPS_FL = {
-  ENABLED: 1n << 0n,
-  DYNAMIC: 1n << 1n,
-  SAVE_REGS: 1n << 2n,
-  SAVE_REGS_IF_SUPPORTED: 1n << 3n,
-  RECURSION_SAFE: 1n << 4n,
-  STUB: 1n << 5n,
-  INITIALIZED: 1n << 6n,
-  DELETED: 1n << 7n,
-  ADDING: 1n << 8n,
-  REMOVING: 1n << 9n,
-  MODIFYING: 1n << 10n,
-  ALLOC_TRAMP: 1n << 11n,
-  IPMODIFY: 1n << 12n,
-} as const;
+/* Flags of struct ftrace_ops: bit n is the n-th name (the simulator's own values). */
+const OPS_FLAG_NAMES = [
+  'ENABLED', 'DYNAMIC', 'SAVE_REGS', 'SAVE_REGS_IF_SUPPORTED', 'RECURSION_SAFE', 'STUB', 'INITIALIZED',
+  'DELETED', 'ADDING', 'REMOVING', 'MODIFYING', 'ALLOC_TRAMP', 'IPMODIFY',
+] as const;
+export const FTRACE_OPS_FL = Object.fromEntries(OPS_FLAG_NAMES.map((n, i) => [n, 1n << BigInt(i)])) as Record<(typeof OPS_FLAG_NAMES)[number], bigint>;
+/** The flags a scenario may give an ops; the rest are ftrace's own bookkeeping. */
+export const USER_OPS_FLAGS = ['SAVE_REGS', 'SAVE_REGS_IF_SUPPORTED', 'RECURSION_SAFE', 'IPMODIFY'] as const;
 export type OpsFlagName = keyof typeof FTRACE_OPS_FL;
 
-/* struct dyn_ftrace { ip; flags } in guest memory; the ~v4.x flag layout (mechanics §3.1). */
+/*
+ * struct dyn_ftrace { ip; flags } in guest memory, with the ~v4.x flag layout:
+ * the low 25 bits count the ops tracing the site. Values are unsigned; see
+ * records.ts for the arithmetic that keeps them so.
+ */
 export const DYN_FTRACE = { IP: 0, FLAGS: 8, SIZE: 16 } as const;
 export const FTRACE_FL = {
-  ENABLED: 1 << 31,
-  REGS: 1 << 30,
-  REGS_EN: 1 << 29,
-  TRAMP: 1 << 28,
-  TRAMP_EN: 1 << 27,
-  IPMODIFY: 1 << 26,
-  DISABLED: 1 << 25,
+  ENABLED: 0x8000_0000,
+  REGS: 0x4000_0000,
+  REGS_EN: 0x2000_0000,
+  TRAMP: 0x1000_0000,
+  TRAMP_EN: 0x0800_0000,
+  IPMODIFY: 0x0400_0000,
+  DISABLED: 0x0200_0000,
 } as const;
-export const FTRACE_REF_MAX = (1 << 25) - 1;
+export const FTRACE_REF_MAX = 0x01ff_ffff;
 
 /* struct pt_regs (arch/x86/include/uapi/asm/ptrace-abi.h). */
 export const PT_REGS = {

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* Boot: assemble and load the model kernel, then ftrace_init(). */
+import { X86Ftrace } from './arch/x86/ftrace.js';
 import { Ftrace } from './ftrace/core.js';
 import { Kernel, type BootTimings, type KernelConfig } from './kernel.js';
 
@@ -13,7 +14,7 @@ export async function boot(config: Partial<KernelConfig> = {}): Promise<Booted> 
   const t0 = performance.now();
   const { kernel, assembleMs, loadMs, fromCache } = await Kernel.assemble(config);
   try {
-    const ftrace = new Ftrace(kernel);
+    const ftrace = new Ftrace(kernel, (k, ftraceLocation) => new X86Ftrace(k, ftraceLocation));
     const { nopMs } = ftrace.convertCallSitesToNop();
     return { kernel, ftrace, timings: { assembleMs, loadMs, nopMs, totalMs: performance.now() - t0, fromCache } };
   } catch (e) {

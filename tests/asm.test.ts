@@ -4,15 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AsmError, assembleProgram } from '../asm/assembler.js';
 import { disassemble, formatInsn, initDisassembler } from '../asm/disasm.js';
-import {
-  FTRACE_NOP5,
-  RelReachError,
-  decodeBranch,
-  ftraceCallReplace,
-  ftraceJmpReplace,
-  inRel32Reach,
-  isNop5,
-} from '../asm/encoding.js';
+import { RelReachError, decodeBranch, inRel32Reach } from '../asm/encoding.js';
+import { FTRACE_NOP5, ftraceCallReplace, ftraceJmpReplace, isNop5 } from '../kernel-model/arch/x86/insn.js';
 
 const BASE = 0xffffffff81000000n;
 

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 import { disassemble, initDisassembler } from '../asm/disasm.js';
 import { GuestFault } from '../emu/index.js';
-import { FtraceBugError } from '../kernel-model/arch/x86/ftrace.js';
+import { X86Ftrace } from '../kernel-model/arch/x86/ftrace.js';
+import { FtraceBugError } from '../kernel-model/ftrace/arch.js';
 import { boot } from '../kernel-model/boot.js';
 import { Ftrace } from '../kernel-model/ftrace/core.js';
 import { genFuncReference } from '../kernel-model/generate.js';
@@ -39,7 +40,7 @@ describe('boot', () => {
     try {
       const site = kernel.sym('vfs_read');
       kernel.memory.write(site, Uint8Array.of(0xe8, 0x11, 0x22, 0x33, 0x44));
-      const ftrace = new Ftrace(kernel);
+      const ftrace = new Ftrace(kernel, (k, loc) => new X86Ftrace(k, loc));
       let err: unknown;
       try {
         ftrace.convertCallSitesToNop();
@@ -84,7 +85,7 @@ describe('boot', () => {
     const { kernel } = await boot({ functions: 500 });
     try {
       // 7 iterations of read(3, 64) + write(4, 64) + getpid(): 64 + 64 + pid 1.
-      expect(kernel.call('sim_workload_syscalls', [7n, kernel.userBuffer]).ret).toBe(7n * 129n);
+      expect(kernel.call('sim_workload_syscalls', [7n, kernel.userBuffer])).toBe(7n * 129n);
       // fd 4 summed the bytes written: the first 7*64 bytes of the file.
       const bytes = modelFileContents().subarray(0, 7 * 64);
       const sum = bytes.reduce((a, b) => a + b, 0);
@@ -93,7 +94,7 @@ describe('boot', () => {
       // The generated call graph, checked against the same recurrence computed on the host.
       let want = 0n;
       for (let k = 0n; k < 3n; k++) want = (want + genFuncReference(499, 11n + k)) & ((1n << 64n) - 1n);
-      expect(kernel.call('sim_workload_callgraph', [3n, 11n]).ret).toBe(want);
+      expect(kernel.call('sim_workload_callgraph', [3n, 11n])).toBe(want);
     } finally {
       kernel.close();
     }

@@ -118,7 +118,7 @@ async function runSequence(actions: Action[], era: 'seed' | 'modern'): Promise<v
         const from = trace.written;
         kernel.call(fn, []);
         const { events } = trace.read(from);
-        const { rdx, regs } = checkEvents(kernel, events, currentRules(ftrace));
+        const { rdx, regs } = checkEvents(ftrace, events, currentRules(ftrace));
         expect(rdx).toEqual([]);
         expect(regs).toEqual([]);
         ops.forEach((x, i) => expect(`${fn} ${x.name} ${x.invocations - before[i]!}`).toBe(`${fn} ${x.name} ${want.tracers.includes(model[i]!) ? 1 : 0}`));

@@ -8,15 +8,15 @@ import { trampolineFree } from '../kernel-model/smp/trampoline-free.js';
 
 test('the scheduler is deterministic: the same seed gives the same interleaving', async () => {
   const run = async () => {
-    const { kernel } = await boot({ functions: 20, cpus: 3 });
+    const { kernel, ftrace } = await boot({ functions: 20, cpus: 3 });
     try {
-      const smp = new Smp(kernel, { seed: 42 });
+      const smp = new Smp({ kernel, ftrace }, { seed: 42 });
       smp.start(1, { fn: 'sim_workload_callgraph', args: [3n, 1n] });
       smp.start(2, { fn: 'sim_workload_syscalls', args: [2n, kernel.userBuffer + 0x1000n] });
       const rips: bigint[] = [];
       for (let i = 0; i < 40; i++) {
         smp.run(1);
-        rips.push(kernel.cpus[1]!.readReg('rip'), kernel.cpus[2]!.readReg('rip'));
+        rips.push(kernel.machine.cpus[1]!.readReg('rip'), kernel.machine.cpus[2]!.readReg('rip'));
       }
       return { rips, done: [smp.completions(1), smp.completions(2)] };
     } finally {
@@ -31,13 +31,13 @@ test('the scheduler is deterministic: the same seed gives the same interleaving'
 });
 
 test('a workload run in quanta on another CPU computes what it computes in one go', async () => {
-  const { kernel } = await boot({ functions: 300, cpus: 2 });
+  const { kernel, ftrace } = await boot({ functions: 300, cpus: 2 });
   try {
-    const want = kernel.call('sim_workload_callgraph', [7n, 5n]).ret;
-    const smp = new Smp(kernel, { seed: 3, quantum: [1, 17] });
+    const want = kernel.call('sim_workload_callgraph', [7n, 5n]);
+    const smp = new Smp({ kernel, ftrace }, { seed: 3, quantum: [1, 17] });
     smp.start(1, { fn: 'sim_workload_callgraph', args: [7n, 5n] });
     while (smp.completions(1) === 0) smp.run(1);
-    expect(kernel.cpus[1]!.readReg('rax')).toBe(want);
+    expect(kernel.machine.cpus[1]!.readReg('rax')).toBe(want);
   } finally {
     kernel.close();
   }
@@ -102,21 +102,21 @@ describe("freeing a dynamic ops' trampoline while a task is inside it", () => {
 });
 
 test('a host write to code is invisible to a CPU that translated it until run_sync() drops its copy', async () => {
-  const { kernel } = await boot({ functions: 0, cpus: 2 });
+  const { kernel, ftrace } = await boot({ functions: 0, cpus: 2 });
   try {
-    const smp = new Smp(kernel, { seed: 1, quantum: [1000, 1000] });
+    const smp = new Smp({ kernel, ftrace }, { seed: 1, quantum: [1000, 1000] });
     smp.start(1, { fn: 'trace_selftest_dynamic_test_func', args: [] });
     const f = kernel.sym('trace_selftest_dynamic_test_func');
     const runOnce = () => {
       const before = smp.completions(1);
       while (smp.completions(1) === before) smp.run(1);
-      return kernel.cpus[1]!.readReg('rax');
+      return kernel.machine.cpus[1]!.readReg('rax');
     };
     expect(runOnce()).toBe(0n); // xorl %eax,%eax; retq
     // mov $7,%eax; retq over the body (after the 5-byte site), written by the host only
     kernel.memory.write(f + 5n, Uint8Array.of(0xb8, 7, 0, 0, 0, 0xc3));
     expect(runOnce()).toBe(0n); // CPU 1 still runs its translation of the old bytes
-    kernel.syncCores([[f, f + 16n]], false);
+    kernel.machine.syncCores([[f, f + 16n]], false);
     expect(runOnce()).toBe(7n);
   } finally {
     kernel.close();

@@ -1,17 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * ftrace's policy (kernel/trace/ftrace.c, v3.18/3.19 with the seed patch):
- * the list of registered ftrace_ops, the accounting of which ops trace which
- * call site, and the choice of what each call site calls. The bytes are
- * written by the x86 layer (arch/x86/ftrace.ts).
+ * ftrace's policy (kernel/trace/ftrace.c, v3.18/3.19 with per-ops
+ * trampolines): the list of registered ftrace_ops, the accounting of which
+ * ops trace which call site, and the choice of what each call site calls.
+ * The bytes are the arch's (FtraceArch, arch.ts).
  */
-import { decodeBranch, isNop5, MCOUNT_INSN_SIZE } from '../../asm/encoding.js';
+import { hex } from '../../emu/index.js';
 import { FTRACE_FL, FTRACE_OPS_FL } from '../abi.js';
-import { X86Ftrace, type CodeUpdate } from '../arch/x86/ftrace.js';
 import type { Kernel } from '../kernel.js';
+import type { CodeRange } from '../machine.js';
+import type { CodeUpdate, FtraceArch } from './arch.js';
+import { takeFtraceCodeRanges } from './data.js';
 import { filterParseRegex, globMatches } from './glob.js';
 import { FtraceOps, type OpsSpec } from './ops.js';
-import { DynFtraceTable, type DynFtrace } from './records.js';
+import { DynFtraceTable, recFlags, type DynFtrace } from './records.js';
 
 export const ERRNO = { ENOENT: 2, ENOMEM: 12, EBUSY: 16, ENODEV: 19, EINVAL: 22 } as const;
 export type Errno = keyof typeof ERRNO;
@@ -24,7 +26,6 @@ function fail(errno: Errno, message: string): FtraceResult {
 
 /* Commands of ftrace_run_update_code(). */
 const FTRACE_UPDATE_CALLS = 1 << 0;
-const FTRACE_DISABLE_CALLS = 1 << 1;
 const FTRACE_UPDATE_TRACE_FUNC = 1 << 2;
 
 type UpdateKind = 'ignore' | 'make_call' | 'modify_call' | 'make_nop';
@@ -43,7 +44,7 @@ export function siteTargetLabel(t: SiteTarget): string {
     case 'trampoline':
       return `trampoline(${t.ops})`;
     case 'other':
-      return t.address !== undefined ? `call 0x${t.address.toString(16)}` : 'unknown';
+      return t.address !== undefined ? `call ${hex(t.address)}` : 'unknown';
     default:
       return t.kind === 'fentry' ? '__fentry__' : t.kind;
   }
@@ -54,8 +55,13 @@ export interface BootReport {
   nopMs: number;
 }
 
+/** Makes the arch layer for a kernel; ftrace_location() is the core's, as the records are. */
+export type ArchFactory = (kernel: Kernel, ftraceLocation: (ip: bigint) => boolean) => FtraceArch;
+
 export class Ftrace {
-  readonly arch: X86Ftrace;
+  readonly arch: FtraceArch;
+  /** ftrace's own code (callers, list function, callbacks, trampolines), as [first, last] ranges. */
+  readonly codeRanges: readonly CodeRange[];
   readonly records: DynFtraceTable;
   /** The function name of each record (what %ps prints for its ip). */
   private readonly recordNames: string[];
@@ -71,16 +77,15 @@ export class Ftrace {
   private readonly listFunc: bigint;
   private readonly stub: bigint;
 
-  /**
-   * ftrace_init(): create a record for every call site in __mcount_loc and
-   * turn each one into the 5-byte NOP, after checking that it holds exactly
-   * `call __fentry__`. Throws FtraceBugError on the first site that does not.
-   */
-  constructor(readonly kernel: Kernel) {
-    this.arch = new X86Ftrace(kernel);
+  /** ftrace_init()'s first half: a record for every call site in __mcount_loc. */
+  constructor(
+    readonly kernel: Kernel,
+    makeArch: ArchFactory,
+  ) {
     this.records = new DynFtraceTable(kernel.memory, kernel.recordsBase, kernel.program.mcountLoc);
-    this.arch.isFtraceLocation = (ip) => this.records.lookup(ip) !== undefined;
-    this.recordNames = this.records.all().map((r) => kernel.symbols.format(r.ip, { short: true }) ?? `0x${r.ip.toString(16)}`);
+    this.arch = makeArch(kernel, (ip) => this.records.lookup(ip) !== undefined);
+    this.codeRanges = takeFtraceCodeRanges(kernel.symbols, kernel.config.modules);
+    this.recordNames = this.records.all().map((r) => kernel.symbols.format(r.ip, { short: true }) ?? hex(r.ip));
     this.listEnd = kernel.sym('ftrace_list_end');
     this.listFunc = kernel.sym('ftrace_ops_list_func');
     this.stub = kernel.sym('ftrace_stub');
@@ -89,7 +94,11 @@ export class Ftrace {
     this.setFunctionTraceOp = this.listEnd;
   }
 
-  /** ftrace_update_code() at boot: every site to NOP. */
+  /**
+   * ftrace_update_code() at boot: every site to the NOP, after checking that
+   * it holds exactly `call __fentry__`. Throws FtraceBugError on the first
+   * site that does not.
+   */
   convertCallSitesToNop(): BootReport {
     const t0 = performance.now();
     this.arch.ftrace_make_nop_at_boot(this.records.all());
@@ -243,15 +252,15 @@ export class Ftrace {
     // is inside ftrace code (what the kernel's synchronisation gives a kernel
     // without preemption). The kernel waits for dynamic ops; here every ops'
     // trampoline is freed below, so always.
-    this.kernel.synchronizeCpus?.();
+    this.kernel.machine.scheduler.quiesce();
     // A task preempted inside a dynamic ops' trampoline is not running, so the
     // wait above does not see it: the kernel's later answers wait for every
     // CPU to schedule (enough without preemption) or every task to schedule
     // voluntarily (RCU-tasks) before freeing.
     const how = this.kernel.config.trampolineSync;
-    if (ops.hasFlag('DYNAMIC') && ops.trampoline !== 0n && how !== 'none') this.kernel.synchronizeTasks?.(how);
+    if (ops.hasFlag('DYNAMIC') && ops.trampoline !== 0n && how !== 'none') this.kernel.machine.scheduler.waitFor(how);
     // Free the trampoline, as arch_ftrace_trampoline_free() (v3.19+) does.
-    // The seed itself kept a static ops' trampoline until its next registration.
+    // v3.18 itself kept a static ops' trampoline until its next registration.
     this.arch.arch_ftrace_trampoline_free(ops);
     return OK;
   }
@@ -260,7 +269,7 @@ export class Ftrace {
   private checkAllRecordsClear(): void {
     for (const rec of this.records.all()) {
       if (rec.flags !== 0) {
-        this.kernel.warn(`ftrace: record ${this.recordName(rec)} still has flags 0x${rec.flags.toString(16)} after the last ops left`);
+        this.kernel.warn(`ftrace: record ${this.recordName(rec)} still has flags ${hex(rec.flags)} after the last ops left`);
         return;
       }
     }
@@ -342,25 +351,24 @@ export class Ftrace {
       let flags = rec.flags;
       if (inc) {
         flags++;
-        const count = flags & ((1 << 25) - 1);
-        if (count === 1 && ops.trampoline !== 0n) flags |= FTRACE_FL.TRAMP;
-        else flags &= ~FTRACE_FL.TRAMP; // a second ops: back to the shared caller
-        if (saveRegs) flags |= FTRACE_FL.REGS;
+        // A second ops sends the site back to the shared caller.
+        flags = recFlags.count(flags) === 1 && ops.trampoline !== 0n ? recFlags.with(flags, FTRACE_FL.TRAMP) : recFlags.without(flags, FTRACE_FL.TRAMP);
+        if (saveRegs) flags = recFlags.with(flags, FTRACE_FL.REGS);
       } else {
-        if ((flags & ((1 << 25) - 1)) === 0) {
+        if (recFlags.count(flags) === 0) {
           this.kernel.warn(`ftrace: record ${this.recordName(rec)} count would go below zero`);
           continue;
         }
         flags--;
-        const count = flags & ((1 << 25) - 1);
-        if (count > 0 && flags & FTRACE_FL.REGS && saveRegs && !this.test_rec_ops_needs_regs(rec, ops)) flags &= ~FTRACE_FL.REGS;
-        // TRAMP is only right while a single ops traces the record. The seed
-        // era always dropped it on decrement; later kernels give the record
-        // back to the one remaining ops' trampoline.
-        if (count === 1 && this.kernel.config.era === 'modern' && this.ftrace_find_tramp_ops_any_other(rec, ops)) flags |= FTRACE_FL.TRAMP;
-        else flags &= ~FTRACE_FL.TRAMP;
+        const count = recFlags.count(flags);
+        if (count > 0 && flags & FTRACE_FL.REGS && saveRegs && !this.test_rec_ops_needs_regs(rec, ops)) flags = recFlags.without(flags, FTRACE_FL.REGS);
+        // TRAMP is only right while a single ops traces the record. v3.18/3.19
+        // always dropped it on decrement; later kernels give the record back
+        // to the one remaining ops' trampoline.
+        const keep = count === 1 && this.kernel.config.era === 'modern' && this.ftrace_find_tramp_ops_any_other(rec, ops);
+        flags = keep ? recFlags.with(flags, FTRACE_FL.TRAMP) : recFlags.without(flags, FTRACE_FL.TRAMP);
       }
-      rec.flags = flags >>> 0;
+      rec.flags = flags;
     }
   }
 
@@ -370,29 +378,27 @@ export class Ftrace {
 
   /** ftrace_check_record(): compare what the record wants with what its site does. */
   private ftrace_check_record(rec: DynFtrace, enable: boolean, update: boolean): UpdateKind {
+    const { with: set, without: clear, bits } = recFlags;
     let flags = rec.flags;
     if (flags & FTRACE_FL.DISABLED) return 'ignore';
     let want = 0;
-    if (enable && (flags & ((1 << 25) - 1)) > 0) want = FTRACE_FL.ENABLED;
+    if (enable && recFlags.count(flags) > 0) want = FTRACE_FL.ENABLED;
     if (want) {
-      if (!(flags & FTRACE_FL.REGS) !== !(flags & FTRACE_FL.REGS_EN)) want |= FTRACE_FL.REGS;
-      if (!(flags & FTRACE_FL.TRAMP) !== !(flags & FTRACE_FL.TRAMP_EN)) want |= FTRACE_FL.TRAMP;
+      if (!(flags & FTRACE_FL.REGS) !== !(flags & FTRACE_FL.REGS_EN)) want = set(want, FTRACE_FL.REGS);
+      if (!(flags & FTRACE_FL.TRAMP) !== !(flags & FTRACE_FL.TRAMP_EN)) want = set(want, FTRACE_FL.TRAMP);
     }
-    if ((flags & FTRACE_FL.ENABLED) === want) return 'ignore';
+    if (bits(flags, FTRACE_FL.ENABLED) === want) return 'ignore';
     if (want) {
       const wasEnabled = (flags & FTRACE_FL.ENABLED) !== 0;
       if (update) {
-        flags |= FTRACE_FL.ENABLED;
-        if (want & FTRACE_FL.REGS) flags = flags & FTRACE_FL.REGS ? flags | FTRACE_FL.REGS_EN : flags & ~FTRACE_FL.REGS_EN;
-        if (want & FTRACE_FL.TRAMP) flags = flags & FTRACE_FL.TRAMP ? flags | FTRACE_FL.TRAMP_EN : flags & ~FTRACE_FL.TRAMP_EN;
-        rec.flags = flags >>> 0;
+        flags = set(flags, FTRACE_FL.ENABLED);
+        if (want & FTRACE_FL.REGS) flags = flags & FTRACE_FL.REGS ? set(flags, FTRACE_FL.REGS_EN) : clear(flags, FTRACE_FL.REGS_EN);
+        if (want & FTRACE_FL.TRAMP) flags = flags & FTRACE_FL.TRAMP ? set(flags, FTRACE_FL.TRAMP_EN) : clear(flags, FTRACE_FL.TRAMP_EN);
+        rec.flags = flags;
       }
       return wasEnabled ? 'modify_call' : 'make_call';
     }
-    if (update) {
-      if ((flags & ((1 << 25) - 1)) === 0) rec.flags = 0;
-      else rec.flags = (flags & ~(FTRACE_FL.ENABLED | FTRACE_FL.REGS_EN | FTRACE_FL.TRAMP_EN)) >>> 0;
-    }
+    if (update) rec.flags = recFlags.count(flags) === 0 ? 0 : clear(flags, FTRACE_FL.ENABLED | FTRACE_FL.REGS_EN | FTRACE_FL.TRAMP_EN);
     return 'make_nop';
   }
 
@@ -473,15 +479,15 @@ export class Ftrace {
     // synchronising IPIs (ftrace_sync_ipi); a modelled CPU can be held there
     // for any number of quanta, so each step waits until no CPU is inside
     // ftrace code.
+    const { scheduler } = this.kernel.machine;
     if (update) {
       this.arch.ftrace_update_ftrace_func(this.listFunc);
-      this.kernel.synchronizeCpus?.();
+      scheduler.quiesce();
     }
     if (command & FTRACE_UPDATE_CALLS) this.ftrace_replace_code(true);
-    else if (command & FTRACE_DISABLE_CALLS) this.ftrace_replace_code(false);
     if (update && this.ftraceTraceFunction !== this.listFunc) {
       this.kernel.memory.writeU64(this.kernel.sym('function_trace_op'), this.setFunctionTraceOp);
-      this.kernel.synchronizeCpus?.();
+      scheduler.quiesce();
       this.arch.ftrace_update_ftrace_func(this.ftraceTraceFunction);
     }
   }
@@ -490,20 +496,20 @@ export class Ftrace {
 
   /** Decodes a call site from guest memory. */
   siteTarget(rec: DynFtrace): SiteTarget {
-    const bytes = this.kernel.memory.read(rec.ip, MCOUNT_INSN_SIZE);
-    if (isNop5(bytes)) return { kind: 'nop' };
-    const br = decodeBranch(rec.ip, bytes);
-    if (!br || br.kind !== 'call') return { kind: 'other', address: undefined, bytes };
-    if (br.target === this.arch.MCOUNT_ADDR) return { kind: 'fentry' };
-    if (br.target === this.arch.FTRACE_ADDR) return { kind: 'ftrace_caller' };
-    if (br.target === this.arch.FTRACE_REGS_ADDR) return { kind: 'ftrace_regs_caller' };
-    const owner = this.allOps().find((o) => o.trampoline !== 0n && o.trampoline === br.target);
-    if (owner) return { kind: 'trampoline', ops: owner.name, address: br.target };
-    return { kind: 'other', address: br.target, bytes };
+    const insn = this.arch.decodeCallSite(rec.ip);
+    if (insn.kind === 'nop') return { kind: 'nop' };
+    if (insn.kind === 'other') return { kind: 'other', address: undefined, bytes: insn.bytes };
+    const target = insn.target;
+    if (target === this.arch.MCOUNT_ADDR) return { kind: 'fentry' };
+    if (target === this.arch.FTRACE_ADDR) return { kind: 'ftrace_caller' };
+    if (target === this.arch.FTRACE_REGS_ADDR) return { kind: 'ftrace_regs_caller' };
+    const owner = this.allOps().find((o) => o.trampoline !== 0n && o.trampoline === target);
+    if (owner) return { kind: 'trampoline', ops: owner.name, address: target };
+    return { kind: 'other', address: target, bytes: this.kernel.memory.read(rec.ip, 5) };
   }
 
-  /** What ftrace_call (and ftrace_regs_call) call now. */
-  ftraceCallTarget(): bigint | undefined {
-    return this.arch.callTarget(this.kernel.sym('ftrace_call'));
+  /** Whether a CPU at `rip` is inside ftrace's own code. */
+  inFtraceCode(rip: bigint): boolean {
+    return this.codeRanges.some(([a, b]) => rip >= a && rip <= b);
   }
 }

@@ -8,6 +8,18 @@
 import type { GuestMemory } from '../../emu/index.js';
 import { DYN_FTRACE, FTRACE_REF_MAX } from '../abi.js';
 
+/*
+ * The flags word is a u32 with its top bit in use, and JS bit operators
+ * return int32: every result that is stored or compared goes through >>> 0.
+ */
+export const recFlags = {
+  with: (flags: number, f: number): number => (flags | f) >>> 0,
+  without: (flags: number, f: number): number => (flags & ~f) >>> 0,
+  /** The bits of `f` that are set, as an unsigned value. */
+  bits: (flags: number, f: number): number => (flags & f) >>> 0,
+  count: (flags: number): number => flags & FTRACE_REF_MAX,
+};
+
 export class DynFtrace {
   private readonly flagsAddr: bigint;
 
@@ -34,15 +46,11 @@ export class DynFtrace {
 
   /** ftrace_rec_count(): how many enabled ops trace this site. */
   get count(): number {
-    return this.flags & FTRACE_REF_MAX;
+    return recFlags.count(this.flags);
   }
 
   has(flag: number): boolean {
     return (this.flags & flag) !== 0;
-  }
-
-  set(flag: number, on: boolean): void {
-    this.flags = on ? (this.flags | flag) >>> 0 : (this.flags & ~flag) >>> 0;
   }
 }
 
@@ -86,9 +94,5 @@ export class DynFtraceTable {
       else hi = mid - 1;
     }
     return undefined;
-  }
-
-  ipAt(i: number): bigint {
-    return this.ips[i]!;
   }
 }

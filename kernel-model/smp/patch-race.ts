@@ -34,7 +34,7 @@ export interface PatchRaceResult {
 export async function patchRace(o: PatchRaceOptions): Promise<PatchRaceResult> {
   const { kernel, ftrace } = await boot({ functions: 50, cpus: o.cpus, patching: o.patching, era: o.era });
   try {
-    const smp = new Smp(kernel, { seed: o.seed, quantum: [3, 60], quantaPerSync: 1 });
+    const smp = new Smp({ kernel, ftrace }, { seed: o.seed, quantum: [3, 60], quantaPerSync: 1 });
     for (let c = 1; c < o.cpus; c++) {
       // Each CPU has its own user buffer page, so the workloads do not share data.
       smp.start(c, { fn: 'sim_workload_syscalls', args: [1000n, kernel.userBuffer + BigInt(c * 0x1000)] });
@@ -53,7 +53,7 @@ export async function patchRace(o: PatchRaceOptions): Promise<PatchRaceResult> {
     // Events are checked against the tracer: whenever it ran, %rdx must have been its ops.
     ftrace.register_ftrace_function(tracer);
     const { events } = trace.read(0n);
-    const { rdx } = checkEvents(kernel, events.filter((e) => e.callback === 'function_trace'), currentRules(ftrace));
+    const { rdx } = checkEvents(ftrace, events.filter((e) => e.callback === 'function_trace'), currentRules(ftrace));
     ftrace.unregister_ftrace_function(tracer);
     const completions: Record<string, number> = {};
     for (let c = 1; c < o.cpus; c++) completions[`cpu${c}`] = smp.completions(c);

@@ -3,9 +3,9 @@
  * A deterministic scheduler for the CPUs after CPU 0. Each CPU runs tasks
  * (a workload function on a stack of its own, restarted when it returns) in
  * quanta of guest instructions whose order and lengths come from a seeded
- * generator. Attached to a kernel, it also runs between the phases of code
- * patching (Kernel.onSync), so other CPUs execute while the control plane
- * patches, and it implements the kernel's ways of waiting for them.
+ * generator. Attached to the machine (as its CpuScheduler), it also runs
+ * between the phases of code patching, so other CPUs execute while the
+ * control plane patches, and it implements the kernel's ways of waiting.
  *
  * Tasks switch on a CPU when the running one calls schedule() (a voluntary
  * switch), when it returns, and, with KernelConfig.preempt, when a timer
@@ -14,7 +14,9 @@
  */
 import { GuestFault, GENERAL_REGS, type HookHandle, type RegName } from '../../emu/index.js';
 import { PERCPU, PERCPU_BASE, PERCPU_STRIDE, THREAD_SIZE } from '../abi.js';
+import type { Ftrace } from '../ftrace/core.js';
 import type { Kernel } from '../kernel.js';
+import { UNIPROCESSOR, type CpuScheduler, type Machine, type TaskSync } from '../machine.js';
 
 /** mulberry32: small, fast, and the same sequence for the same seed everywhere. */
 export function prng(seed: number): () => number {
@@ -74,7 +76,7 @@ interface CpuState {
   hook: HookHandle | undefined;
 }
 
-export class Smp {
+export class Smp implements CpuScheduler {
   readonly random: () => number;
   private readonly cpus: CpuState[] = [];
   readonly faults: CpuFault[] = [];
@@ -82,12 +84,18 @@ export class Smp {
   private readonly quantaPerSync: number;
   private readonly preemptChance: number;
   private nextTask = 0;
+  private readonly kernel: Kernel;
+  private readonly machine: Machine;
+  private readonly ftrace: Ftrace;
 
   constructor(
-    private readonly kernel: Kernel,
+    booted: { kernel: Kernel; ftrace: Ftrace },
     readonly opts: SmpOptions,
   ) {
-    if (kernel.cpus.length < 2) throw new Error('the scheduler needs a kernel with at least two CPUs');
+    this.kernel = booted.kernel;
+    this.ftrace = booted.ftrace;
+    this.machine = booted.kernel.machine;
+    if (this.machine.cpus.length < 2) throw new Error('the scheduler needs a kernel with at least two CPUs');
     this.random = prng(opts.seed);
     this.quantum = opts.quantum ?? [5, 200];
     this.quantaPerSync = opts.quantaPerSync ?? 2;
@@ -102,13 +110,13 @@ export class Smp {
       // schedule() is where a task gives up its CPU: stop there, so the scheduler can switch.
       // (Just after schedule()'s own call site, so that the site runs once per call.)
       const at = this.schedulePoint();
-      st.hook = this.kernel.cpus[cpu]!.addCodeHook(
+      st.hook = this.machine.cpus[cpu]!.addCodeHook(
         () => {
           if (st.pastSchedule) {
             st.pastSchedule = false;
             return;
           }
-          this.kernel.cpus[cpu]!.stop();
+          this.machine.cpus[cpu]!.stop();
         },
         at,
         at,
@@ -125,17 +133,13 @@ export class Smp {
 
   /** Gives CPU `cpu` (1..n-1) one more task, on a stack of its own. Returns the task. */
   start(cpu: number, spec: SmpTask): Task {
-    if (cpu < 1 || cpu >= this.kernel.cpus.length) throw new Error(`no CPU ${cpu} to schedule`);
+    if (cpu < 1 || cpu >= this.machine.cpus.length) throw new Error(`no CPU ${cpu} to schedule`);
     const s = this.state(cpu);
     const id = this.nextTask++;
     const stackTop = s.tasks.length === 0 ? this.kernel.stackBase(cpu) + BigInt(THREAD_SIZE) : this.kernel.allocTaskStack(id);
     const t: Task = { id, pid: 100 + id, cpu, spec, stackTop, saved: undefined, voluntary: 0, completions: 0 };
     s.tasks.push(t);
     return t;
-  }
-
-  tasks(): Task[] {
-    return this.cpus.flatMap((s) => s.tasks);
   }
 
   current(cpu: number): Task | undefined {
@@ -148,15 +152,15 @@ export class Smp {
    * patch phases), and gives the kernel the scheduler's ways of waiting.
    */
   attach(): void {
-    this.kernel.onSync = () => this.run(this.quantaPerSync);
-    this.kernel.synchronizeCpus = () => this.quiesce();
-    this.kernel.synchronizeTasks = (how) => this.waitFor(how);
+    this.machine.scheduler = this;
   }
 
   detach(): void {
-    this.kernel.onSync = undefined;
-    this.kernel.synchronizeCpus = undefined;
-    this.kernel.synchronizeTasks = undefined;
+    this.machine.scheduler = UNIPROCESSOR;
+  }
+
+  afterSync(): void {
+    this.run(this.quantaPerSync);
   }
 
   private pid(cpu: number, t: Task): void {
@@ -166,13 +170,13 @@ export class Smp {
   /** Puts a task on its CPU: its saved registers, or a fresh call of its function. */
   private switchIn(s: CpuState, t: Task): void {
     const k = this.kernel;
-    const cpu = k.cpus[s.cpu]!;
+    const cpu = this.machine.cpus[s.cpu]!;
     if (t.saved) {
       for (const [r, v] of t.saved) cpu.writeReg(r, v);
       t.saved = undefined;
       if (cpu.readReg('rip') === this.schedulePoint()) s.pastSchedule = true;
     } else {
-      k.enterCall(cpu, t.stackTop, k.sym(t.spec.fn), t.spec.args);
+      this.machine.enterCall(cpu, t.stackTop, k.sym(t.spec.fn), t.spec.args);
       s.pastSchedule = false;
     }
     this.pid(s.cpu, t);
@@ -180,7 +184,7 @@ export class Smp {
   }
 
   private switchOut(s: CpuState, t: Task): void {
-    const cpu = this.kernel.cpus[s.cpu]!;
+    const cpu = this.machine.cpus[s.cpu]!;
     t.saved = new Map(GENERAL_REGS.map((r) => [r, cpu.readReg(r)]));
   }
 
@@ -210,11 +214,11 @@ export class Smp {
   /** Runs one quantum of CPU s; returns what ended it. */
   private runOne(s: CpuState, n: number): 'quantum' | 'schedule' | 'return' | 'fault' {
     const k = this.kernel;
-    const cpu = k.cpus[s.cpu]!;
+    const cpu = this.machine.cpus[s.cpu]!;
     const t = s.tasks[s.current]!;
     if (!this.started.has(t)) this.switchIn(s, t);
     try {
-      const end = cpu.run({ begin: cpu.readReg('rip'), until: k.sentinel, quantum: n, timeoutMs: 10_000 });
+      const end = cpu.run({ begin: cpu.readReg('rip'), until: this.machine.sentinel, quantum: n, timeoutMs: 10_000 });
       if (end.reason === 'until') {
         // The task returned: a quiescent state; it starts again, fresh, when next chosen.
         t.completions++;
@@ -245,7 +249,7 @@ export class Smp {
   runUntil(cpu: number, pred: (rip: bigint) => boolean, maxSteps = 100_000): boolean {
     const s = this.state(cpu);
     for (let i = 0; i < maxSteps && !s.dead; i++) {
-      if (this.started.has(s.tasks[s.current]!) && pred(this.kernel.cpus[cpu]!.readReg('rip'))) return true;
+      if (this.started.has(s.tasks[s.current]!) && pred(this.machine.cpus[cpu]!.readReg('rip'))) return true;
       this.runOne(s, 1);
     }
     return false;
@@ -260,9 +264,9 @@ export class Smp {
   /** Runs each CPU whose running task is inside ftrace code until it has left it (ftrace_sync_ipi). */
   quiesce(): void {
     for (const s of this.cpus) {
-      const cpu = this.kernel.cpus[s.cpu]!;
+      const cpu = this.machine.cpus[s.cpu]!;
       const t = s.tasks[s.current]!;
-      for (let guard = 0; this.started.has(t) && s.tasks[s.current] === t && !s.dead && this.kernel.inFtraceCode(cpu.readReg('rip')); guard++) {
+      for (let guard = 0; this.started.has(t) && s.tasks[s.current] === t && !s.dead && this.ftrace.inFtraceCode(cpu.readReg('rip')); guard++) {
         if (guard > 100_000) throw new Error(`CPU ${s.cpu} never left ftrace code`);
         this.runOne(s, 20);
       }
@@ -275,7 +279,7 @@ export class Smp {
    * switch or a schedule() call); RCU-tasks once every task has voluntarily
    * scheduled (called schedule(), or returned). The other CPUs run meanwhile.
    */
-  waitFor(how: 'schedule_on_each_cpu' | 'rcu_tasks'): void {
+  waitFor(how: TaskSync): void {
     const live = this.cpus.filter((s) => !s.dead);
     const cpuMark = new Map(live.map((s) => [s, s.schedules]));
     const taskMark = new Map(live.flatMap((s) => s.tasks).map((t) => [t, t.voluntary]));

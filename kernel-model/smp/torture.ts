@@ -62,7 +62,7 @@ export async function torture(o: TortureOptions): Promise<TortureResult> {
   const { kernel, ftrace } = await boot({ functions: 100, cpus: o.cpus, era: o.era, patching: 'int3' });
   const violations: string[] = [];
   try {
-    const smp = new Smp(kernel, { seed: o.seed, quantum: [5, 150], quantaPerSync: 1 });
+    const smp = new Smp({ kernel, ftrace }, { seed: o.seed, quantum: [5, 150], quantaPerSync: 1 });
     for (let c = 1; c < o.cpus; c++) {
       const ubuf = kernel.userBuffer + BigInt(c * 0x1000);
       smp.start(c, c % 2 ? { fn: 'sim_workload_syscalls', args: [20n, ubuf] } : { fn: 'sim_workload_callgraph', args: [5n, BigInt(c)] });
@@ -86,7 +86,7 @@ export async function torture(o: TortureOptions): Promise<TortureResult> {
     const recs = ftrace.records.all();
     const calls = new Int32Array(recs.length);
     for (let c = 1; c < o.cpus; c++) {
-      for (const r of recs) kernel.cpus[c]!.addCodeHook(() => void calls[r.index]++, r.ip, r.ip);
+      for (const r of recs) kernel.machine.cpus[c]!.addCodeHook(() => void calls[r.index]++, r.ip, r.ip);
     }
 
     /**
@@ -110,7 +110,7 @@ export async function torture(o: TortureOptions): Promise<TortureResult> {
         if (perOps.has(e.op)) perOps.set(e.op, perOps.get(e.op)! + 1n);
       }
       // Any ops of the pool may have been registered at some point of the window.
-      const { rdx, regs } = checkEvents(kernel, evs, { opsAt: (a) => byAddr.get(a), traced: (x, ip) => states.some((st) => traces(st.get(x.addr)!, ip)) });
+      const { rdx, regs } = checkEvents(ftrace, evs, { opsAt: (a) => byAddr.get(a), traced: (x, ip) => states.some((st) => traces(st.get(x.addr)!, ip)) });
       for (const p of [...rdx, ...regs]) violations.push(`event ${p.seq} (${when}) in ${p.function}: ${p.problem}`);
       for (const x of pool) {
         let want = 0;

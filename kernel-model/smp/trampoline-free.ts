@@ -45,7 +45,7 @@ export async function trampolineFree(o: TrampolineFreeOptions): Promise<Trampoli
   });
   const story: string[] = [];
   try {
-    const smp = new Smp(kernel, { seed: o.seed, quantum: [5, 60], preemptChance: 0 });
+    const smp = new Smp({ kernel, ftrace }, { seed: o.seed, quantum: [5, 60], preemptChance: 0 });
     // Task 0 makes system calls (fsnotify_access is on its read path); task 1
     // walks the call graph, which neither calls schedule() nor is traced by kp.
     smp.start(1, { fn: 'sim_workload_syscalls', args: [100000n, kernel.userBuffer + 0x1000n] });
@@ -61,7 +61,7 @@ export async function trampolineFree(o: TrampolineFreeOptions): Promise<Trampoli
     const inside = (rip: bigint) => rip >= tramp && rip < tramp + size;
     if (!smp.runUntil(1, inside)) throw new Error('no task on CPU 1 ever entered the trampoline');
     const task = smp.current(1)!;
-    const rip = kernel.cpus[1]!.readReg('rip');
+    const rip = kernel.machine.cpus[1]!.readReg('rip');
     const where = kernel.symbolize(rip) ?? null; // named while the trampoline still exists
     story.push(`task ${task.id} (pid ${task.pid}) on CPU 1 is inside it, at ${where ?? hex(rip)}`);
     if (o.preempt) {

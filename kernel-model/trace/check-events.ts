@@ -5,11 +5,9 @@
  * Which ops counts as tracing a function is the caller's to say: the current
  * state for a scenario, the states around a change for torture.
  */
-import { MCOUNT_INSN_SIZE } from '../../asm/encoding.js';
 import { hex } from '../../emu/index.js';
 import type { Ftrace } from '../ftrace/core.js';
 import type { FtraceOps } from '../ftrace/ops.js';
-import type { Kernel } from '../kernel.js';
 import type { TraceEvent } from './ring-buffer.js';
 
 export interface EventProblem {
@@ -38,9 +36,11 @@ export interface EventRules {
  * ops means. kprobe_regs events must also carry a pt_regs whose ip is the
  * traced call's return address (site + 5).
  */
-export function checkEvents(kernel: Kernel, events: readonly TraceEvent[], rules: EventRules): { rdx: EventProblem[]; regs: EventProblem[] } {
+export function checkEvents(ftrace: Ftrace, events: readonly TraceEvent[], rules: EventRules): { rdx: EventProblem[]; regs: EventProblem[] } {
   const rdx: EventProblem[] = [];
   const regs: EventProblem[] = [];
+  const { kernel } = ftrace;
+  const siteSize = BigInt(ftrace.arch.MCOUNT_INSN_SIZE);
   const name = (a: bigint) => kernel.symbols.format(a, { short: true }) ?? hex(a);
   for (const e of events) {
     const fn = name(e.ip);
@@ -62,8 +62,8 @@ export function checkEvents(kernel: Kernel, events: readonly TraceEvent[], rules
     if (e.callback === 'kprobe_regs') {
       const known = rules.known;
       if (e.regs === 0n) regs.push({ seq: e.seq, function: fn, problem: `${ops.name} wants SAVE_REGS but got %rcx = NULL` });
-      else if (e.aux0 !== e.ip + BigInt(MCOUNT_INSN_SIZE)) {
-        regs.push({ seq: e.seq, function: fn, problem: `regs->ip = ${hex(e.aux0)}, expected ${hex(e.ip + 5n)} (the call site + 5)` });
+      else if (e.aux0 !== e.ip + siteSize) {
+        regs.push({ seq: e.seq, function: fn, problem: `regs->ip = ${hex(e.aux0)}, expected ${hex(e.ip + siteSize)} (the call site + ${siteSize})` });
       } else if (known && known.ip === e.ip && e.aux1 !== known.arg0) {
         regs.push({ seq: e.seq, function: fn, problem: `regs->di = ${hex(e.aux1)}, but the call passed ${hex(known.arg0)}` });
       }

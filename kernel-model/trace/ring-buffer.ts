@@ -5,8 +5,25 @@
  * stored sequence number is not the one expected at its slot has been
  * overwritten by a later lap of the ring.
  */
+import type { GuestMemory } from '../../emu/index.js';
 import { CALLBACK_KIND, TRACE_ENTRY, type CallbackName } from '../abi.js';
+import type { DataLayout, RangeAllocator } from '../allocator.js';
 import type { Kernel } from '../kernel.js';
+
+/** The ring buffer's variables in kernel data: the next sequence number, the index mask, the buffer. */
+export function placeRingBuffer(l: DataLayout): void {
+  l.place('trace_seq', 8, 64);
+  l.place('trace_mask', 8);
+  l.place('trace_buf', 8);
+}
+
+/** Allocates `entries` entries (a power of two) with kmalloc and publishes them to the guest. */
+export function initRingBuffer(m: GuestMemory, kmalloc: RangeAllocator, sym: (name: string) => bigint, entries: number): void {
+  const buf = kmalloc.alloc(entries * TRACE_ENTRY.SIZE);
+  if (buf === undefined) throw new Error('no room for the trace buffer in the direct map');
+  m.writeU64(sym('trace_buf'), buf);
+  m.writeU64(sym('trace_mask'), BigInt(entries - 1));
+}
 
 export interface TraceEvent {
   /** 1-based event number across all CPUs. */

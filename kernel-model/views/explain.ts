@@ -5,8 +5,7 @@
  * call takes to each callback, with the registers each callback received.
  */
 import { disassemble, formatInsnText, ripTarget, type Insn } from '../../asm/disasm.js';
-import { hexBytes } from '../../asm/encoding.js';
-import { hex } from '../../emu/index.js';
+import { hex, hexBytes } from '../../emu/index.js';
 import { CALLBACK_FUNC, type CallbackName } from '../abi.js';
 import { siteTargetLabel, type Ftrace } from '../ftrace/core.js';
 import type { FtraceOps } from '../ftrace/ops.js';
@@ -83,7 +82,7 @@ function annotateTrampoline(kernel: Kernel, ftrace: Ftrace, ops: FtraceOps): Non
 
 /** Runs `fn` once with hooks that record the path from its call site and each callback's registers. */
 function tracePath(kernel: Kernel, ftrace: Ftrace, fn: string, args: readonly bigint[], site: bigint): { path: string[]; callbacks: CallbackVisit[] } {
-  const cpu = kernel.cpu;
+  const cpu = kernel.machine.cpu;
   const path: string[] = [];
   const callbacks: CallbackVisit[] = [];
   let armed = false;
@@ -101,7 +100,7 @@ function tracePath(kernel: Kernel, ftrace: Ftrace, fn: string, args: readonly bi
     cpu.addCodeHook(() => {
       armed = false;
     }, site + 5n, site + 5n),
-    ...kernel.ftraceCodeRanges().map(([a, b]) => cpu.addCodeHook((x) => visit(x), a, b)),
+    ...ftrace.codeRanges.map(([a, b]) => cpu.addCodeHook((x) => visit(x), a, b)),
     ...(Object.entries(CALLBACK_FUNC) as [CallbackName, string][]).map(([cb, f]) =>
       cpu.addCodeHook(() => {
         if (!armed) return;

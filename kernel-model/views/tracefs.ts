@@ -4,7 +4,7 @@
  * dyn_ftrace records, the call sites' bytes, the ops' hashes as the guest
  * list function walks them, and the trace ring buffer.
  */
-import { decodeBranch } from '../../asm/encoding.js';
+import { hex } from '../../emu/index.js';
 import { FTRACE_FL, HASH, HASH_ENTRY, OPS } from '../abi.js';
 import type { Ftrace } from '../ftrace/core.js';
 import type { FtraceOps } from '../ftrace/ops.js';
@@ -14,21 +14,13 @@ import { TraceBuffer } from '../trace/ring-buffer.js';
 export const TRACEFS_FILES = ['available_filter_functions', 'enabled_functions', 'set_ftrace_filter', 'set_ftrace_notrace', 'trace'] as const;
 export type TracefsFile = (typeof TRACEFS_FILES)[number];
 
-const hexAddr = (a: bigint) => '0x' + a.toString(16);
-
 function ps(kernel: Kernel, a: bigint): string {
-  return kernel.symbols.format(a, { short: true }) ?? hexAddr(a);
+  return kernel.symbols.format(a, { short: true }) ?? hex(a);
 }
 
 /** One `%ps` per record, in address order. */
 export function availableFilterFunctions(kernel: Kernel, ftrace: Ftrace): string {
   return ftrace.records.all().map((r) => ps(kernel, r.ip) + '\n').join('');
-}
-
-/** What the 5-byte call at ip calls, decoded from guest memory. */
-function callTarget(kernel: Kernel, ip: bigint): bigint | undefined {
-  const b = decodeBranch(ip, kernel.memory.read(ip, 5));
-  return b?.kind === 'call' ? b.target : undefined;
 }
 
 /**
@@ -42,15 +34,13 @@ export function enabledFunctions(kernel: Kernel, ftrace: Ftrace): string {
     const flags = rec.flags;
     if (!(flags & FTRACE_FL.ENABLED)) continue;
     out += `${ps(kernel, rec.ip)} (${rec.count})${flags & FTRACE_FL.REGS_EN ? ' R' : '  '}`;
-    const site = callTarget(kernel, rec.ip);
-    const owner = flags & FTRACE_FL.TRAMP_EN ? ftrace.allOps().find((o) => o.trampoline !== 0n && o.trampoline === site) : undefined;
+    const site = ftrace.siteTarget(rec);
+    const owner = flags & FTRACE_FL.TRAMP_EN && site.kind === 'trampoline' ? ftrace.ops(site.ops) : undefined;
     if (owner) {
-      const callIp = owner.trampoline + BigInt(ftrace.arch.calc_trampoline_call_offset(owner.hasFlag('SAVE_REGS')));
-      const calls = callTarget(kernel, callIp);
-      out += `\ttramp: ${hexAddr(owner.trampoline)} (${ps(kernel, owner.func)}) ->${calls !== undefined ? ps(kernel, calls) : '?'}`;
+      const calls = ftrace.arch.trampolineCallTarget(owner);
+      out += `\ttramp: ${hex(owner.trampoline)} (${ps(kernel, owner.func)}) ->${calls !== undefined ? ps(kernel, calls) : '?'}`;
     } else {
-      const caller = flags & FTRACE_FL.REGS_EN ? 'ftrace_regs_call' : 'ftrace_call';
-      const calls = callTarget(kernel, kernel.sym(caller));
+      const calls = ftrace.arch.ftraceCallTarget((flags & FTRACE_FL.REGS_EN) !== 0);
       out += ` ->${calls !== undefined ? ps(kernel, calls) : '?'}`;
     }
     out += '\n';
@@ -81,21 +71,16 @@ export function setFtraceHash(kernel: Kernel, ops: FtraceOps, which: 'filter' | 
   return ips.map((ip) => ps(kernel, ip) + '\n').join('');
 }
 
-export interface TraceOptions {
-  comm?: string;
-  pid?: number;
-}
-
 /**
  * The function tracer's `trace` file (v3.x format, irq-info on). The model
  * has no clock: an event's timestamp is its sequence number in microseconds.
  */
-export function traceFile(kernel: Kernel, opts: TraceOptions = {}): string {
+export function traceFile(kernel: Kernel): string {
   const tb = new TraceBuffer(kernel);
   const { events, lost } = tb.read(0n);
   const fn = events.filter((e) => e.callback === 'function_trace');
-  const comm = opts.comm ?? 'ftrace-sim';
-  const pid = opts.pid ?? 1;
+  const comm = 'ftrace-sim';
+  const pid = 1;
   const lines = [
     '# tracer: function',
     '#',

@@ -52,9 +52,9 @@ export function defaultArgs(kernel: Kernel, fn: string): bigint[] {
 export function runWorkload(kernel: Kernel, name: WorkloadName, iterations: number): bigint {
   switch (name) {
     case 'syscalls':
-      return kernel.call('sim_workload_syscalls', [BigInt(iterations), kernel.userBuffer]).ret;
+      return kernel.call('sim_workload_syscalls', [BigInt(iterations), kernel.userBuffer]);
     case 'callgraph':
-      return kernel.call('sim_workload_callgraph', [BigInt(iterations), 1n]).ret;
+      return kernel.call('sim_workload_callgraph', [BigInt(iterations), 1n]);
   }
 }
 
@@ -68,14 +68,14 @@ export function measureTracedCall(kernel: Kernel, ftrace: Ftrace, fn: string, ar
   const rec = ftrace.recordOf(fn);
   if (!rec) throw new Error(`${fn} has no fentry call site`);
   const site = rec.ip;
-  const cpu = kernel.cpu;
+  const cpu = kernel.machine.cpu;
   let armed = false;
   let n = 0;
   const count = () => {
     if (armed) n++;
   };
   const hooks = [
-    ...kernel.ftraceCodeRanges().map(([a, b]) => cpu.addCodeHook(count, a, b)),
+    ...ftrace.codeRanges.map(([a, b]) => cpu.addCodeHook(count, a, b)),
     cpu.addCodeHook(() => {
       armed = true;
       n++;

@@ -63,3 +63,6 @@ kprobe_ftrace_handler:
 	movq	PT_RIP(%rcx), %r9
 	movq	PT_RDI(%rcx), %r10
 1:	jmp	trace_log_event
+
+# The end of ftrace's text (ftrace_64.S, ftrace_list.S and this file, linked in that order).
+__ftrace_text_end:

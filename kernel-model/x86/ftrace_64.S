@@ -15,6 +15,8 @@
 #   trampoline rewrites; ftrace_call is the 5-byte call the kernel repoints.
 # Patch sites are emitted as explicit e8/e9 rel32 so the assembler cannot relax them.
 
+# ftrace's text starts here and runs to __ftrace_text_end at the end of callbacks.S.
+__ftrace_text_start:
 __fentry__:
 	retq
 

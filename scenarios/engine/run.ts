@@ -7,7 +7,7 @@
  */
 import { initDisassembler } from '../../asm/disasm.js';
 import { GuestFault, hex } from '../../emu/index.js';
-import { FtraceBugError } from '../../kernel-model/arch/x86/ftrace.js';
+import { FtraceBugError } from '../../kernel-model/ftrace/arch.js';
 import { boot } from '../../kernel-model/boot.js';
 import { siteTargetLabel, type Ftrace, type FtraceResult } from '../../kernel-model/ftrace/core.js';
 import type { FtraceOps } from '../../kernel-model/ftrace/ops.js';
@@ -17,7 +17,6 @@ import { defaultArgs, measureTracedCall, runWorkload } from '../../kernel-model/
 import { ScenarioError } from './load.js';
 import type { Arg, CountExpectation, Expectation, Scenario, ScenarioConfig, Step } from './types.js';
 import { checkEvents, currentRules, type EventProblem, type KnownCall } from '../../kernel-model/trace/check-events.js';
-import { verifyTrampoline } from './verify.js';
 
 export interface Check {
   name: string;
@@ -123,7 +122,7 @@ function checkNewEvents(st: RunState, known: KnownCall | undefined): void {
   st.checkedUpTo = st.trace.written;
   st.eventsChecked += events.length;
   st.eventsLost += lost;
-  const { rdx, regs } = checkEvents(st.kernel, events, currentRules(st.ftrace, known));
+  const { rdx, regs } = checkEvents(st.ftrace, events, currentRules(st.ftrace, known));
   st.rdxProblems.push(...rdx);
   st.regsProblems.push(...regs);
 }
@@ -168,7 +167,7 @@ function executeStep(st: RunState, i: number, step: Step): void {
       for (const n of step.ops) st.ops.get(n)?.resetInvocations();
       return;
     case 'corrupt':
-      kernel.textPoke(kernel.sym(step.at) + BigInt(step.offset), Uint8Array.from(step.bytes));
+      kernel.machine.textPoke(kernel.sym(step.at) + BigInt(step.offset), Uint8Array.from(step.bytes));
       return;
     case 'call': {
       const args = resolveArgs(kernel, step.function, step.args);
@@ -231,7 +230,7 @@ function evaluate(st: RunState, name: string, e: Expectation): void {
       const addr = o?.trampoline ?? 0n;
       if (t.kind === 'none') push(`trampoline ${n}`, addr === 0n, addr === 0n ? 'none' : `has one at ${hex(addr)}`);
       else if (t.kind === 'allocated') {
-        const problems = o && addr !== 0n ? verifyTrampoline(kernel, ftrace.arch, o) : ['none allocated'];
+        const problems = o && addr !== 0n ? ftrace.arch.checkTrampoline(o) : ['none allocated'];
         push(`trampoline ${n}`, problems.length === 0, problems.length ? problems.join('; ') : `at ${hex(addr)}, ${o!.trampolineSize} bytes, checked byte by byte`);
       } else {
         const prev = st.lastTrampoline.get(t.ops);
@@ -242,7 +241,7 @@ function evaluate(st: RunState, name: string, e: Expectation): void {
     }
   }
   if (e.ftraceCall && full) {
-    const target = ftrace.ftraceCallTarget();
+    const target = ftrace.arch.ftraceCallTarget();
     const got = target !== undefined ? (kernel.symbols.format(target, { short: true }) ?? hex(target)) : 'nothing';
     const o = st.ops.get(e.ftraceCall);
     const ok = o

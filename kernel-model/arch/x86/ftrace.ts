@@ -2,218 +2,73 @@
 /*
  * The x86 mechanism under ftrace (arch/x86/kernel/ftrace.c): how a call site
  * is turned into a NOP or a call, how ftrace_call is repointed, and how a
- * trampoline is made for one ftrace_ops (the seed patch's create_trampoline).
- * Policy (which site calls what) lives in kernel-model/ftrace/core.ts.
+ * trampoline is made for one ftrace_ops (create_trampoline, as added in
+ * v3.18). Policy (which site calls what) lives in kernel-model/ftrace/core.ts;
+ * how bytes reach live code is the patcher's (patching.ts).
  */
-import {
-  INT3_OPCODE,
-  MCOUNT_INSN_SIZE,
-  decodeBranch,
-  OP_REF,
-  OP_REF_SIZE,
-  bytesEqual,
-  ftraceCallReplace,
-  ftraceJmpReplace,
-  ftraceNopReplace,
-  hexBytes,
-  rel32,
-} from '../../../asm/encoding.js';
-import { hex, type Engine, type InterruptVerdict } from '../../../emu/index.js';
-import type { Kernel } from '../../kernel.js';
-import type { DynFtrace } from '../../ftrace/records.js';
+import { disassemble, ripTarget } from '../../../asm/disasm.js';
+import { bytesEqual, decodeBranch, rel32 } from '../../../asm/encoding.js';
+import { hex, hexBytes } from '../../../emu/index.js';
+import type { CallSiteInsn, CodeUpdate, FtraceArch, TrampolineLayout } from '../../ftrace/arch.js';
 import type { FtraceOps } from '../../ftrace/ops.js';
+import type { DynFtrace } from '../../ftrace/records.js';
+import type { Kernel } from '../../kernel.js';
+import { MCOUNT_INSN_SIZE, OP_REF, OP_REF_SIZE, ftraceCallReplace, ftraceJmpReplace, ftraceNopReplace, isNop5 } from './insn.js';
+import { DirectPatcher, makePatcher, type TextPatcher } from './patching.js';
 
-/** ftrace_bug(): a call site did not hold the bytes the kernel expected. */
-export class FtraceBugError extends Error {
-  constructor(
-    readonly ip: bigint,
-    readonly symbol: string | undefined,
-    readonly expected: Uint8Array,
-    readonly actual: Uint8Array,
-    readonly operation: string,
-  ) {
-    super(
-      `ftrace failed to modify [<${hex(ip)}>] ${symbol ?? '?'} (${operation})\n` +
-        ` actual:   ${hexBytes(actual)}\n expected: ${hexBytes(expected)}`,
-    );
-    this.name = 'FtraceBugError';
-  }
-}
-
-/** Offsets in a trampoline, and the caller it is copied from (X86Ftrace.trampolineLayout). */
-export interface TrampolineLayout {
-  caller: 'ftrace_caller' | 'ftrace_regs_caller';
-  start: bigint;
-  size: number;
-  opOffset: number;
-  callOffset: number;
-  slotOffset: number;
-  total: number;
-}
-
-/** One site's change: the bytes it must hold now, and those it will hold. */
-export interface CodeUpdate {
-  ip: bigint;
-  old: Uint8Array;
-  new: Uint8Array;
-  operation: string;
-}
-
-export class X86Ftrace {
-  /** modifying_ftrace_code: non-zero while int3s may be on sites. */
-  private modifying = 0;
-  /** The sites being changed, with the bytes they will hold. */
-  private readonly inProgress = new Map<bigint, Uint8Array>();
-  /** How often a CPU hit one of our int3s. */
-  int3Hits = 0;
-  /** ftrace_location(): set by the core, which owns the records. */
-  isFtraceLocation: (ip: bigint) => boolean = () => false;
-  /** MCOUNT_ADDR: what the compiler's call sites call. */
+export class X86Ftrace implements FtraceArch {
+  readonly MCOUNT_INSN_SIZE = MCOUNT_INSN_SIZE;
   readonly MCOUNT_ADDR: bigint;
-  /** FTRACE_ADDR and FTRACE_REGS_ADDR: the shared callers. */
   readonly FTRACE_ADDR: bigint;
   readonly FTRACE_REGS_ADDR: bigint;
+  private readonly patcher: TextPatcher;
   private readonly sym: (n: string) => bigint;
 
-  constructor(private readonly kernel: Kernel) {
+  constructor(
+    private readonly kernel: Kernel,
+    /** ftrace_location(): owned by the core, which keeps the records. */
+    isFtraceLocation: (ip: bigint) => boolean,
+  ) {
     this.sym = (n) => kernel.symbols.addr(n);
     this.MCOUNT_ADDR = this.sym('__fentry__');
     this.FTRACE_ADDR = this.sym('ftrace_caller');
     this.FTRACE_REGS_ADDR = this.sym('ftrace_regs_caller');
-    for (const cpu of kernel.cpus) cpu.addInterruptHook((n, c) => (n === 3 ? this.ftrace_int3_handler(c) : 'unhandled'));
+    this.patcher = makePatcher(kernel.config.patching, kernel, isFtraceLocation);
+  }
+
+  get int3Hits(): number {
+    return this.patcher.int3Hits;
   }
 
   private read(ip: bigint): Uint8Array {
     return this.kernel.memory.read(ip, MCOUNT_INSN_SIZE);
   }
 
-  /**
-   * ftrace_modify_code_direct(), for a batch: check that every site holds its
-   * `old` bytes, write the `new` ones, and drop every CPU's translations of
-   * them. For boot, and for a kernel whose other CPUs never run meanwhile.
-   */
-  ftrace_modify_code_direct(updates: readonly CodeUpdate[]): void {
-    for (const u of updates) this.verify(u);
-    for (const u of updates) this.kernel.memory.write(u.ip, u.new);
-    this.kernel.syncCores(updates.map((u) => [u.ip, u.ip + 5n] as const), false);
-  }
-
-  private verify(u: CodeUpdate): void {
-    const actual = this.read(u.ip);
-    if (!bytesEqual(actual, u.old)) throw new FtraceBugError(u.ip, this.kernel.symbolize(u.ip), u.old, actual, u.operation);
-  }
-
-  /** ftrace_modify_code(): one site, while other CPUs may be running it. */
-  ftrace_modify_code(ip: bigint, oldCode: Uint8Array, newCode: Uint8Array, operation: string): void {
-    this.ftrace_replace_code([{ ip, old: oldCode, new: newCode, operation }]);
-  }
-
-  /**
-   * ftrace_replace_code(): change many sites, as the kernel's patching mode
-   * says (KernelConfig.patching):
-   *  - direct: check and write each site (one CPU: nothing else runs);
-   *  - int3: the seed era's three passes, each followed by run_sync() on every
-   *    CPU, with the other CPUs running between passes: an int3 on each site,
-   *    then bytes 1-4, then byte 0. A CPU that hits a site's int3 meanwhile
-   *    is handled by ftrace_int3_handler();
-   *  - naive: write each site's five bytes in place, one at a time, with the
-   *    other CPUs running in between: what the protocol exists to prevent.
-   */
   ftrace_replace_code(updates: readonly CodeUpdate[]): void {
-    if (updates.length === 0) return;
-    const k = this.kernel;
-    const ranges = updates.map((u) => [u.ip, u.ip + 5n] as const);
-    switch (k.config.patching) {
-      case 'direct':
-        return this.ftrace_modify_code_direct(updates);
-      case 'naive':
-        for (const u of updates) {
-          this.verify(u);
-          for (let i = 0; i < 5; i++) {
-            k.memory.write(u.ip + BigInt(i), u.new.subarray(i, i + 1));
-            k.syncCores([[u.ip, u.ip + 5n]]);
-          }
-        }
-        return;
-      case 'int3': {
-        this.modifying++;
-        const done: CodeUpdate[] = [];
-        try {
-          for (const u of updates) {
-            this.verify(u);
-            k.memory.write(u.ip, Uint8Array.of(INT3_OPCODE)); // add_breakpoints
-            this.inProgress.set(u.ip, u.new);
-            done.push(u);
-          }
-        } catch (e) {
-          for (const u of done) k.memory.write(u.ip, u.old.subarray(0, 1)); // remove_breakpoints
-          k.syncCores(ranges, false);
-          this.inProgress.clear();
-          this.modifying--;
-          throw e;
-        }
-        k.syncCores(ranges);
-        for (const u of updates) k.memory.write(u.ip + 1n, u.new.subarray(1, 5)); // add_update
-        k.syncCores(ranges);
-        for (const u of updates) k.memory.write(u.ip, u.new.subarray(0, 1)); // finish_update
-        k.syncCores(ranges);
-        this.inProgress.clear();
-        this.modifying--;
-        return;
-      }
-    }
+    if (updates.length > 0) this.patcher.replace(updates);
   }
 
-  /** The change that makes a NOP site call addr (ftrace_make_call). */
   make_call(rec: DynFtrace, addr: bigint): CodeUpdate {
     return { ip: rec.ip, old: ftraceNopReplace(), new: ftraceCallReplace(rec.ip, addr), operation: 'make call' };
   }
 
-  /** The change that turns a call of oldAddr into the NOP (ftrace_make_nop). */
   make_nop(rec: DynFtrace, oldAddr: bigint): CodeUpdate {
     return { ip: rec.ip, old: ftraceCallReplace(rec.ip, oldAddr), new: ftraceNopReplace(), operation: 'make nop' };
   }
 
-  /** The change from calling oldAddr to calling addr (ftrace_modify_call). */
   modify_call(rec: DynFtrace, oldAddr: bigint, addr: bigint): CodeUpdate {
     return { ip: rec.ip, old: ftraceCallReplace(rec.ip, oldAddr), new: ftraceCallReplace(rec.ip, addr), operation: 'modify call' };
   }
 
-  /** At boot (ftrace_update_code): every `call __fentry__` to the NOP, directly. */
   ftrace_make_nop_at_boot(recs: readonly DynFtrace[]): void {
-    this.ftrace_modify_code_direct(
-      recs.map((rec) => ({ ip: rec.ip, old: ftraceCallReplace(rec.ip, this.MCOUNT_ADDR), new: ftraceNopReplace(), operation: 'make nop' })),
-    );
+    new DirectPatcher(this.kernel).replace(recs.map((rec) => this.make_nop(rec, this.MCOUNT_ADDR)));
   }
 
   /** update_ftrace_func(): repoint a call whose current target we do not need to know. */
   private update_ftrace_func(ip: bigint, newCode: Uint8Array): void {
-    this.ftrace_modify_code(ip, this.read(ip), newCode, 'update ftrace func');
+    this.ftrace_replace_code([{ ip, old: this.read(ip), new: newCode, operation: 'update ftrace func' }]);
   }
 
-  /**
-   * ftrace_int3_handler(): a CPU hit an int3 that ftrace put on a site it is
-   * changing. Seed era: the site behaves as a 5-byte NOP (this call is not
-   * traced). Modern era (text_poke_bp): the new instruction is emulated.
-   */
-  private ftrace_int3_handler(cpu: Engine): InterruptVerdict {
-    if (this.modifying === 0) return 'unhandled';
-    const site = cpu.readReg('rip') - 1n;
-    const next = this.inProgress.get(site);
-    if (!next && !this.isFtraceLocation(site)) return 'unhandled';
-    this.int3Hits++;
-    const branch = next && this.kernel.config.era === 'modern' ? decodeBranch(site, next) : undefined;
-    if (branch?.kind === 'call') {
-      const rsp = cpu.readReg('rsp') - 8n;
-      this.kernel.memory.writeU64(rsp, site + 5n);
-      cpu.writeReg('rsp', rsp);
-      cpu.writeReg('rip', branch.target);
-    } else if (branch?.kind === 'jmp') cpu.writeReg('rip', branch.target);
-    else cpu.writeReg('rip', site + 5n);
-    return 'handled';
-  }
-
-  /** ftrace_update_ftrace_func(): both shared callers call `func`. */
   ftrace_update_ftrace_func(func: bigint): void {
     for (const site of ['ftrace_call', 'ftrace_regs_call']) {
       const ip = this.sym(site);
@@ -221,11 +76,24 @@ export class X86Ftrace {
     }
   }
 
-  /** The target of the 5-byte call at ip (ftrace_call, a call site, a trampoline's call). */
-  callTarget(ip: bigint): bigint | undefined {
-    const b = this.read(ip);
-    if (b[0] !== 0xe8) return undefined;
-    return BigInt.asUintN(64, ip + 5n + BigInt(new DataView(b.buffer, b.byteOffset).getInt32(1, true)));
+  decodeCallSite(ip: bigint): CallSiteInsn {
+    const bytes = this.read(ip);
+    if (isNop5(bytes)) return { kind: 'nop' };
+    const br = decodeBranch(ip, bytes);
+    return br?.kind === 'call' ? { kind: 'call', target: br.target } : { kind: 'other', bytes };
+  }
+
+  private callTarget(ip: bigint): bigint | undefined {
+    const insn = this.decodeCallSite(ip);
+    return insn.kind === 'call' ? insn.target : undefined;
+  }
+
+  ftraceCallTarget(regs = false): bigint | undefined {
+    return this.callTarget(this.sym(regs ? 'ftrace_regs_call' : 'ftrace_call'));
+  }
+
+  trampolineCallTarget(ops: FtraceOps): bigint | undefined {
+    return this.callTarget(ops.trampoline + BigInt(this.calc_trampoline_call_offset(ops.hasFlag('SAVE_REGS'))));
   }
 
   /* Trampolines live in module space: module_alloc() keeps them in rel32 reach of the text. */
@@ -297,7 +165,7 @@ export class X86Ftrace {
     // Point the copied movq at the stored ops pointer.
     new DataView(code.buffer).setInt32(opOffset + 3, rel32(tramp + BigInt(opOffset), OP_REF_SIZE, ptr), true);
 
-    this.kernel.textPoke(tramp, code);
+    this.kernel.machine.textPoke(tramp, code);
     ops.setFlag('ALLOC_TRAMP', true);
     return { tramp, size: total };
   }
@@ -325,13 +193,49 @@ export class X86Ftrace {
     this.update_ftrace_func(ip, ftraceCallReplace(ip, ops.func));
   }
 
+  /**
+   * Reads a trampoline back from module memory and checks it is what
+   * create_trampoline() must have made: the caller copied byte for byte except
+   * the op displacement and the call, `jmp ftrace_return` after it, the ops
+   * pointer after that, the movq loading that pointer, the call reaching ops->func.
+   */
+  checkTrampoline(ops: FtraceOps): string[] {
+    const problems: string[] = [];
+    const tramp = ops.trampoline;
+    if (tramp === 0n) return [`${ops.name} has no trampoline`];
+    const m = this.kernel.memory;
+    const { start, size, opOffset: opOff, callOffset: callOff, slotOffset } = this.trampolineLayout(ops.hasFlag('SAVE_REGS'));
+    const orig = m.read(start, size);
+    const copy = m.read(tramp, size);
+    for (let i = 0; i < size; i++) {
+      const patched = (i >= opOff + 3 && i < opOff + OP_REF_SIZE) || (i > callOff && i < callOff + MCOUNT_INSN_SIZE);
+      if (!patched && orig[i] !== copy[i]) {
+        problems.push(`byte +0x${i.toString(16)} is ${copy[i]!.toString(16)}, the caller has ${orig[i]!.toString(16)}`);
+        break;
+      }
+    }
+    if (!bytesEqual(copy.subarray(opOff, opOff + 3), OP_REF)) problems.push(`op load at +0x${opOff.toString(16)} is ${hexBytes(copy.subarray(opOff, opOff + 3))}, not 48 8b 15`);
+    const slot = tramp + BigInt(slotOffset);
+    const [mov] = disassemble(copy.subarray(opOff), tramp + BigInt(opOff), 1);
+    const loads = mov ? ripTarget(mov) : undefined;
+    if (loads !== slot) problems.push(`the op load reads ${loads === undefined ? 'nothing' : hex(loads)}, not the ops slot at ${hex(slot)}`);
+    if (m.readU64(slot) !== ops.addr) problems.push(`the ops slot holds ${hex(m.readU64(slot))}, not ${ops.name} at ${hex(ops.addr)}`);
+    const tail = decodeBranch(tramp + BigInt(size), m.read(tramp + BigInt(size), MCOUNT_INSN_SIZE));
+    if (!tail || tail.kind !== 'jmp' || tail.target !== this.sym('ftrace_return')) problems.push('the trampoline does not end with jmp ftrace_return');
+    const call = decodeBranch(tramp + BigInt(callOff), m.read(tramp + BigInt(callOff), MCOUNT_INSN_SIZE));
+    if (!call || call.kind !== 'call' || call.target !== ops.func) {
+      problems.push(`the trampoline's call goes to ${call ? (this.kernel.symbolize(call.target) ?? hex(call.target)) : 'nothing'}, not ${ops.name}'s func`);
+    }
+    return problems;
+  }
+
   /** arch_ftrace_trampoline_free(): only trampolines this layer allocated. */
   arch_ftrace_trampoline_free(ops: FtraceOps): void {
     if (!ops.trampoline || !ops.hasFlag('ALLOC_TRAMP')) return;
     this.kernel.symbols.remove(trampolineSymbol(ops));
     // Fill with int3 so a stale call into freed memory traps rather than runs old code.
     const size = ops.trampolineSize;
-    this.kernel.textPoke(ops.trampoline, new Uint8Array(size).fill(0xcc));
+    this.kernel.machine.textPoke(ops.trampoline, new Uint8Array(size).fill(0xcc));
     this.tramp_free(ops.trampoline);
     ops.trampoline = 0n;
     ops.trampolineSize = 0;
