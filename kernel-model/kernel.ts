@@ -34,6 +34,9 @@ import { generateFunctions } from './generate.js';
 import { Machine, type CallOptions, type TaskSync } from './machine.js';
 import { initRingBuffer, placeRingBuffer } from './trace/ring-buffer.js';
 
+export const ERAS = ['seed', 'modern'] as const;
+export type Era = (typeof ERAS)[number];
+
 export interface KernelConfig {
   /** How many generated functions beside the hand-written core. */
   functions: number;
@@ -42,11 +45,11 @@ export interface KernelConfig {
   /** Per-ops trampolines (the seed); false behaves like a kernel before it. */
   trampolines: boolean;
   /**
-   * Which kernel's rules where they changed after the seed: 'seed' (v3.18/3.19)
+   * Which kernel's rules where they changed after v3.18: 'seed' (v3.18/3.19)
    * or 'modern' (a record whose count drops back to one returns to the
    * remaining ops' trampoline; the int3 handler emulates the new instruction).
    */
-  era: 'seed' | 'modern';
+  era: Era;
   /** Trace ring buffer entries (a power of two). */
   traceEntries: number;
   /** CPUs: 0 runs the control plane's calls; the others run under the SMP scheduler. */

@@ -6,12 +6,11 @@
  * file. Names of kernel functions are checked later, against the booted kernel.
  */
 import { readFileSync } from 'node:fs';
-import { Ajv, type ErrorObject } from 'ajv';
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { LineCounter, isMap, parseDocument, type Document } from 'yaml';
-import type { CallbackName, OpsFlagName } from '../../kernel-model/abi.js';
-import type { Errno } from '../../kernel-model/ftrace/core.js';
-import { scenarioSchema, stepSchemas } from './schema.js';
-import type { Arg, CountExpectation, Expectation, OpsDecl, Scenario, Step, StepKind, TrampolineExpectation, Where, Workload } from './types.js';
+import { DEFAULT_CONFIG } from '../../kernel-model/kernel.js';
+import { COUNT_RE, scenarioSchema, stepSchemas, type RawArg, type RawCount, type RawScenario, type RawStep, type StepKind } from './schema.js';
+import type { Arg, CountExpectation, Expectation, OpsDecl, Scenario, Step, TrampolineExpectation, Where } from './types.js';
 
 export class ScenarioError extends Error {
   constructor(
@@ -25,9 +24,9 @@ export class ScenarioError extends Error {
 
 type Path = (string | number)[];
 
-const ajv = new Ajv({ allErrors: false, strict: false });
-const validateScenario = ajv.compile(scenarioSchema);
-const validateStep = Object.fromEntries(Object.entries(stepSchemas).map(([k, s]) => [k, ajv.compile(s)])) as Record<StepKind, ReturnType<typeof ajv.compile>>;
+const ajv = new Ajv({ allErrors: false, strict: false, verbose: true });
+const validateScenario = ajv.compile<RawScenario>(scenarioSchema);
+const validateStep = Object.fromEntries(Object.entries(stepSchemas).map(([k, s]) => [k, ajv.compile(s)])) as { [K in StepKind]: ValidateFunction<RawStep<K>> };
 
 function keyOf(path: Path): string {
   return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? p : `.${p}`)).join('');
@@ -53,6 +52,16 @@ class Locator {
   fail(path: Path, reason: string): never {
     throw new ScenarioError(this.at(path), reason);
   }
+
+  /** Validates `value` against a schema, or fails at the first error's place. */
+  check<T>(validate: ValidateFunction<T>, value: unknown, base: Path): asserts value is T {
+    if (validate(value)) return;
+    const errs = validate.errors ?? [];
+    // A union reports its branches' errors first; the union's own error is the readable one.
+    const e = errs.find((x) => x.keyword === 'anyOf') ?? errs[0]!;
+    const { path, reason } = ajvMessage(e);
+    this.fail([...base, ...path], reason);
+  }
 }
 
 function ajvMessage(e: ErrorObject): { path: Path; reason: string } {
@@ -72,53 +81,60 @@ function ajvMessage(e: ErrorObject): { path: Path; reason: string } {
       return { path, reason: `expected ${JSON.stringify(p.allowedValue)}` };
     case 'pattern':
       return { path, reason: `does not have the expected form (${String(p.pattern)})` };
-    case 'oneOf':
-      return { path, reason: 'expected a number or a comparison such as ">0" or "<=3"' };
+    case 'anyOf':
+      return { path, reason: String((e.parentSchema as { description?: string } | undefined)?.description ?? 'expected something else') };
     default:
       return { path, reason: `expected ${e.message ?? 'something else'}` };
   }
 }
 
-function check(loc: Locator, validate: ReturnType<typeof ajv.compile>, value: unknown, base: Path): void {
-  if (validate(value)) return;
-  const errs = validate.errors ?? [];
-  // oneOf reports its branches' errors first; the oneOf error itself is the readable one.
-  const e = errs.find((x: ErrorObject) => x.keyword === 'oneOf') ?? errs[0]!;
-  const { path, reason } = ajvMessage(e);
-  loc.fail([...base, ...path], reason);
-}
-
-export function parseCount(v: number | string): CountExpectation {
+export function parseCount(v: RawCount): CountExpectation {
   if (typeof v === 'number') return { op: '==', value: BigInt(v) };
-  const m = /^\s*(==|!=|>=|<=|>|<)?\s*(\d+)\s*$/.exec(v)!;
+  const m = COUNT_RE.exec(v)!;
   return { op: (m[1] ?? '==') as CountExpectation['op'], value: BigInt(m[2]!) };
 }
 
-function parseArg(v: number | string): bigint | string {
-  if (typeof v === 'number') return BigInt(v);
-  return v.startsWith('&') ? v : BigInt(v);
+function parseArgs(v: RawArg[] | undefined): Arg[] | undefined {
+  return v?.map((a) => (typeof a === 'number' ? BigInt(a) : a.startsWith('&') ? a : BigInt(a)));
 }
 
 const STEP_KINDS = Object.keys(stepSchemas) as StepKind[];
-const OPS_SHORTHAND: StepKind[] = ['register', 'unregister', 'destroy'];
+const isStepKind = (k: string): k is StepKind => (STEP_KINDS as string[]).includes(k);
+
+/** The step shorthands: `register: x` is `{ ops: x }`, `call: f` is `{ function: f }`, `run: w` is `{ workload: w }`. */
+function expandShorthand(kind: StepKind, body: unknown): unknown {
+  if (typeof body !== 'string') return body;
+  switch (kind) {
+    case 'register':
+    case 'unregister':
+    case 'destroy':
+      return { ops: body };
+    case 'call':
+      return { function: body };
+    case 'run':
+      return { workload: body };
+    default:
+      return body;
+  }
+}
 
 export function loadScenarioText(text: string, file: string): Scenario {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
-  const loc = new Locator(file, doc, lines);
+  const loc: Locator = new Locator(file, doc, lines);
   if (doc.errors.length > 0) {
     const e = doc.errors[0]!;
     throw new ScenarioError({ file, line: lines.linePos(e.pos[0]).line, key: '' }, `YAML: ${e.message.split('\n')[0]}`);
   }
   if (!isMap(doc.contents)) loc.fail([], 'a scenario is a mapping with at least name and steps');
-  const raw = doc.toJS() as Record<string, unknown>;
-  check(loc, validateScenario, raw, []);
+  const raw: unknown = doc.toJS();
+  loc.check(validateScenario, raw, []);
 
-  const ops: OpsDecl[] = ((raw.ops ?? []) as Record<string, unknown>[]).map((o, i) => ({
-    name: o.name as string,
-    callback: o.callback as CallbackName,
-    flags: (o.flags ?? []) as OpsFlagName[],
-    dynamic: (o.dynamic ?? false) as boolean,
+  const ops: OpsDecl[] = (raw.ops ?? []).map((o, i) => ({
+    name: o.name,
+    callback: o.callback,
+    flags: o.flags ?? [],
+    dynamic: o.dynamic ?? false,
     where: loc.at(['ops', i]),
   }));
   const opsNames = new Set<string>();
@@ -130,83 +146,77 @@ export function loadScenarioText(text: string, file: string): Scenario {
     if (!opsNames.has(n)) loc.fail(path, `unknown ops '${n}' (declared: ${[...opsNames].join(', ') || 'none'})`);
   };
 
-  const steps: Step[] = (raw.steps as Record<string, unknown>[]).map((s, i) => {
+  const steps: Step[] = raw.steps.map((s, i): Step => {
     const base: Path = ['steps', i];
     const keys = Object.keys(s);
     if (keys.length !== 1) loc.fail(base, `a step has exactly one key (the step kind), not ${keys.join(', ')}`);
-    const kind = keys[0] as StepKind;
-    if (!STEP_KINDS.includes(kind)) loc.fail([...base, kind], `unknown step '${kind}', expected one of ${STEP_KINDS.join(', ')}`);
-    let body = s[kind];
-    if (OPS_SHORTHAND.includes(kind) && typeof body === 'string') body = { ops: body };
-    if (kind === 'call' && typeof body === 'string') body = { function: body };
-    if (kind === 'run' && typeof body === 'string') body = { workload: body };
-    check(loc, validateStep[kind], body, [...base, kind]);
-    const b = body as Record<string, unknown>;
-    const where = loc.at([...base, kind]);
-    const expectError = b.expect_error as Errno | undefined;
-    const common = { where, ...(expectError ? { expectError } : {}) };
+    const kind = keys[0]!;
+    if (!isStepKind(kind)) loc.fail([...base, kind], `unknown step '${kind}', expected one of ${STEP_KINDS.join(', ')}`);
+    const path: Path = [...base, kind];
+    const body = expandShorthand(kind, s[kind]);
+    const where = loc.at(path);
     switch (kind) {
       case 'set_filter':
-      case 'set_notrace':
-        needOps([...base, kind, 'ops'], b.ops as string);
-        return { ...common, kind, ops: b.ops as string, patterns: b.patterns as string[], reset: (b.reset ?? true) as boolean };
+      case 'set_notrace': {
+        loc.check(validateStep[kind], body, path);
+        needOps([...path, 'ops'], body.ops);
+        return { where, expectError: body.expect_error, kind, ops: body.ops, patterns: body.patterns, reset: body.reset ?? true };
+      }
       case 'register':
       case 'unregister':
-      case 'destroy':
-        needOps([...base, kind, 'ops'], b.ops as string);
-        return { ...common, kind, ops: b.ops as string };
+      case 'destroy': {
+        loc.check(validateStep[kind], body, path);
+        needOps([...path, 'ops'], body.ops);
+        return { where, expectError: body.expect_error, kind, ops: body.ops };
+      }
       case 'call':
-        return { ...common, kind, function: b.function as string, times: (b.times ?? 1) as number, args: parseArgs(b.args) };
+        loc.check(validateStep.call, body, path);
+        return { where, kind, function: body.function, times: body.times ?? 1, args: parseArgs(body.args) };
       case 'measure':
-        return { ...common, kind, function: b.function as string, label: b.label as string, args: parseArgs(b.args) };
+        loc.check(validateStep.measure, body, path);
+        return { where, kind, function: body.function, label: body.label, args: parseArgs(body.args) };
       case 'run':
-        return { ...common, kind, workload: b.workload as Workload, iterations: (b.iterations ?? 1) as number };
+        loc.check(validateStep.run, body, path);
+        return { where, kind, workload: body.workload, iterations: body.iterations ?? 1 };
       case 'reset_counters':
-        (body as string[]).forEach((n, j) => needOps([...base, kind, j], n));
-        return { ...common, kind, ops: body as string[] };
+        loc.check(validateStep.reset_counters, body, path);
+        body.forEach((n, j) => needOps([...path, j], n));
+        return { where, kind, ops: body };
       case 'corrupt':
-        return { ...common, kind, at: b.at as string, offset: (b.offset ?? 0) as number, bytes: b.bytes as number[] };
+        loc.check(validateStep.corrupt, body, path);
+        return { where, kind, at: body.at, offset: body.offset ?? 0, bytes: body.bytes };
       case 'expect':
-        return { ...common, kind, expect: parseExpect(loc, [...base, kind], b, needOps) };
+        loc.check(validateStep.expect, body, path);
+        return { where, kind, expect: parseExpect(loc, path, body, needOps) };
     }
   });
 
   let variant: Scenario['variant'];
   if (raw.variant) {
-    const v = raw.variant as Record<string, unknown>;
-    variant = { name: v.name as string, config: v.config as Partial<Scenario['config']>, fewerInstructions: (v.fewer_instructions ?? []) as string[] };
+    const v = raw.variant;
+    variant = { name: v.name, config: v.config, fewerInstructions: v.fewer_instructions ?? [] };
     const labels = new Set(steps.flatMap((s) => (s.kind === 'measure' ? [s.label] : [])));
     variant.fewerInstructions.forEach((l, i) => {
       if (!labels.has(l)) loc.fail(['variant', 'fewer_instructions', i], `no measure step has the label '${l}'`);
     });
   }
 
-  const cfg = (raw.config ?? {}) as Record<string, unknown>;
+  const { functions, modules, trampolines, era } = DEFAULT_CONFIG;
   return {
-    name: raw.name as string,
-    description: (raw.description ?? '') as string,
+    name: raw.name,
+    description: raw.description ?? '',
     file,
-    config: {
-      functions: (cfg.functions ?? 200) as number,
-      modules: (cfg.modules ?? true) as boolean,
-      trampolines: (cfg.trampolines ?? true) as boolean,
-      era: (cfg.era ?? 'seed') as 'seed' | 'modern',
-    },
+    config: { functions, modules, trampolines, era, ...raw.config },
     ops,
     steps,
     variant,
   };
 }
 
-function parseArgs(v: unknown): Arg[] | undefined {
-  if (v === undefined) return undefined;
-  return (v as (number | string)[]).map(parseArg);
-}
-
-function parseExpect(loc: Locator, base: Path, b: Record<string, unknown>, needOps: (p: Path, n: string) => void): Expectation {
+function parseExpect(loc: Locator, base: Path, b: RawStep<'expect'>, needOps: (p: Path, n: string) => void): Expectation {
   const e: Expectation = {};
   if (b.callsite) {
-    e.callsite = b.callsite as Record<string, string>;
+    e.callsite = b.callsite;
     for (const [fn, v] of Object.entries(e.callsite)) {
       const m = /^trampoline\((.+)\)$/.exec(v);
       if (m) needOps([...base, 'callsite', fn], m[1]!);
@@ -214,7 +224,7 @@ function parseExpect(loc: Locator, base: Path, b: Record<string, unknown>, needO
   }
   if (b.invocations) {
     e.invocations = {};
-    for (const [n, v] of Object.entries(b.invocations as Record<string, number | string>)) {
+    for (const [n, v] of Object.entries(b.invocations)) {
       needOps([...base, 'invocations', n], n);
       e.invocations[n] = parseCount(v);
     }
@@ -225,7 +235,7 @@ function parseExpect(loc: Locator, base: Path, b: Record<string, unknown>, needO
   if (b.regs) e.regs = 'match';
   if (b.trampolines) {
     e.trampolines = {};
-    for (const [n, v] of Object.entries(b.trampolines as Record<string, string>)) {
+    for (const [n, v] of Object.entries(b.trampolines)) {
       needOps([...base, 'trampolines', n], n);
       const m = /^reuses\((.+)\)$/.exec(v);
       let t: TrampolineExpectation;
@@ -233,13 +243,13 @@ function parseExpect(loc: Locator, base: Path, b: Record<string, unknown>, needO
         needOps([...base, 'trampolines', n], m[1]!);
         if (m[1] === n) loc.fail([...base, 'trampolines', n], `an ops cannot reuse its own trampoline`);
         t = { kind: 'reuses', ops: m[1]! };
-      } else t = { kind: v as 'none' | 'allocated' };
+      } else t = { kind: v === 'none' ? 'none' : 'allocated' };
       e.trampolines[n] = t;
     }
   }
-  if (b.ftrace_call !== undefined) e.ftraceCall = b.ftrace_call as string;
-  if (b.module_bytes !== undefined) e.moduleBytes = parseCount(b.module_bytes as number | string);
-  if (b.warnings !== undefined) e.warnings = b.warnings === 'none' ? { none: true } : { contains: b.warnings as string };
+  if (b.ftrace_call !== undefined) e.ftraceCall = b.ftrace_call;
+  if (b.module_bytes !== undefined) e.moduleBytes = parseCount(b.module_bytes);
+  if (b.warnings !== undefined) e.warnings = b.warnings === 'none' ? { none: true } : { contains: b.warnings };
   return e;
 }
 

@@ -9,14 +9,15 @@ import { initDisassembler } from '../../asm/disasm.js';
 import { GuestFault, hex } from '../../emu/index.js';
 import { FtraceBugError } from '../../kernel-model/ftrace/arch.js';
 import { boot } from '../../kernel-model/boot.js';
-import { siteTargetLabel, type Ftrace, type FtraceResult } from '../../kernel-model/ftrace/core.js';
+import type { Ftrace, FtraceResult } from '../../kernel-model/ftrace/core.js';
 import type { FtraceOps } from '../../kernel-model/ftrace/ops.js';
 import type { Kernel } from '../../kernel-model/kernel.js';
 import { TraceBuffer } from '../../kernel-model/trace/ring-buffer.js';
 import { defaultArgs, measureTracedCall, runWorkload } from '../../kernel-model/workloads/workloads.js';
 import { ScenarioError } from './load.js';
-import type { Arg, CountExpectation, Expectation, Scenario, ScenarioConfig, Step } from './types.js';
-import { checkEvents, currentRules, type EventProblem, type KnownCall } from '../../kernel-model/trace/check-events.js';
+import { checkEvents, currentRules, type KnownCall } from '../../kernel-model/trace/check-events.js';
+import { evaluateExpectation, type CheckContext } from './expectations.js';
+import type { Arg, Scenario, ScenarioConfig, Step } from './types.js';
 
 export interface Check {
   name: string;
@@ -38,27 +39,6 @@ export interface ScenarioResult {
   instructionsPerTracedCall: Record<string, number>;
   warnings: string[];
   fault: Record<string, unknown> | null;
-}
-
-export function compare(actual: bigint, c: CountExpectation): boolean {
-  switch (c.op) {
-    case '==':
-      return actual === c.value;
-    case '!=':
-      return actual !== c.value;
-    case '>':
-      return actual > c.value;
-    case '>=':
-      return actual >= c.value;
-    case '<':
-      return actual < c.value;
-    case '<=':
-      return actual <= c.value;
-  }
-}
-
-export function countText(c: CountExpectation): string {
-  return c.op === '==' ? String(c.value) : `${c.op}${c.value}`;
 }
 
 function stepName(i: number, s: Step): string {
@@ -95,18 +75,11 @@ function resolveArgs(kernel: Kernel, fn: string, args: readonly Arg[] | undefine
   return args.map((a) => (typeof a === 'string' ? kernel.sym(a.slice(1)) : a));
 }
 
-interface RunState {
-  kernel: Kernel;
-  ftrace: Ftrace;
+interface RunState extends CheckContext {
   trace: TraceBuffer;
   ops: Map<string, FtraceOps>;
   checks: Check[];
   checkedUpTo: bigint;
-  rdxProblems: EventProblem[];
-  regsProblems: EventProblem[];
-  eventsChecked: number;
-  eventsLost: number;
-  /** The last trampoline address each ops had (kept after it is freed). */
   lastTrampoline: Map<string, bigint>;
   instructions: Record<string, number>;
   variantRun: boolean;
@@ -120,11 +93,11 @@ function opsOf(st: RunState, name: string): FtraceOps {
 function checkNewEvents(st: RunState, known: KnownCall | undefined): void {
   const { events, lost } = st.trace.read(st.checkedUpTo);
   st.checkedUpTo = st.trace.written;
-  st.eventsChecked += events.length;
-  st.eventsLost += lost;
+  st.events.checked += events.length;
+  st.events.lost += lost;
   const { rdx, regs } = checkEvents(st.ftrace, events, currentRules(st.ftrace, known));
-  st.rdxProblems.push(...rdx);
-  st.regsProblems.push(...regs);
+  st.events.rdxProblems.push(...rdx);
+  st.events.regsProblems.push(...regs);
 }
 
 function noteTrampolines(st: RunState): void {
@@ -187,79 +160,8 @@ function executeStep(st: RunState, i: number, step: Step): void {
       return checkNewEvents(st, undefined);
     }
     case 'expect':
-      return evaluate(st, name, step.expect);
-  }
-}
-
-function evaluate(st: RunState, name: string, e: Expectation): void {
-  const { kernel, ftrace } = st;
-  const push = (what: string, passed: boolean, detail: string) => st.checks.push({ name: `${name}: ${what}`, passed, detail });
-  const full = !st.variantRun; // a variant run checks only what must not depend on the configuration
-  if (e.callsite && full) {
-    for (const [fn, want] of Object.entries(e.callsite)) {
-      const got = siteTargetLabel(ftrace.siteTarget(ftrace.recordOf(fn)!));
-      push(`callsite ${fn}`, got === want, `expected ${want}, guest memory holds ${got}`);
-    }
-  }
-  if (e.invocations) {
-    for (const [n, c] of Object.entries(e.invocations)) {
-      const o = st.ops.get(n);
-      const got = o ? o.invocations : 0n;
-      push(`invocations ${n}`, compare(got, c), `expected ${countText(c)}, guest counted ${got}`);
-    }
-  }
-  if (e.rdx) {
-    const bad = st.rdxProblems;
-    push(
-      'rdx',
-      bad.length === 0 && st.eventsChecked > 0,
-      bad.length
-        ? `${bad.length} of ${st.eventsChecked} invocations got a wrong %rdx; first: event ${bad[0]!.seq} in ${bad[0]!.function}: ${bad[0]!.problem}`
-        : st.eventsChecked > 0
-          ? `all ${st.eventsChecked} invocations got their own ops in %rdx${st.eventsLost ? ` (${st.eventsLost} overwritten before they were read)` : ''}`
-          : 'no callback invocation has been recorded yet',
-    );
-  }
-  if (e.regs) {
-    const bad = st.regsProblems;
-    push('regs', bad.length === 0, bad.length ? `${bad.length} bad pt_regs; first: event ${bad[0]!.seq} in ${bad[0]!.function}: ${bad[0]!.problem}` : 'every SAVE_REGS invocation got a pt_regs matching the traced call');
-  }
-  if (e.trampolines && full) {
-    for (const [n, t] of Object.entries(e.trampolines)) {
-      const o = st.ops.get(n);
-      const addr = o?.trampoline ?? 0n;
-      if (t.kind === 'none') push(`trampoline ${n}`, addr === 0n, addr === 0n ? 'none' : `has one at ${hex(addr)}`);
-      else if (t.kind === 'allocated') {
-        const problems = o && addr !== 0n ? ftrace.arch.checkTrampoline(o) : ['none allocated'];
-        push(`trampoline ${n}`, problems.length === 0, problems.length ? problems.join('; ') : `at ${hex(addr)}, ${o!.trampolineSize} bytes, checked byte by byte`);
-      } else {
-        const prev = st.lastTrampoline.get(t.ops);
-        const other = st.ops.get(t.ops);
-        const ok = addr !== 0n && prev === addr && (!other || other.trampoline !== addr);
-        push(`trampoline ${n}`, ok, `at ${addr ? hex(addr) : 'none'}; ${t.ops}'s freed trampoline was at ${prev !== undefined ? hex(prev) : 'none'}`);
-      }
-    }
-  }
-  if (e.ftraceCall && full) {
-    const target = ftrace.arch.ftraceCallTarget();
-    const got = target !== undefined ? (kernel.symbols.format(target, { short: true }) ?? hex(target)) : 'nothing';
-    const o = st.ops.get(e.ftraceCall);
-    const ok = o
-      ? target === o.func && kernel.memory.readU64(kernel.sym('function_trace_op')) === o.addr
-      : got === e.ftraceCall;
-    push('ftrace_call', ok, o ? `expected ${o.name}'s func with function_trace_op = ${o.name}; ftrace_call calls ${got}` : `expected ${e.ftraceCall}, ftrace_call calls ${got}`);
-  }
-  if (e.moduleBytes && full) {
-    const used = BigInt(kernel.moduleSpace?.bytesInUse ?? 0);
-    push('module_bytes', compare(used, e.moduleBytes), `expected ${countText(e.moduleBytes)}, module space has ${used} bytes in use`);
-  }
-  if (e.warnings && full) {
-    const log = kernel.dmesg;
-    if ('none' in e.warnings) push('warnings', log.length === 0, log.length ? log.join(' | ') : 'none');
-    else {
-      const want = e.warnings.contains;
-      push('warnings', log.some((l) => l.includes(want)), log.length ? log.join(' | ') : `no warning; expected one containing '${want}'`);
-    }
+      for (const o of evaluateExpectation(st, step.expect, st.variantRun)) st.checks.push({ name: `${name}: ${o.what}`, passed: o.passed, detail: o.detail });
+      return;
   }
 }
 
@@ -292,10 +194,7 @@ async function runOnce(s: Scenario, config: ScenarioConfig, opts: RunOptions): P
     ops: new Map(),
     checks: [],
     checkedUpTo: 0n,
-    rdxProblems: [],
-    regsProblems: [],
-    eventsChecked: 0,
-    eventsLost: 0,
+    events: { rdxProblems: [], regsProblems: [], checked: 0, lost: 0 },
     lastTrampoline: new Map(),
     instructions: {},
     variantRun,
@@ -358,7 +257,7 @@ export async function runScenario(s: Scenario): Promise<ScenarioResult> {
     description: s.description,
     passed: checks.every((c) => c.passed) && !fault,
     checks,
-    callbacks: { invocations: total, rdxMismatches: st.rdxProblems.length, byOps },
+    callbacks: { invocations: total, rdxMismatches: st.events.rdxProblems.length, byOps },
     instructionsPerTracedCall: instructions,
     warnings: [...st.kernel.dmesg],
     fault: fault instanceof GuestFault ? fault.toJSON() : fault ? { kind: 'ftrace_bug', message: fault.message } : null,

@@ -1,128 +1,130 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-/* JSON Schemas of a scenario file: the document, and the body of each kind of step. */
-import { CALLBACK_KIND } from '../../kernel-model/abi.js';
+/*
+ * The shape of a scenario file, written once: each schema below is both the
+ * JSON Schema the loader validates with and, through Static<>, the type of
+ * what it accepted. Names, limits and defaults come from where the kernel
+ * model defines them.
+ */
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { CALLBACK_KIND, USER_OPS_FLAGS } from '../../kernel-model/abi.js';
 import { ERRNO } from '../../kernel-model/ftrace/core.js';
-import { WORKLOADS, type StepKind } from './types.js';
+import { ERAS, MAX_FUNCTIONS } from '../../kernel-model/kernel.js';
+import { WORKLOAD_NAMES } from '../../kernel-model/workloads/workloads.js';
 
-const name = { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_.-]*$' };
-const count = { oneOf: [{ type: 'integer', minimum: 0 }, { type: 'string', pattern: '^\\s*(==|!=|>=|<=|>|<)?\\s*\\d+\\s*$' }] };
-const arg = { oneOf: [{ type: 'integer' }, { type: 'string', pattern: '^(0x[0-9a-fA-F]+|\\d+|&[A-Za-z_][A-Za-z0-9_]*)$' }] };
-const expectError = { enum: Object.keys(ERRNO) };
-
-export const scenarioSchema = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['name', 'steps'],
-  properties: {
-    name,
-    description: { type: 'string' },
-    config: {
-      type: 'object',
-      additionalProperties: false,
-      properties: {
-        functions: { type: 'integer', minimum: 0, maximum: 200000 },
-        modules: { type: 'boolean' },
-        trampolines: { type: 'boolean' },
-        era: { enum: ['seed', 'modern'] },
-      },
-    },
-    ops: {
-      type: 'array',
-      items: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['name', 'callback'],
-        properties: {
-          name,
-          callback: { enum: Object.keys(CALLBACK_KIND) },
-          flags: { type: 'array', items: { enum: ['SAVE_REGS', 'SAVE_REGS_IF_SUPPORTED', 'RECURSION_SAFE', 'IPMODIFY'] } },
-          dynamic: { type: 'boolean' },
-        },
-      },
-    },
-    steps: {
-      type: 'array',
-      minItems: 1,
-      items: { type: 'object', minProperties: 1 },
-    },
-    variant: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['name', 'config'],
-      properties: {
-        name,
-        config: {
-          type: 'object',
-          additionalProperties: false,
-          properties: { modules: { type: 'boolean' }, trampolines: { type: 'boolean' }, era: { enum: ['seed', 'modern'] } },
-        },
-        fewer_instructions: { type: 'array', items: { type: 'string' } },
-      },
-    },
-  },
+/** Bounds on what a step asks the guest to do. */
+export const LIMITS = {
+  /** `call: { times }` */
+  times: 1_000_000,
+  /** `run: { iterations }` */
+  iterations: 10_000_000,
+  /** register arguments of a call */
+  args: 6,
 } as const;
 
-const opsRef = { type: 'string', minLength: 1 };
+/** A string from a fixed list; validated as `enum`, so an error can list the choices. */
+function oneOf<T extends string>(values: readonly T[]) {
+  return Type.Unsafe<T>({ type: 'string', enum: [...values] });
+}
 
-/** The body of each step kind; a string body is shorthand for `{ ops: <string> }` where noted. */
-export const stepSchemas: Record<StepKind, object> = {
-  set_filter: {
-    type: 'object',
-    additionalProperties: false,
-    required: ['ops', 'patterns'],
-    properties: { ops: opsRef, patterns: { type: 'array', items: { type: 'string', minLength: 1 } }, reset: { type: 'boolean' }, expect_error: expectError },
+/** A union whose error message is its description rather than one per branch. */
+function either<T extends TSchema[]>(schemas: [...T], description: string) {
+  return Type.Union(schemas, { description });
+}
+
+const Name = Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_.-]*$' });
+const OpsRef = Type.String({ minLength: 1 });
+export const COUNT_RE = /^\s*(==|!=|>=|<=|>|<)?\s*(\d+)\s*$/;
+const Count = either([Type.Integer({ minimum: 0 }), Type.String({ pattern: COUNT_RE.source })], 'expected a number or a comparison such as ">0" or "<=3"');
+const Arg = either(
+  [Type.Integer(), Type.String({ pattern: '^(0x[0-9a-fA-F]+|\\d+|&[A-Za-z_][A-Za-z0-9_]*)$' })],
+  'expected a whole number, a 0x… number or &symbol',
+);
+const ExpectError = Type.Optional(oneOf(Object.keys(ERRNO) as (keyof typeof ERRNO)[]));
+const Era = oneOf(ERAS);
+const Patterns = Type.Array(Type.String({ minLength: 1 }));
+const Args = Type.Optional(Type.Array(Arg, { maxItems: LIMITS.args }));
+const closed = { additionalProperties: false } as const;
+
+const ConfigSchema = Type.Object(
+  {
+    functions: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_FUNCTIONS })),
+    modules: Type.Optional(Type.Boolean()),
+    trampolines: Type.Optional(Type.Boolean()),
+    era: Type.Optional(Era),
   },
-  set_notrace: {
-    type: 'object',
-    additionalProperties: false,
-    required: ['ops', 'patterns'],
-    properties: { ops: opsRef, patterns: { type: 'array', items: { type: 'string', minLength: 1 } }, reset: { type: 'boolean' }, expect_error: expectError },
+  closed,
+);
+
+const OpsSchema = Type.Object(
+  {
+    name: Name,
+    callback: oneOf(Object.keys(CALLBACK_KIND) as (keyof typeof CALLBACK_KIND)[]),
+    flags: Type.Optional(Type.Array(oneOf(USER_OPS_FLAGS))),
+    dynamic: Type.Optional(Type.Boolean()),
   },
-  register: { type: 'object', additionalProperties: false, required: ['ops'], properties: { ops: opsRef, expect_error: expectError } },
-  unregister: { type: 'object', additionalProperties: false, required: ['ops'], properties: { ops: opsRef, expect_error: expectError } },
-  destroy: { type: 'object', additionalProperties: false, required: ['ops'], properties: { ops: opsRef, expect_error: expectError } },
-  call: {
-    type: 'object',
-    additionalProperties: false,
-    required: ['function'],
-    properties: { function: { type: 'string' }, times: { type: 'integer', minimum: 1, maximum: 1000000 }, args: { type: 'array', maxItems: 6, items: arg } },
+  closed,
+);
+
+export const scenarioSchema = Type.Object(
+  {
+    name: Name,
+    description: Type.Optional(Type.String()),
+    config: Type.Optional(ConfigSchema),
+    ops: Type.Optional(Type.Array(OpsSchema)),
+    steps: Type.Array(Type.Record(Type.String(), Type.Unknown(), { minProperties: 1 }), { minItems: 1 }),
+    variant: Type.Optional(
+      Type.Object(
+        {
+          name: Name,
+          config: Type.Object({ modules: Type.Optional(Type.Boolean()), trampolines: Type.Optional(Type.Boolean()), era: Type.Optional(Era) }, closed),
+          fewer_instructions: Type.Optional(Type.Array(Type.String())),
+        },
+        closed,
+      ),
+    ),
   },
-  run: {
-    type: 'object',
-    additionalProperties: false,
-    required: ['workload'],
-    properties: { workload: { enum: [...WORKLOADS] }, iterations: { type: 'integer', minimum: 1, maximum: 10000000 } },
-  },
-  reset_counters: { type: 'array', items: { type: 'string' } },
-  corrupt: {
-    type: 'object',
-    additionalProperties: false,
-    required: ['at', 'bytes'],
-    properties: {
-      at: { type: 'string' },
-      offset: { type: 'integer', minimum: 0 },
-      bytes: { type: 'array', minItems: 1, items: { type: 'integer', minimum: 0, maximum: 255 } },
+  closed,
+);
+export type RawScenario = Static<typeof scenarioSchema>;
+export type RawOps = Static<typeof OpsSchema>;
+
+const opsStep = Type.Object({ ops: OpsRef, expect_error: ExpectError }, closed);
+const hashStep = Type.Object({ ops: OpsRef, patterns: Patterns, reset: Type.Optional(Type.Boolean()), expect_error: ExpectError }, closed);
+
+/** The body of each kind of step (after the shorthands: `register: x` is `{ ops: x }`). */
+export const stepSchemas = {
+  set_filter: hashStep,
+  set_notrace: hashStep,
+  register: opsStep,
+  unregister: opsStep,
+  destroy: opsStep,
+  call: Type.Object({ function: Type.String(), times: Type.Optional(Type.Integer({ minimum: 1, maximum: LIMITS.times })), args: Args }, closed),
+  run: Type.Object({ workload: oneOf(WORKLOAD_NAMES), iterations: Type.Optional(Type.Integer({ minimum: 1, maximum: LIMITS.iterations })) }, closed),
+  reset_counters: Type.Array(Type.String()),
+  corrupt: Type.Object(
+    {
+      at: Type.String(),
+      offset: Type.Optional(Type.Integer({ minimum: 0 })),
+      bytes: Type.Array(Type.Integer({ minimum: 0, maximum: 255 }), { minItems: 1 }),
     },
-  },
-  measure: {
-    type: 'object',
-    additionalProperties: false,
-    required: ['function', 'label'],
-    properties: { function: { type: 'string' }, label: { type: 'string', minLength: 1 }, args: { type: 'array', maxItems: 6, items: arg } },
-  },
-  expect: {
-    type: 'object',
-    additionalProperties: false,
-    minProperties: 1,
-    properties: {
-      callsite: { type: 'object', additionalProperties: { type: 'string', pattern: '^(nop|ftrace_caller|ftrace_regs_caller|trampoline\\([^)]+\\))$' } },
-      invocations: { type: 'object', additionalProperties: count },
-      rdx: { const: 'match' },
-      regs: { const: 'match' },
-      trampolines: { type: 'object', additionalProperties: { type: 'string', pattern: '^(none|allocated|reuses\\([^)]+\\))$' } },
-      ftrace_call: { type: 'string' },
-      module_bytes: count,
-      warnings: { type: 'string' },
+    closed,
+  ),
+  measure: Type.Object({ function: Type.String(), label: Type.String({ minLength: 1 }), args: Args }, closed),
+  expect: Type.Object(
+    {
+      callsite: Type.Optional(Type.Record(Type.String(), Type.String({ pattern: '^(nop|ftrace_caller|ftrace_regs_caller|trampoline\\([^)]+\\))$' }))),
+      invocations: Type.Optional(Type.Record(Type.String(), Count)),
+      rdx: Type.Optional(Type.Literal('match')),
+      regs: Type.Optional(Type.Literal('match')),
+      trampolines: Type.Optional(Type.Record(Type.String(), Type.String({ pattern: '^(none|allocated|reuses\\([^)]+\\))$' }))),
+      ftrace_call: Type.Optional(Type.String()),
+      module_bytes: Type.Optional(Count),
+      warnings: Type.Optional(Type.String()),
     },
-  },
+    { ...closed, minProperties: 1 },
+  ),
 };
+export type StepKind = keyof typeof stepSchemas;
+export type RawStep<K extends StepKind> = Static<(typeof stepSchemas)[K]>;
+export type RawCount = Static<typeof Count>;
+export type RawArg = Static<typeof Arg>;

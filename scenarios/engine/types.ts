@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* A scenario, as the loader hands it to the runner: validated, with source lines. */
-import type { CallbackName, OpsFlagName } from '../../kernel-model/abi.js';
+import type { CallbackName, USER_OPS_FLAGS } from '../../kernel-model/abi.js';
 import type { Errno } from '../../kernel-model/ftrace/core.js';
+import type { KernelConfig } from '../../kernel-model/kernel.js';
+import type { WorkloadName as Workload } from '../../kernel-model/workloads/workloads.js';
 
 export interface Where {
   file: string;
@@ -10,23 +12,17 @@ export interface Where {
   key: string;
 }
 
-export interface ScenarioConfig {
-  functions: number;
-  modules: boolean;
-  trampolines: boolean;
-  era: 'seed' | 'modern';
-}
+/** What a scenario may configure of the kernel it boots. */
+export type ScenarioConfig = Pick<KernelConfig, 'functions' | 'modules' | 'trampolines' | 'era'>;
 
 export interface OpsDecl {
   name: string;
   callback: CallbackName;
-  flags: OpsFlagName[];
+  flags: (typeof USER_OPS_FLAGS)[number][];
   dynamic: boolean;
   where: Where;
 }
 
-export { WORKLOAD_NAMES as WORKLOADS, type WorkloadName as Workload } from '../../kernel-model/workloads/workloads.js';
-import type { WorkloadName as Workload } from '../../kernel-model/workloads/workloads.js';
 
 /** A count expectation: an exact number or a comparison such as ">0" or "<=3". */
 export type CountExpectation = { op: '==' | '!=' | '>' | '>=' | '<' | '<='; value: bigint };
@@ -62,8 +58,6 @@ export type Step =
   | (StepBase & { kind: 'corrupt'; at: string; offset: number; bytes: number[] })
   | (StepBase & { kind: 'measure'; function: string; label: string; args: Arg[] | undefined })
   | (StepBase & { kind: 'expect'; expect: Expectation });
-
-export type StepKind = Step['kind'];
 
 export interface Variant {
   name: string;
