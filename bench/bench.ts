@@ -34,7 +34,7 @@ function reading(rows: GuestCostRow[]): string {
   const lN = at('list', max)!;
   const perOps = Math.round((lN - l1) / Math.max(1, max - 1));
   return (
-    `Reading: the trampolines line is the seed's effect. A function traced by one ops costs ${t0} guest ` +
+    `Reading: the trampolines line is what per-ops trampolines (v3.18) bought. A function traced by one ops costs ${t0} guest ` +
     `instructions through its trampoline whether 0 or ${max} other ops are registered (${tN} at ${max}), while ` +
     `without trampolines the same call goes through ftrace_caller and, as soon as a second ops exists, ` +
     `the list function, which tests every registered ops' hashes: ${l1} instructions with 1 irrelevant ops, ` +
@@ -65,8 +65,8 @@ try {
   log(`(plot written to docs/bench-cost-per-call.svg)`);
 
   log('\nHost cost per traced call: a guest loop calling the traced function, simulator against a bare Unicorn engine');
-  // 20,000 calls a run, so that Kernel.call's fixed cost (Unicorn starts a
-  // timer thread for the wall-clock limit, ~0.1 ms) stays small beside the calls.
+  // 20,000 calls a run, so that Kernel.call's fixed cost (arming the
+  // wall-clock watchdog, entering Unicorn) stays small beside the calls.
   const host = await benchHostCost(quick ? [0, 10] : opsCounts, 20000);
   log(
     table(
@@ -120,7 +120,7 @@ try {
     ),
   );
   log('\nTorture: seeded register/unregister/re-filter changes while the other CPUs run workloads (int3 protocol)');
-  const tort = await torture({ cpus: 4, changes: quick ? 1000 : 10000, seed: 1, era: 'seed' });
+  const tort = await torture({ cpus: 4, changes: quick ? 1000 : 10000, seed: 1, era: '3.18' });
   log(
     table(
       ['CPUs', 'changes', 'seed', 'changes per second', 'invocations checked', 'int3 hits', 'violations'],

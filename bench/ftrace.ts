@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * Benchmarks of ftrace itself (issue 5): what a traced call costs the guest
- * as irrelevant ops pile up, with and without the seed's trampolines; what it
+ * Benchmarks of ftrace itself: what a traced call costs the guest
+ * as irrelevant ops pile up, with and without per-ops trampolines; what it
  * costs the host; how patching scales with the number of sites; and whether
  * register/unregister cycles leak.
  */

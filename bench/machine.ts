@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-/* Benchmarks of the machine itself (issue 2): boot, guest speed against bare Unicorn, engine cycles. */
+/* Benchmarks of the machine itself: boot, guest speed against bare Unicorn, engine cycles. */
 import { Engine, GuestMemory, RW, RX, openEngineCount } from '../emu/index.js';
 import { boot } from '../kernel-model/boot.js';
 import { BareEngine } from './bare.js';

@@ -41,7 +41,7 @@ export type InterruptHook = (intno: number, engine: Engine) => InterruptVerdict;
 
 export interface HookHandle {
   readonly id: number;
-  readonly kind: 'code' | 'block' | 'interrupt';
+  readonly kind: 'code' | 'interrupt';
 }
 
 export interface RunOptions {
@@ -195,10 +195,6 @@ export class Engine implements MemoryListener {
     return new Engine(memory, opts.symbolize, !!opts.counting);
   }
 
-  get isOpen(): boolean {
-    return this.handle !== null;
-  }
-
   close(): void {
     if (this.handle === null) return;
     this.memory.removeListener(this);
@@ -294,12 +290,6 @@ export class Engine implements MemoryListener {
     const id = this.addNative(UC_HOOK.CODE, nativeCode, () => { n++; }, begin, end);
     this.retranslate(begin, end);
     return { handle: { id, kind: 'code' }, count: () => n, reset: () => { n = 0; } };
-  }
-
-  addBlockHook(fn: CodeHook, begin = 1n, end = 0n): HookHandle {
-    const id = this.addNative(UC_HOOK.BLOCK, nativeCode, (a: number | bigint, s: number) => fn(toU64(a), s), begin, end);
-    this.retranslate(begin, end);
-    return { id, kind: 'block' };
   }
 
   /** Interrupt handlers are asked in order; the first 'handled' wins. */

@@ -22,7 +22,7 @@ export const STACK_STRIDE = THREAD_SIZE + 2 * 4096;
 export const PERCPU_BASE = 0xffffffff84000000n;
 export const PERCPU_STRIDE = 0x1000;
 
-/* struct ftrace_ops, as the guest sees it (the seed era's essentials). */
+/* struct ftrace_ops, as the guest sees it (v3.18's essentials). */
 export const OPS = {
   FUNC: 0, // ftrace_func_t func
   NEXT: 8, // struct ftrace_ops *next

@@ -60,17 +60,8 @@ export class RangeAllocator {
     }
   }
 
-  sizeOf(addr: bigint): number | undefined {
-    const s = this.used.get(addr);
-    return s === undefined ? undefined : Number(s);
-  }
-
   get bytesInUse(): number {
     return Number(this.inUse);
-  }
-
-  get allocations(): number {
-    return this.used.size;
   }
 }
 

@@ -34,8 +34,15 @@ import { generateFunctions } from './generate.js';
 import { Machine, type CallOptions, type TaskSync } from './machine.js';
 import { initRingBuffer, placeRingBuffer } from './trace/ring-buffer.js';
 
-export const ERAS = ['seed', 'modern'] as const;
+export const ERAS = ['3.18', 'modern'] as const;
 export type Era = (typeof ERAS)[number];
+/** Other names an era is known by: 'seed' is v3.18, the kernel that introduced per-ops trampolines. */
+export const ERA_ALIASES: Readonly<Record<string, Era>> = { seed: '3.18' };
+
+/** An era by name or alias; undefined for anything else. */
+export function parseEra(name: string): Era | undefined {
+  return (ERAS as readonly string[]).includes(name) ? (name as Era) : ERA_ALIASES[name];
+}
 
 export interface KernelConfig {
   /** How many generated functions beside the hand-written core. */
@@ -45,7 +52,7 @@ export interface KernelConfig {
   /** Per-ops trampolines (the seed); false behaves like a kernel before it. */
   trampolines: boolean;
   /**
-   * Which kernel's rules where they changed after v3.18: 'seed' (v3.18/3.19)
+   * Which kernel's rules where they changed after v3.18: '3.18' (v3.18/3.19)
    * or 'modern' (a record whose count drops back to one returns to the
    * remaining ops' trampoline; the int3 handler emulates the new instruction).
    */
@@ -63,7 +70,7 @@ export interface KernelConfig {
   /** CONFIG_PREEMPT: a task may be preempted anywhere, inside a trampoline too. */
   preempt: boolean;
   /**
-   * Whether dynamically allocated ops get trampolines. The seed says no ("until
+   * Whether dynamically allocated ops get trampolines. v3.18 says no ("until
    * there's a safe way to free the trampoline"); the later answers wait before
    * freeing one: see trampolineSync.
    */
@@ -85,7 +92,7 @@ export const DEFAULT_CONFIG: KernelConfig = {
   functions: 200,
   modules: true,
   trampolines: true,
-  era: 'seed',
+  era: '3.18',
   traceEntries: 1 << 16,
   cpus: 1,
   patching: 'direct',

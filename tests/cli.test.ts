@@ -11,7 +11,7 @@ function cli(...args: string[]) {
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
-test('run: 0 when every scenario passes, with the JSON document of the issue', () => {
+test('run: 0 when every scenario passes, with one JSON document of every scenario', () => {
   const r = cli('run', 'no-modules', 'two-static-ops', '--json');
   expect(r.code).toBe(0);
   const doc = JSON.parse(r.out) as { scenarios: Record<string, unknown>[] };

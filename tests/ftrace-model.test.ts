@@ -76,7 +76,7 @@ function decode(ftrace: Ftrace, fn: string): string {
   return t.kind === 'trampoline' ? `trampoline(${t.ops})` : t.kind;
 }
 
-async function runSequence(actions: Action[], era: 'seed' | 'modern'): Promise<void> {
+async function runSequence(actions: Action[], era: '3.18' | 'modern'): Promise<void> {
   const { kernel, ftrace } = await boot({ functions: 0, era });
   try {
     const specs = [
@@ -103,8 +103,8 @@ async function runSequence(actions: Action[], era: 'seed' | 'modern'): Promise<v
             : (a.kind === 'filter' ? ftrace.ftrace_set_filter : ftrace.ftrace_set_notrace).call(ftrace, o, [a.pattern], a.reset);
       expect(r.ok).toBe(ok);
 
-      // Only static ops get trampolines (the seed's rule). In the modern era the
-      // site is a function of the current state; in the seed era a record that
+      // Only static ops get trampolines (v3.18's rule). In the modern era the
+      // site is a function of the current state; in v3.18 a record that
       // fell back to the shared caller stays there until its count drops to zero.
       const tramps = new Map(model.map((x, i) => [x.name, ops[i]!.trampoline !== 0n]));
       for (const fn of FUNCS) {
@@ -130,7 +130,7 @@ async function runSequence(actions: Action[], era: 'seed' | 'modern'): Promise<v
 }
 
 describe('ftrace against a reference model (fast-check)', () => {
-  test.each(['modern', 'seed'] as const)('era %s: call sites and invocations follow the model', async (era) => {
+  test.each(['modern', '3.18'] as const)('era %s: call sites and invocations follow the model', async (era) => {
     await fc.assert(
       fc.asyncProperty(fc.array(action, { minLength: 1, maxLength: 10 }), async (actions) => runSequence(actions, era)),
       { numRuns: 25, seed: 20141027 },

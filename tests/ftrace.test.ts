@@ -2,7 +2,7 @@
 import { boot } from '../kernel-model/boot.js';
 import { filterParseRegex, globMatches } from '../kernel-model/ftrace/glob.js';
 
-describe('filter_parse_regex (the seed-era glob)', () => {
+describe("filter_parse_regex (v3.18's glob)", () => {
   test.each([
     ['vfs_read', 'full', 'vfs_read', ['vfs_read'], ['vfs_readv', 'xvfs_read']],
     ['vfs_*', 'front', 'vfs_', ['vfs_read', 'vfs_write'], ['ksys_read']],

@@ -5,7 +5,7 @@ import { runScenario } from '../scenarios/engine/run.js';
 
 describe('built-in scenarios', () => {
   const files = builtinScenarioFiles();
-  test('there are at least the eight of the seed', () => {
+  test('there are at least the eight first ones', () => {
     expect(files.length).toBeGreaterThanOrEqual(8);
   });
   test.each(files.map((f) => [displayPath(f), f]))('%s passes, with every %%rdx checked', async (_n, f) => {
@@ -18,14 +18,14 @@ describe('built-in scenarios', () => {
   });
 });
 
-describe('the seed claim', () => {
+describe('the claim of per-ops trampolines', () => {
   test('an unprobed function costs fewer guest instructions through its trampoline than through the list function', async () => {
     const f = builtinScenarioFiles().find((x) => x.includes('kprobe-plus-function-tracer'))!;
     const r = await runScenario(loadScenarioFile(f));
     const ins = r.instructionsPerTracedCall;
-    expect(ins['unprobed']).toBeLessThan(ins['unprobed [before-the-seed]']!);
+    expect(ins['unprobed']).toBeLessThan(ins['unprobed [v3.17]']!);
     // The probed function pays for the list walk and pt_regs either way.
-    expect(ins['probed']).toBe(ins['probed [before-the-seed]']);
+    expect(ins['probed']).toBe(ins['probed [v3.17]']);
     expect(ins['probed']).toBeGreaterThan(ins['unprobed']!);
   });
 });
@@ -43,7 +43,7 @@ function loadError(text: string): ScenarioError {
     if (e instanceof ScenarioError) return e;
     throw e;
   }
-  throw new Error('expected a ScenarioError');
+  throw new Error("expected a ScenarioError");
 }
 
 describe('scenario files: errors name the file, the line and the key', () => {
@@ -114,4 +114,13 @@ test("the README's example scenario is valid and passes", async () => {
   const r = await runScenario(loadScenarioText(yaml, 'README.md'));
   expect(r.checks.filter((c) => !c.passed)).toEqual([]);
   expect(r.passed).toBe(true);
+});
+
+test('an era is named by its version, as a YAML number or text, or by its alias', () => {
+  const era = (v: string) => loadScenarioText(`name: t\nconfig: { era: ${v} }\nsteps:\n  - call: vfs_read\n`, 'e.yaml').config.era;
+  expect(era('3.18')).toBe('3.18');
+  expect(era('"3.18"')).toBe('3.18');
+  expect(era('seed')).toBe('3.18');
+  expect(era('modern')).toBe('modern');
+  expect(loadError(`name: t\nconfig: { era: 3.17 }\nsteps:\n  - call: vfs_read\n`).message).toMatch(/^bad\.yaml:2: config\.era: expected one of "3\.18", "modern", "seed"/);
 });

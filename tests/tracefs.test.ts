@@ -54,13 +54,13 @@ test('the tracefs files show guest state in the kernel formats', async () => {
   });
 });
 
-test('explain: the seed trampoline, byte by byte, and the path to each callback', async () => {
+test('explain: a v3.18 trampoline, byte by byte, and the path to each callback', async () => {
   await inspectScenario(scenario, undefined, ({ kernel, ftrace }) => {
     const tramp = explainFunction(kernel, ftrace, 'new_sync_read');
     expect(tramp.target).toBe('trampoline(tracer)');
     expect(tramp.stages.map((s) => s.bytes.slice(0, 2))).toEqual(['e8', '0f', 'e8']);
     const t = tramp.trampoline!;
-    // The layout the seed's create_trampoline makes of a v3.18 ftrace_caller: 139 bytes copied,
+    // The layout v3.18's create_trampoline makes of a v3.18 ftrace_caller: 139 bytes copied,
     // jmp ftrace_return at +139, the ops pointer at +144, the op load at +58, the call at +92.
     expect(t.size).toBe(152);
     const at = (o: number) => t.lines.find((l) => l.offset === o)!;

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* `ftrace-sim patch-race` and `ftrace-sim torture`: patching while other CPUs run. */
 import type { Command } from 'commander';
-import { MAX_CPUS } from '../../kernel-model/kernel.js';
+import { ERAS, ERA_ALIASES, MAX_CPUS, parseEra, type Era } from '../../kernel-model/kernel.js';
 import { patchRace } from '../../kernel-model/smp/patch-race.js';
 import { torture } from '../../kernel-model/smp/torture.js';
 import { trampolineFree } from '../../kernel-model/smp/trampoline-free.js';
@@ -9,6 +9,12 @@ import { EXIT, UsageError, colors as c, intOption, printJson } from '../output.j
 
 function seedOption(v: string | undefined): number {
   return v === undefined ? Math.floor(Math.random() * 0x7fffffff) : intOption('--seed', v, 0, 0x7fffffff);
+}
+
+function eraOption(v: string): Era {
+  const era = parseEra(v);
+  if (!era) throw new UsageError(`--era is one of ${[...ERAS, ...Object.keys(ERA_ALIASES)].join(', ')}, not '${v}'`);
+  return era;
 }
 
 function choice<T extends string>(name: string, v: string, allowed: readonly T[]): T {
@@ -22,7 +28,7 @@ export function smpCommands(program: Command): void {
     .description('turn the function tracer on and off over every call site while other CPUs run system calls')
     .option('--cpus <n>', `CPUs (2-${MAX_CPUS}); CPU 0 patches, the others run the workload`, '3')
     .option('--patcher <kind>', 'naive (bytes written in place) or int3 (the breakpoint protocol)', 'int3')
-    .option('--era <era>', 'seed (the int3 handler skips the site) or modern (it emulates the new instruction)', 'seed')
+    .option('--era <era>', '3.18 (alias seed: the int3 handler skips the site) or modern (it emulates the new instruction)', '3.18')
     .option('--rounds <n>', 'register/unregister rounds', '5')
     .option('--seed <s>', 'seed of the scheduler (printed; the same seed gives the same run)')
     .option('--json', 'print the result as JSON')
@@ -31,7 +37,7 @@ export function smpCommands(program: Command): void {
       const r = await patchRace({
         cpus: intOption('--cpus', opts.cpus, 2, MAX_CPUS),
         patching: choice('--patcher', opts.patcher, ['naive', 'int3'] as const),
-        era: choice('--era', opts.era, ['seed', 'modern'] as const),
+        era: eraOption(opts.era),
         rounds: intOption('--rounds', opts.rounds, 1, 1000),
         seed,
       });
@@ -52,14 +58,14 @@ export function smpCommands(program: Command): void {
     .option('--cpus <n>', `CPUs (2-${MAX_CPUS})`, '4')
     .option('--changes <k>', 'ftrace changes to make', '10000')
     .option('--seed <s>', 'seed (printed; replays the same run)')
-    .option('--era <era>', 'seed or modern', 'seed')
+    .option('--era <era>', '3.18 (alias seed) or modern', '3.18')
     .option('--json', 'print the result as JSON')
     .action(async (opts: { cpus: string; changes: string; seed?: string; era: string; json?: boolean }) => {
       const seed = seedOption(opts.seed);
       const r = await torture({
         cpus: intOption('--cpus', opts.cpus, 2, MAX_CPUS),
         changes: intOption('--changes', opts.changes, 1, 10_000_000),
-        era: choice('--era', opts.era, ['seed', 'modern'] as const),
+        era: eraOption(opts.era),
         seed,
       });
       if (opts.json) printJson(r);

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * filter_parse_regex() of the seed era (kernel/trace/trace_events_filter.c,
+ * filter_parse_regex() of v3.18 (kernel/trace/trace_events_filter.c,
  * before v4.10): a leading `!` negates; a leading `*` matches a suffix; a
  * later `*` makes a prefix match (or a substring match when the pattern also
  * began with `*`) and the pattern stops at that `*`, so `a*b` acts as `a*`.

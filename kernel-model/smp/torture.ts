@@ -86,7 +86,7 @@ export async function torture(o: TortureOptions): Promise<TortureResult> {
     const recs = ftrace.records.all();
     const calls = new Int32Array(recs.length);
     for (let c = 1; c < o.cpus; c++) {
-      for (const r of recs) kernel.machine.cpus[c]!.addCodeHook(() => void calls[r.index]++, r.ip, r.ip);
+      for (const r of recs) kernel.machine.cpus[c]!.addCodeHook(() => void (calls[r.index] = calls[r.index]! + 1), r.ip, r.ip);
     }
 
     /**

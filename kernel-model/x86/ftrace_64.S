@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
 # The ftrace entry code of a v3.18 x86-64 kernel built with -mfentry and
-# without frame pointers (arch/x86/kernel/mcount_64.S after the seed patch),
+# without frame pointers (arch/x86/kernel/mcount_64.S with per-ops trampolines),
 # rewritten for this model. Every traced function starts with a 5-byte call
 # site; when enabled, it calls ftrace_caller, ftrace_regs_caller or a
 # trampoline copied from one of them.

@@ -2,7 +2,7 @@
 #
 # The data-plane half of kernel/trace/ftrace.c: the list function that calls
 # every registered ftrace_ops whose hashes match the traced ip. This walk is
-# the cost the seed patch removes for functions traced by a single ops.
+# the cost per-ops trampolines remove for functions traced by a single ops.
 
 # ftrace_lookup_ip(hash %rdi, ip %rsi) -> %eax = 1 if ip is in the hash.
 # hash_long(ip, size_bits) picks the bucket; entries are singly linked.

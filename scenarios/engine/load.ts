@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { LineCounter, isMap, parseDocument, type Document } from 'yaml';
-import { DEFAULT_CONFIG } from '../../kernel-model/kernel.js';
+import { DEFAULT_CONFIG, parseEra, type KernelConfig } from '../../kernel-model/kernel.js';
 import { COUNT_RE, scenarioSchema, stepSchemas, type RawArg, type RawCount, type RawScenario, type RawStep, type StepKind } from './schema.js';
 import type { Arg, CountExpectation, Expectation, OpsDecl, Scenario, Step, TrampolineExpectation, Where } from './types.js';
 
@@ -128,6 +128,7 @@ export function loadScenarioText(text: string, file: string): Scenario {
   }
   if (!isMap(doc.contents)) loc.fail([], 'a scenario is a mapping with at least name and steps');
   const raw: unknown = doc.toJS();
+  eraAsText(raw);
   loc.check(validateScenario, raw, []);
 
   const ops: OpsDecl[] = (raw.ops ?? []).map((o, i) => ({
@@ -194,7 +195,7 @@ export function loadScenarioText(text: string, file: string): Scenario {
   let variant: Scenario['variant'];
   if (raw.variant) {
     const v = raw.variant;
-    variant = { name: v.name, config: v.config, fewerInstructions: v.fewer_instructions ?? [] };
+    variant = { name: v.name, config: withEra(v.config), fewerInstructions: v.fewer_instructions ?? [] };
     const labels = new Set(steps.flatMap((s) => (s.kind === 'measure' ? [s.label] : [])));
     variant.fewerInstructions.forEach((l, i) => {
       if (!labels.has(l)) loc.fail(['variant', 'fewer_instructions', i], `no measure step has the label '${l}'`);
@@ -206,11 +207,25 @@ export function loadScenarioText(text: string, file: string): Scenario {
     name: raw.name,
     description: raw.description ?? '',
     file,
-    config: { functions, modules, trampolines, era, ...raw.config },
+    config: { functions, modules, trampolines, era, ...withEra(raw.config ?? {}) },
     ops,
     steps,
     variant,
   };
+}
+
+/** `era: 3.18` is a YAML number: read it as the era's name. */
+function eraAsText(raw: unknown): void {
+  const r = raw as { config?: { era?: unknown }; variant?: { config?: { era?: unknown } } } | null;
+  for (const c of [r?.config, r?.variant?.config]) {
+    if (c && typeof c === 'object' && typeof c.era === 'number') c.era = String(c.era);
+  }
+}
+
+/** A config with its era's alias (such as 'seed') resolved; the schema admits only known names. */
+function withEra<T extends { era?: string }>(c: T): Omit<T, 'era'> & Partial<Pick<KernelConfig, 'era'>> {
+  const { era, ...rest } = c;
+  return era === undefined ? rest : { ...rest, era: parseEra(era)! };
 }
 
 function parseExpect(loc: Locator, base: Path, b: RawStep<'expect'>, needOps: (p: Path, n: string) => void): Expectation {

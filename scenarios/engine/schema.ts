@@ -8,7 +8,7 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { CALLBACK_KIND, USER_OPS_FLAGS } from '../../kernel-model/abi.js';
 import { ERRNO } from '../../kernel-model/ftrace/core.js';
-import { ERAS, MAX_FUNCTIONS } from '../../kernel-model/kernel.js';
+import { ERAS, ERA_ALIASES, MAX_FUNCTIONS } from '../../kernel-model/kernel.js';
 import { WORKLOAD_NAMES } from '../../kernel-model/workloads/workloads.js';
 
 /** Bounds on what a step asks the guest to do. */
@@ -40,7 +40,7 @@ const Arg = either(
   'expected a whole number, a 0x… number or &symbol',
 );
 const ExpectError = Type.Optional(oneOf(Object.keys(ERRNO) as (keyof typeof ERRNO)[]));
-const Era = oneOf(ERAS);
+const Era = oneOf([...ERAS, ...Object.keys(ERA_ALIASES)]);
 const Patterns = Type.Array(Type.String({ minLength: 1 }));
 const Args = Type.Optional(Type.Array(Arg, { maxItems: LIMITS.args }));
 const closed = { additionalProperties: false } as const;
