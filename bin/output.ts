@@ -6,6 +6,52 @@ import pc from 'picocolors';
 /** 0 = all good, 1 = a check failed, 2 = bad usage or input. */
 export const EXIT = { OK: 0, CHECK_FAILED: 1, USAGE: 2 } as const;
 
+/**
+ * Where a command's output goes: the process's streams, or what a caller
+ * of main() gives (the tests run the CLI in-process).
+ */
+export interface Io {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+export const processIo: Io = {
+  out: (t) => void process.stdout.write(t),
+  err: (t) => void process.stderr.write(t),
+};
+
+let io: Io = processIo;
+let exitCode: number = EXIT.OK;
+
+/** Directs output to `next` for one run of the CLI; returns the previous sink. */
+export function useIo(next: Io): Io {
+  const prev = io;
+  io = next;
+  exitCode = EXIT.OK;
+  return prev;
+}
+
+export function write(text: string): void {
+  io.out(text);
+}
+
+export function say(line = ''): void {
+  io.out(line + '\n');
+}
+
+export function writeErr(text: string): void {
+  io.err(text);
+}
+
+/** The status the command ends with (checked results); errors set theirs in main(). */
+export function setExitCode(code: number): void {
+  exitCode = code;
+}
+
+export function currentExitCode(): number {
+  return exitCode;
+}
+
 /** Bad usage or input: printed as one line, exit 2. */
 export class UsageError extends Error {
   constructor(message: string) {
@@ -20,7 +66,7 @@ export function toJson(value: unknown): string {
 }
 
 export function printJson(value: unknown): void {
-  process.stdout.write(toJson(value) + '\n');
+  write(toJson(value) + '\n');
 }
 
 export const colors = pc.createColors(!!process.stdout.isTTY && !process.env.NO_COLOR);

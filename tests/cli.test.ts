@@ -1,18 +1,32 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-/* The ftrace-sim command as a user runs it: exit codes, one-line errors, --json. */
+/*
+ * The ftrace-sim command as a user runs it: exit codes, one-line errors,
+ * --json. The commands run in-process through main(); one test starts the
+ * installed entry point itself.
+ */
 import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { main } from '../bin/main.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
-function cli(...args: string[]) {
-  const r = spawnSync(process.execPath, [join(root, 'bin', 'ftrace-sim.js'), ...args], { cwd: root, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
-  return { code: r.status, out: r.stdout, err: r.stderr };
+async function cli(...args: string[]) {
+  let out = '';
+  let err = '';
+  const code = await main(args, { out: (t) => void (out += t), err: (t) => void (err += t) });
+  return { code, out, err };
 }
 
-test('run: 0 when every scenario passes, with one JSON document of every scenario', () => {
-  const r = cli('run', 'no-modules', 'two-static-ops', '--json');
+test('the installed command runs the CLI and exits with its status', () => {
+  const r = spawnSync(process.execPath, [join(root, 'bin', 'ftrace-sim.js'), 'run', 'tests/fixtures/bad-key.yaml'], { cwd: root, encoding: 'utf8' });
+  expect(r.status).toBe(2);
+  expect(r.stderr.trim()).toBe("ftrace-sim: tests/fixtures/bad-key.yaml:6: steps[1].call.tims: unknown key 'tims'");
+  expect(r.stdout).toBe('');
+});
+
+test('run: 0 when every scenario passes, with one JSON document of every scenario', async () => {
+  const r = await cli('run', 'no-modules', 'two-static-ops', '--json');
   expect(r.code).toBe(0);
   const doc = JSON.parse(r.out) as { scenarios: Record<string, unknown>[] };
   expect(doc.scenarios.map((s) => s.name)).toEqual(['no-modules', 'two-static-ops']);
@@ -24,35 +38,35 @@ test('run: 0 when every scenario passes, with one JSON document of every scenari
   expect(byOps.vfs).toEqual({ address: expect.stringMatching(/^0xffffffff83[0-9a-f]{6}$/), invocations: 20 });
 });
 
-test('run: 1 when a check fails, naming the step and both values', () => {
-  const r = cli('run', 'tests/fixtures/failing.yaml');
+test('run: 1 when a check fails, naming the step and both values', async () => {
+  const r = await cli('run', 'tests/fixtures/failing.yaml');
   expect(r.code).toBe(1);
   expect(r.out).toContain('FAIL failing');
   expect(r.out).toContain('steps[1] expect: callsite vfs_read');
   expect(r.out).toContain('expected nop, guest memory holds trampoline(tracer)');
 });
 
-test('run: 2 with a one-line reason for a bad file, an unknown scenario, or bad usage', () => {
-  const bad = cli('run', 'tests/fixtures/bad-key.yaml');
+test('run: 2 with a one-line reason for a bad file, an unknown scenario, or bad usage', async () => {
+  const bad = await cli('run', 'tests/fixtures/bad-key.yaml');
   expect(bad.code).toBe(2);
   expect(bad.err.trim()).toBe("ftrace-sim: tests/fixtures/bad-key.yaml:6: steps[1].call.tims: unknown key 'tims'");
   expect(bad.out).toBe('');
-  const unknown = cli('run', 'no-such-scenario');
+  const unknown = await cli('run', 'no-such-scenario');
   expect(unknown.code).toBe(2);
   expect(unknown.err).toMatch(/^ftrace-sim: no scenario 'no-such-scenario'/);
-  expect(cli('run').code).toBe(2);
-  expect(cli('boot', '--functions', 'many').code).toBe(2);
-  expect(cli('frobnicate').code).toBe(2);
+  expect((await cli('run')).code).toBe(2);
+  expect((await cli('boot', '--functions', 'many')).code).toBe(2);
+  expect((await cli('frobnicate')).code).toBe(2);
 });
 
-test('boot --json and disasm print what the guest holds', () => {
-  const b = cli('boot', '--functions', '100', '--json');
+test('boot --json and disasm print what the guest holds', async () => {
+  const b = await cli('boot', '--functions', '100', '--json');
   expect(b.code).toBe(0);
   const s = JSON.parse(b.out);
   expect(s.records).toBe(s.nopSites);
   expect(s.regions.map((r: { name: string }) => r.name)).toEqual(expect.arrayContaining(['kernel-text', 'modules', 'direct-map']));
-  const d = cli('disasm', 'vfs_read', '--count', '2', '--functions', '100');
+  const d = await cli('disasm', 'vfs_read', '--count', '2', '--functions', '100');
   expect(d.code).toBe(0);
   expect(d.out).toMatch(/^ffffffff81[0-9a-f]{6} <vfs_read\+0x0>:  0f 1f 44 00 00 +nopl/);
-  expect(cli('disasm', 'no_such_symbol').code).toBe(2);
+  expect((await cli('disasm', 'no_such_symbol')).code).toBe(2);
 });

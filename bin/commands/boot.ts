@@ -3,7 +3,7 @@
 import type { Command } from 'commander';
 import { boot } from '../../kernel-model/boot.js';
 import { MAX_FUNCTIONS } from '../../kernel-model/kernel.js';
-import { intOption, printJson, table } from '../output.js';
+import { say, intOption, printJson, table } from '../output.js';
 import { ucVersion } from '../../emu/index.js';
 
 export function bootCommand(program: Command): void {
@@ -35,10 +35,10 @@ export function bootCommand(program: Command): void {
           },
         };
         if (opts.json) return printJson(summary);
-        console.log(table(['region', 'start', 'end', 'size', 'perms'], summary.regions.map((r) => [r.name, r.start, r.end, r.size, r.perms])));
-        console.log(`Unicorn ${summary.unicorn}   symbols: ${summary.symbols}   text: ${summary.textBytes} bytes`);
-        console.log(`dyn_ftrace records: ${summary.records} (call sites now NOP: ${nops})`);
-        console.log(
+        say(table(['region', 'start', 'end', 'size', 'perms'], summary.regions.map((r) => [r.name, r.start, r.end, r.size, r.perms])));
+        say(`Unicorn ${summary.unicorn}   symbols: ${summary.symbols}   text: ${summary.textBytes} bytes`);
+        say(`dyn_ftrace records: ${summary.records} (call sites now NOP: ${nops})`);
+        say(
           `boot: ${summary.timings.totalMs} ms (assemble ${summary.timings.assembleMs}${timings.fromCache ? ', from cache' : ''}, ` +
             `load ${summary.timings.loadMs}, NOP conversion ${summary.timings.nopMs})`,
         );

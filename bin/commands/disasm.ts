@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { disassemble, formatInsn, initDisassembler } from '../../asm/disasm.js';
 import { boot } from '../../kernel-model/boot.js';
 import { MAX_FUNCTIONS } from '../../kernel-model/kernel.js';
-import { UsageError, intOption, printJson } from '../output.js';
+import { say, UsageError, intOption, printJson } from '../output.js';
 
 export function disasmCommand(program: Command): void {
   program
@@ -44,7 +44,7 @@ export function disasmCommand(program: Command): void {
             })),
           );
         }
-        for (const i of insns) console.log(formatInsn(i, (a) => kernel.symbolize(a)));
+        for (const i of insns) say(formatInsn(i, (a) => kernel.symbolize(a)));
       } finally {
         kernel.close();
       }

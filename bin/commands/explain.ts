@@ -5,7 +5,7 @@ import { hex } from '../../emu/index.js';
 import { explainFunction, type Explanation } from '../../kernel-model/views/explain.js';
 import { inspectScenario } from '../../scenarios/engine/run.js';
 import type { Scenario } from '../../scenarios/engine/types.js';
-import { UsageError, colors as c, printJson } from '../output.js';
+import { say, UsageError, colors as c, printJson } from '../output.js';
 import { loadScenarioArg, stepOption } from './scenario-arg.js';
 
 /** The function a scenario is most about: the first one its expectations name. */
@@ -16,27 +16,27 @@ function defaultFunction(s: Scenario): string {
 }
 
 function print(e: Explanation, s: Scenario, step: number): void {
-  const h = (t: string) => console.log('\n' + c.bold(c.cyan(t)));
-  console.log(`${c.bold(e.function)} in ${s.name}, after step ${step}: its call site at ${hex(e.site)} now calls ${c.bold(e.target)}`);
+  const h = (t: string) => say('\n' + c.bold(c.cyan(t)));
+  say(`${c.bold(e.function)} in ${s.name}, after step ${step}: its call site at ${hex(e.site)} now calls ${c.bold(e.target)}`);
   h('The call site');
-  for (const st of e.stages) console.log(`  ${st.stage.padEnd(26)} ${c.yellow(st.bytes.padEnd(16))} ${st.instruction}`);
+  for (const st of e.stages) say(`  ${st.stage.padEnd(26)} ${c.yellow(st.bytes.padEnd(16))} ${st.instruction}`);
   if (e.trampoline) {
     const t = e.trampoline;
     h(`The trampoline of ${t.ops}: ${t.size} bytes at ${hex(t.address)} in module space, made from ${t.copiedFrom}`);
     for (const l of t.lines) {
       const special = !l.note.startsWith('copied from');
       const line = `  +0x${l.offset.toString(16).padStart(3, '0')}  ${l.bytes.padEnd(27)} ${l.instruction}`;
-      console.log(special ? c.green(line) + '\n' + c.green(`         ^ ${l.note}`) : line + c.dim(`   ; ${l.note}`));
+      say(special ? c.green(line) + '\n' + c.green(`         ^ ${l.note}`) : line + c.dim(`   ; ${l.note}`));
     }
   }
   h('One call, from the call site to the function body');
-  console.log('  ' + e.path.join(c.dim(' -> ')));
+  say('  ' + e.path.join(c.dim(' -> ')));
   h('What each callback received');
-  if (!e.callbacks.length) console.log('  no callback ran: the call site is a NOP');
+  if (!e.callbacks.length) say('  no callback ran: the call site is a NOP');
   for (const cb of e.callbacks) {
     const verdict = cb.ownOps ? c.green(`%rdx = &${cb.ops}: its own ops`) : c.red(`%rdx = ${cb.ops ? `&${cb.ops}` : hex(cb.rdx)}: NOT its own ops`);
-    console.log(`  ${c.bold(cb.callback)}: %rdi = ${hex(cb.rdi)} (ip), %rsi = ${hex(cb.rsi)} (parent ip), %rcx = ${hex(cb.rcx)}${cb.rcx ? ' (pt_regs)' : ''}`);
-    console.log(`      ${verdict}`);
+    say(`  ${c.bold(cb.callback)}: %rdi = ${hex(cb.rdi)} (ip), %rsi = ${hex(cb.rsi)} (parent ip), %rcx = ${hex(cb.rcx)}${cb.rcx ? ' (pt_regs)' : ''}`);
+    say(`      ${verdict}`);
   }
 }
 
@@ -58,7 +58,7 @@ export function explainCommand(program: Command): void {
         const e = explainFunction(kernel, ftrace, fn);
         if (opts.json) return printJson({ scenario: s.name, step: stepsRun - 1, ...e, failedChecks });
         print(e, s, stepsRun - 1);
-        if (failedChecks.length) console.log(c.red(`\n(${failedChecks.length} check(s) of the scenario failed before this point: run it for details)`));
+        if (failedChecks.length) say(c.red(`\n(${failedChecks.length} check(s) of the scenario failed before this point: run it for details)`));
       });
     });
 }

@@ -5,7 +5,7 @@ import { builtinScenarioFiles, displayPath, resolveScenario } from '../../scenar
 import { loadScenarioFile } from '../../scenarios/engine/load.js';
 import { runScenario, type ScenarioResult } from '../../scenarios/engine/run.js';
 import type { Scenario } from '../../scenarios/engine/types.js';
-import { EXIT, UsageError, colors as c, printJson, table } from '../output.js';
+import { say, setExitCode, EXIT, UsageError, colors as c, printJson, table } from '../output.js';
 
 function load(args: string[], all: boolean): Scenario[] {
   if (all && args.length) throw new UsageError('give scenario names or --all, not both');
@@ -23,17 +23,17 @@ function load(args: string[], all: boolean): Scenario[] {
 
 function printResult(r: ScenarioResult): void {
   const mark = r.passed ? c.green('PASS') : c.red('FAIL');
-  console.log(`${mark} ${c.bold(r.name)}  (${r.file})`);
+  say(`${mark} ${c.bold(r.name)}  (${r.file})`);
   for (const ch of r.checks) {
-    if (ch.passed) console.log(`  ${c.green('✓')} ${ch.name}${c.dim(` — ${ch.detail}`)}`);
-    else console.log(`  ${c.red('✗')} ${ch.name}\n      ${ch.detail.replace(/\n/g, '\n      ')}`);
+    if (ch.passed) say(`  ${c.green('✓')} ${ch.name}${c.dim(` — ${ch.detail}`)}`);
+    else say(`  ${c.red('✗')} ${ch.name}\n      ${ch.detail.replace(/\n/g, '\n      ')}`);
   }
   const byOps = Object.entries(r.callbacks.byOps);
   if (byOps.length) {
-    console.log(`  callbacks: ${r.callbacks.invocations} invocations, ${r.callbacks.rdxMismatches} with a wrong %rdx; ` + byOps.map(([n, o]) => `${n}@${o.address}: ${o.invocations}`).join(', '));
+    say(`  callbacks: ${r.callbacks.invocations} invocations, ${r.callbacks.rdxMismatches} with a wrong %rdx; ` + byOps.map(([n, o]) => `${n}@${o.address}: ${o.invocations}`).join(', '));
   }
   const ins = Object.entries(r.instructionsPerTracedCall);
-  if (ins.length) console.log(table(['guest instructions per traced call', 'instructions'], ins.map(([k, v]) => [k, v])).replace(/^/gm, '  '));
+  if (ins.length) say(table(['guest instructions per traced call', 'instructions'], ins.map(([k, v]) => [k, v])).replace(/^/gm, '  '));
 }
 
 export function runCommand(program: Command): void {
@@ -54,9 +54,9 @@ export function runCommand(program: Command): void {
       if (opts.json) printJson({ scenarios: results });
       else {
         const failed = results.filter((r) => !r.passed).length;
-        console.log(`\n${results.length - failed} passed, ${failed} failed`);
+        say(`\n${results.length - failed} passed, ${failed} failed`);
       }
-      process.exitCode = results.every((r) => r.passed) ? EXIT.OK : EXIT.CHECK_FAILED;
+      setExitCode(results.every((r) => r.passed) ? EXIT.OK : EXIT.CHECK_FAILED);
     });
 
   program
@@ -69,6 +69,6 @@ export function runCommand(program: Command): void {
         return { name: s.name, file: displayPath(f), description: s.description.trim() };
       });
       if (opts.json) return printJson({ scenarios: list });
-      for (const s of list) console.log(`${c.bold(s.name)}  ${c.dim(s.file)}\n  ${s.description.replace(/\s+/g, ' ')}\n`);
+      for (const s of list) say(`${c.bold(s.name)}  ${c.dim(s.file)}\n  ${s.description.replace(/\s+/g, ' ')}\n`);
     });
 }

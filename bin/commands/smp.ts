@@ -5,7 +5,7 @@ import { ERAS, ERA_ALIASES, MAX_CPUS, parseEra, type Era } from '../../kernel-mo
 import { patchRace } from '../../kernel-model/smp/patch-race.js';
 import { torture } from '../../kernel-model/smp/torture.js';
 import { trampolineFree } from '../../kernel-model/smp/trampoline-free.js';
-import { EXIT, UsageError, colors as c, intOption, printJson } from '../output.js';
+import { say, setExitCode, EXIT, UsageError, colors as c, intOption, printJson } from '../output.js';
 
 function seedOption(v: string | undefined): number {
   return v === undefined ? Math.floor(Math.random() * 0x7fffffff) : intOption('--seed', v, 0, 0x7fffffff);
@@ -43,13 +43,13 @@ export function smpCommands(program: Command): void {
       });
       if (opts.json) printJson(r);
       else {
-        console.log(`patch-race: ${r.options.cpus} CPUs, ${r.options.patching} patcher, ${r.options.era} era, seed ${seed}`);
-        console.log(`  function tracer events: ${r.events}; int3 hits handled: ${r.int3Hits}; wrong %rdx: ${r.rdxProblems.length}`);
-        for (const f of r.faults) console.log(c.red(`  CPU ${f.cpu} faulted:\n    ${f.report.replace(/\n/g, '\n    ')}`));
-        for (const p of r.rdxProblems.slice(0, 5)) console.log(c.red(`  ${p}`));
-        console.log(r.passed ? c.green('PASS: no CPU faulted, every callback got its own ops') : c.red('FAIL: patching raced with the other CPUs'));
+        say(`patch-race: ${r.options.cpus} CPUs, ${r.options.patching} patcher, ${r.options.era} era, seed ${seed}`);
+        say(`  function tracer events: ${r.events}; int3 hits handled: ${r.int3Hits}; wrong %rdx: ${r.rdxProblems.length}`);
+        for (const f of r.faults) say(c.red(`  CPU ${f.cpu} faulted:\n    ${f.report.replace(/\n/g, '\n    ')}`));
+        for (const p of r.rdxProblems.slice(0, 5)) say(c.red(`  ${p}`));
+        say(r.passed ? c.green('PASS: no CPU faulted, every callback got its own ops') : c.red('FAIL: patching raced with the other CPUs'));
       }
-      process.exitCode = r.passed ? EXIT.OK : EXIT.CHECK_FAILED;
+      setExitCode(r.passed ? EXIT.OK : EXIT.CHECK_FAILED);
     });
 
   program
@@ -70,11 +70,11 @@ export function smpCommands(program: Command): void {
       });
       if (opts.json) printJson(r);
       else {
-        console.log(`torture: ${r.cpus} CPUs, ${r.changes} changes, seed ${seed}: ${r.events} callback invocations checked, ${r.int3Hits} int3 hits, ${Math.round(r.changesPerSecond)} changes/s`);
-        for (const v of r.violations.slice(0, 10)) console.log(c.red(`  ${v}`));
-        console.log(r.passed ? c.green('PASS: every invariant held') : c.red(`FAIL: ${r.violations.length} violation(s); replay with --seed ${seed}`));
+        say(`torture: ${r.cpus} CPUs, ${r.changes} changes, seed ${seed}: ${r.events} callback invocations checked, ${r.int3Hits} int3 hits, ${Math.round(r.changesPerSecond)} changes/s`);
+        for (const v of r.violations.slice(0, 10)) say(c.red(`  ${v}`));
+        say(r.passed ? c.green('PASS: every invariant held') : c.red(`FAIL: ${r.violations.length} violation(s); replay with --seed ${seed}`));
       }
-      process.exitCode = r.passed ? EXIT.OK : EXIT.CHECK_FAILED;
+      setExitCode(r.passed ? EXIT.OK : EXIT.CHECK_FAILED);
     });
 
   program
@@ -93,11 +93,11 @@ export function smpCommands(program: Command): void {
       });
       if (opts.json) printJson(r);
       else {
-        console.log(`trampoline-free: ${opts.preempt ? 'CONFIG_PREEMPT' : 'no preemption'}, wait: ${r.options.sync}, seed ${seed}`);
-        for (const line of r.story) console.log(`  ${line}`);
-        for (const f of r.faults) console.log(c.red(`    ${f.report.replace(/\n/g, '\n    ')}`));
-        console.log(r.passed ? c.green('PASS: no task ran in freed memory') : c.red('FAIL: a task ran in the freed trampoline'));
+        say(`trampoline-free: ${opts.preempt ? 'CONFIG_PREEMPT' : 'no preemption'}, wait: ${r.options.sync}, seed ${seed}`);
+        for (const line of r.story) say(`  ${line}`);
+        for (const f of r.faults) say(c.red(`    ${f.report.replace(/\n/g, '\n    ')}`));
+        say(r.passed ? c.green('PASS: no task ran in freed memory') : c.red('FAIL: a task ran in the freed trampoline'));
       }
-      process.exitCode = r.passed ? EXIT.OK : EXIT.CHECK_FAILED;
+      setExitCode(r.passed ? EXIT.OK : EXIT.CHECK_FAILED);
     });
 }

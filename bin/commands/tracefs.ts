@@ -7,7 +7,7 @@ import type { FtraceOps } from '../../kernel-model/ftrace/ops.js';
 import type { Kernel } from '../../kernel-model/kernel.js';
 import { TRACEFS_FILES, availableFilterFunctions, enabledFunctions, setFtraceHash, traceFile, type TracefsFile } from '../../kernel-model/views/tracefs.js';
 import { inspectScenario } from '../../scenarios/engine/run.js';
-import { UsageError, printJson } from '../output.js';
+import { write, UsageError, printJson } from '../output.js';
 import { loadScenarioArg, stepOption } from './scenario-arg.js';
 
 function render(file: TracefsFile, kernel: Kernel, ftrace: Ftrace, ops: ReadonlyMap<string, FtraceOps>, opsName: string | undefined): { text: string; ops?: string } {
@@ -61,6 +61,6 @@ export function tracefsCommand(program: Command): void {
       const text = out!.text;
       if (opts.json) {
         printJson({ file: f, scenario: opts.after ?? null, step: stepShown, ops: out!.ops ?? null, lines: text.split('\n').slice(0, -1) });
-      } else process.stdout.write(text);
+      } else write(text);
     });
 }
