@@ -3,8 +3,12 @@
 import Table from 'cli-table3';
 import pc from 'picocolors';
 
-/** 0 = all good, 1 = a check failed, 2 = bad usage or input. */
-export const EXIT = { OK: 0, CHECK_FAILED: 1, USAGE: 2 } as const;
+/**
+ * 0 = all good, 1 = a check failed, 2 = bad usage or input, 3 = a bug in
+ * ftrace-sim, 4 = a run exceeded its budget (neither the guest's fault nor a
+ * failed check: the work asked for did not fit).
+ */
+export const EXIT = { OK: 0, CHECK_FAILED: 1, USAGE: 2, INTERNAL: 3, BUDGET: 4 } as const;
 
 /**
  * Where a command's output goes: the process's streams, or what a caller
@@ -23,11 +27,10 @@ export const processIo: Io = {
 let io: Io = processIo;
 let exitCode: number = EXIT.OK;
 
-/** Directs output to `next` for one run of the CLI; returns the previous sink. */
+/** Directs output to `next`; returns the previous sink. */
 export function useIo(next: Io): Io {
   const prev = io;
   io = next;
-  exitCode = EXIT.OK;
   return prev;
 }
 

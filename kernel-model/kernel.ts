@@ -83,6 +83,11 @@ export interface KernelConfig {
   trampolineSync: 'none' | TaskSync;
   /** Where assembled kernels are cached; undefined disables the cache. */
   cacheDir: string | undefined;
+  /**
+   * The wall-clock budget of one host-made call into the guest. Scenario
+   * limits keep legitimate work far inside it; a guest that loops ends here.
+   */
+  callBudgetMs: number;
 }
 
 const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -100,10 +105,19 @@ export const DEFAULT_CONFIG: KernelConfig = {
   dynamicTrampolines: false,
   trampolineSync: 'schedule_on_each_cpu',
   cacheDir: DEFAULT_CACHE_DIR,
+  callBudgetMs: 10_000,
 };
 
 export const MAX_FUNCTIONS = 200_000;
 export const MAX_CPUS = 8;
+
+/** A kernel configuration that no kernel can be built with: bad input, not a bug. */
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
 
 /**
  * Every value of a KernelConfig: the defaults for what `config` leaves out
@@ -113,10 +127,10 @@ export function resolveConfig(config: Partial<KernelConfig>): KernelConfig {
   const cfg: KernelConfig = { ...DEFAULT_CONFIG, ...config };
   if (config.patching === undefined && cfg.cpus > 1) cfg.patching = 'int3';
   if (!Number.isInteger(cfg.functions) || cfg.functions < 0 || cfg.functions > MAX_FUNCTIONS) {
-    throw new RangeError(`functions must be a whole number from 0 to ${MAX_FUNCTIONS}, not ${cfg.functions}`);
+    throw new ConfigError(`functions must be a whole number from 0 to ${MAX_FUNCTIONS}, not ${cfg.functions}`);
   }
-  if (!Number.isInteger(Math.log2(cfg.traceEntries))) throw new RangeError('traceEntries must be a power of two');
-  if (!Number.isInteger(cfg.cpus) || cfg.cpus < 1 || cfg.cpus > MAX_CPUS) throw new RangeError(`cpus must be from 1 to ${MAX_CPUS}, not ${cfg.cpus}`);
+  if (!Number.isInteger(Math.log2(cfg.traceEntries))) throw new ConfigError('traceEntries must be a power of two');
+  if (!Number.isInteger(cfg.cpus) || cfg.cpus < 1 || cfg.cpus > MAX_CPUS) throw new ConfigError(`cpus must be from 1 to ${MAX_CPUS}, not ${cfg.cpus}`);
   return cfg;
 }
 
@@ -215,14 +229,8 @@ export class Kernel {
   /** Assembles (or loads from the cache) the kernel, maps it and initialises its data. */
   static async assemble(config: Partial<KernelConfig> = {}): Promise<{ kernel: Kernel; assembleMs: number; loadMs: number; fromCache: boolean }> {
     const cfg = resolveConfig(config);
-    const layout = staticData();
-    const externals = new Map([...abiSymbols(), ...layout.symbols]);
     const t0 = performance.now();
-    const program = await assembleProgram([...coreSources(), ...generateFunctions(cfg.functions)], {
-      base: KERNEL_TEXT,
-      externals,
-      cacheDir: cfg.cacheDir,
-    });
+    const { program, layout } = await kernelImage(cfg);
     const t1 = performance.now();
     const kernel = new Kernel(cfg, program, layout);
     kernel.initData();
@@ -280,7 +288,7 @@ export class Kernel {
 
   /** Calls a kernel function (by name or address) on CPU 0 with up to six arguments; returns %rax. */
   call(target: string | bigint, args: readonly bigint[] = [], opts: CallOptions = {}): bigint {
-    return this.machine.call(typeof target === 'string' ? this.sym(target) : target, args, this.stackTop, opts);
+    return this.machine.call(typeof target === 'string' ? this.sym(target) : target, args, this.stackTop, { timeoutMs: this.config.callBudgetMs, ...opts });
   }
 
   close(): void {
@@ -305,6 +313,21 @@ export function modelFileContents(): Uint8Array {
   const b = new Uint8Array(FILE_DATA_SIZE);
   for (let i = 0; i < b.length; i++) b[i] = (i * 7 + 3) & 0xff;
   return b;
+}
+
+/**
+ * The kernel's text and the layout of its data, before anything is mapped:
+ * what boot loads, and what a scenario's names are checked against.
+ */
+export async function kernelImage(cfg: KernelConfig): Promise<{ program: Program; layout: DataLayout }> {
+  const layout = staticData();
+  const externals = new Map([...abiSymbols(), ...layout.symbols]);
+  const program = await assembleProgram([...coreSources(), ...generateFunctions(cfg.functions)], {
+    base: KERNEL_TEXT,
+    externals,
+    cacheDir: cfg.cacheDir,
+  });
+  return { program, layout };
 }
 
 /** The kernel's static data, laid out before assembly so the text can name it. */

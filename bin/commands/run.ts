@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* `ftrace-sim run` and `ftrace-sim list`: scenarios from the command line. */
 import type { Command } from 'commander';
-import { builtinScenarioFiles, displayPath, resolveScenario } from '../../scenarios/engine/catalog.js';
+import { builtinScenarioFiles, displayPath } from '../../scenarios/engine/catalog.js';
 import { loadScenarioFile } from '../../scenarios/engine/load.js';
+import { loadScenarioArg } from './scenario-arg.js';
+import { checkReferences } from '../../scenarios/engine/references.js';
 import { runScenario, type ScenarioResult } from '../../scenarios/engine/run.js';
 import type { Scenario } from '../../scenarios/engine/types.js';
 import { say, setExitCode, EXIT, UsageError, colors as c, printJson, table } from '../output.js';
@@ -10,15 +12,8 @@ import { say, setExitCode, EXIT, UsageError, colors as c, printJson, table } fro
 function load(args: string[], all: boolean): Scenario[] {
   if (all && args.length) throw new UsageError('give scenario names or --all, not both');
   if (!all && !args.length) throw new UsageError('name a scenario (see `ftrace-sim list`) or give --all');
-  const files = all
-    ? builtinScenarioFiles()
-    : args.map((a) => {
-        const f = resolveScenario(a);
-        if (!f) throw new UsageError(`no scenario '${a}': not a file, nor one of ${builtinScenarioFiles().map((x) => displayPath(x).replace(/^scenarios\/|\.ya?ml$/g, '')).join(', ')}`);
-        return f;
-      });
   // Every file is loaded and checked before anything runs.
-  return files.map((f) => loadScenarioFile(f, displayPath(f)));
+  return all ? builtinScenarioFiles().map((f) => loadScenarioFile(f, displayPath(f))) : args.map(loadScenarioArg);
 }
 
 function printResult(r: ScenarioResult): void {
@@ -45,9 +40,11 @@ export function runCommand(program: Command): void {
     .option('--json', 'print one JSON document: {"scenarios": [...]}')
     .action(async (names: string[], opts: { all?: boolean; json?: boolean }) => {
       const scenarios = load(names, !!opts.all);
+      // Every name in every file is resolved before the first scenario boots.
+      for (const s of scenarios) await checkReferences(s);
       const results: ScenarioResult[] = [];
       for (const s of scenarios) {
-        const r = await runScenario(s);
+        const r = await runScenario(s, { referencesChecked: true });
         results.push(r);
         if (!opts.json) printResult(r);
       }
@@ -56,7 +53,7 @@ export function runCommand(program: Command): void {
         const failed = results.filter((r) => !r.passed).length;
         say(`\n${results.length - failed} passed, ${failed} failed`);
       }
-      setExitCode(results.every((r) => r.passed) ? EXIT.OK : EXIT.CHECK_FAILED);
+      setExitCode(results.every((r) => r.passed) ? EXIT.OK : results.some((r) => r.budgetExceeded) ? EXIT.BUDGET : EXIT.CHECK_FAILED);
     });
 
   program

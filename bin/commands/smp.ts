@@ -11,6 +11,9 @@ function seedOption(v: string | undefined): number {
   return v === undefined ? Math.floor(Math.random() * 0x7fffffff) : intOption('--seed', v, 0, 0x7fffffff);
 }
 
+/** Enough for a long campaign; memory stays flat over it (engines renew as they go). */
+const MAX_TORTURE_CHANGES = 1_000_000;
+
 function eraOption(v: string): Era {
   const era = parseEra(v);
   if (!era) throw new UsageError(`--era is one of ${[...ERAS, ...Object.keys(ERA_ALIASES)].join(', ')}, not '${v}'`);
@@ -64,7 +67,7 @@ export function smpCommands(program: Command): void {
       const seed = seedOption(opts.seed);
       const r = await torture({
         cpus: intOption('--cpus', opts.cpus, 2, MAX_CPUS),
-        changes: intOption('--changes', opts.changes, 1, 10_000_000),
+        changes: intOption('--changes', opts.changes, 1, MAX_TORTURE_CHANGES),
         era: eraOption(opts.era),
         seed,
       });

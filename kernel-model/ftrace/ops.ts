@@ -9,7 +9,11 @@
  * used by the record accounting that ftrace.c does in C.
  */
 import { CALLBACK_FUNC, FTRACE_OPS_FL, GOLDEN_RATIO_64, HASH, HASH_ENTRY, OPS, STATS, type CallbackName, type OpsFlagName } from '../abi.js';
+import { KernelDataCorrupted } from '../corruption.js';
 import type { Kernel } from '../kernel.js';
+
+/** No trampoline create_trampoline() makes comes near a page. */
+const MAX_TRAMPOLINE_SIZE = 4096;
 
 export interface OpsSpec {
   name: string;
@@ -94,7 +98,9 @@ export class FtraceOps {
     this.kernel.memory.writeU64(this.field(OPS.TRAMPOLINE), v);
   }
   get trampolineSize(): number {
-    return Number(this.kernel.memory.readU64(this.field(OPS.TRAMPOLINE_SIZE)));
+    const size = this.kernel.memory.readU64(this.field(OPS.TRAMPOLINE_SIZE));
+    if (size > BigInt(MAX_TRAMPOLINE_SIZE)) throw new KernelDataCorrupted('ftrace_ops', this.addr, `${this.name}'s trampoline_size is ${size}`);
+    return Number(size);
   }
   set trampolineSize(v: number) {
     this.kernel.memory.writeU64(this.field(OPS.TRAMPOLINE_SIZE), BigInt(v));

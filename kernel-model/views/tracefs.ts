@@ -6,6 +6,7 @@
  */
 import { hex } from '../../emu/index.js';
 import { FTRACE_FL, HASH, HASH_ENTRY, OPS } from '../abi.js';
+import { KernelDataCorrupted, expectMapped } from '../corruption.js';
 import type { Ftrace } from '../ftrace/core.js';
 import type { FtraceOps } from '../ftrace/ops.js';
 import type { Kernel } from '../kernel.js';
@@ -48,15 +49,30 @@ export function enabledFunctions(kernel: Kernel, ftrace: Ftrace): string {
   return out;
 }
 
-/** The ips of a guest struct ftrace_hash, walked bucket by bucket. */
+/** The most buckets ftrace_hash_move() ever sizes a hash with (FTRACE_HASH_MAX_BITS). */
+const HASH_MAX_BITS = 12;
+
+/**
+ * The ips of a guest struct ftrace_hash, walked bucket by bucket. The walk is
+ * bounded by the hash's own count: a hash whose chains hold more entries than
+ * it says, or that point outside memory, is reported as corrupted.
+ */
 export function readGuestHash(kernel: Kernel, hash: bigint): bigint[] {
   if (hash === 0n) return [];
   const m = kernel.memory;
-  const bits = Number(m.readU64(hash + BigInt(HASH.SIZE_BITS)));
+  const what = 'ftrace_hash';
+  expectMapped(m, what, hash, HASH.SIZE);
+  const bits = m.readU64(hash + BigInt(HASH.SIZE_BITS));
+  const count = m.readU64(hash + BigInt(HASH.COUNT));
   const buckets = m.readU64(hash + BigInt(HASH.BUCKETS));
+  if (bits > BigInt(HASH_MAX_BITS)) throw new KernelDataCorrupted(what, hash, `size_bits is ${bits}, above ${HASH_MAX_BITS}`);
+  const nb = 1 << Number(bits);
+  expectMapped(m, `${what} buckets`, buckets, nb * 8);
   const ips: bigint[] = [];
-  for (let b = 0; b < 1 << bits; b++) {
+  for (let b = 0; b < nb; b++) {
     for (let e = m.readU64(buckets + BigInt(b * 8)); e !== 0n; e = m.readU64(e + BigInt(HASH_ENTRY.NEXT))) {
+      if (BigInt(ips.length) >= count) throw new KernelDataCorrupted(what, hash, `its chains hold more than its count of ${count} entries (a loop?)`);
+      expectMapped(m, `${what} entry`, e, HASH_ENTRY.SIZE);
       ips.push(m.readU64(e + BigInt(HASH_ENTRY.IP)));
     }
   }

@@ -5,11 +5,11 @@
  * Every error names the file, the line and the key; nothing runs from a bad
  * file. Names of kernel functions are checked later, against the booted kernel.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import { LineCounter, isMap, parseDocument, type Document } from 'yaml';
+import { LineCounter, isMap, isScalar, parseDocument, type Document } from 'yaml';
 import { DEFAULT_CONFIG, parseEra, type KernelConfig } from '../../kernel-model/kernel.js';
-import { COUNT_RE, scenarioSchema, stepSchemas, type RawArg, type RawCount, type RawScenario, type RawStep, type StepKind } from './schema.js';
+import { COUNT_RE, LIMITS, scenarioSchema, stepSchemas, type RawArg, type RawCount, type RawScenario, type RawStep, type StepKind } from './schema.js';
 import type { Arg, CountExpectation, Expectation, OpsDecl, Scenario, Step, TrampolineExpectation, Where } from './types.js';
 
 export class ScenarioError extends Error {
@@ -47,6 +47,10 @@ class Locator {
       if (range) return { file: this.file, line: this.lines.linePos(range[0]).line, key: keyOf(path) };
     }
     return { file: this.file, line: 1, key: keyOf(path) };
+  }
+
+  node(path: Path): unknown {
+    return this.doc.getIn(path, true);
   }
 
   fail(path: Path, reason: string): never {
@@ -94,8 +98,26 @@ export function parseCount(v: RawCount): CountExpectation {
   return { op: (m[1] ?? '==') as CountExpectation['op'], value: BigInt(m[2]!) };
 }
 
-function parseArgs(v: RawArg[] | undefined): Arg[] | undefined {
-  return v?.map((a) => (typeof a === 'number' ? BigInt(a) : a.startsWith('&') ? a : BigInt(a)));
+const U64_MAX = (1n << 64n) - 1n;
+
+/**
+ * A call's arguments as 64-bit values. A YAML integer is read again from its
+ * source text, since a JavaScript number holds only 53 bits exactly.
+ */
+function parseArgs(loc: Locator, path: Path, v: RawArg[] | undefined): Arg[] | undefined {
+  return v?.map((a, i) => {
+    if (typeof a === 'string' && a.startsWith('&')) return a;
+    const node = loc.node([...path, i]);
+    const text = typeof a === 'string' ? a : isScalar(node) && typeof node.source === 'string' ? node.source : String(a);
+    let value: bigint;
+    try {
+      value = BigInt(text.replace(/_/g, ''));
+    } catch {
+      return loc.fail([...path, i], `'${text}' is not a whole number`);
+    }
+    if (value > U64_MAX || value < -(1n << 63n)) loc.fail([...path, i], `${text} does not fit in a 64-bit register`);
+    return BigInt.asUintN(64, value);
+  });
 }
 
 const STEP_KINDS = Object.keys(stepSchemas) as StepKind[];
@@ -127,7 +149,13 @@ export function loadScenarioText(text: string, file: string): Scenario {
     throw new ScenarioError({ file, line: lines.linePos(e.pos[0]).line, key: '' }, `YAML: ${e.message.split('\n')[0]}`);
   }
   if (!isMap(doc.contents)) loc.fail([], 'a scenario is a mapping with at least name and steps');
-  const raw: unknown = doc.toJS();
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: LIMITS.aliases });
+  } catch (e) {
+    // The yaml library refuses an alias bomb here (a ReferenceError).
+    loc.fail([], `YAML: ${(e as Error).message} (at most ${LIMITS.aliases} aliases)`);
+  }
   eraAsText(raw);
   loc.check(validateScenario, raw, []);
 
@@ -143,8 +171,17 @@ export function loadScenarioText(text: string, file: string): Scenario {
     if (opsNames.has(o.name)) loc.fail(['ops', i, 'name'], `ops '${o.name}' is declared twice`);
     opsNames.add(o.name);
   });
+  ops.forEach((o, i) => {
+    if (o.callback === 'kprobe_regs' && !o.flags.includes('SAVE_REGS')) {
+      loc.fail(['ops', i, 'flags'], 'kprobe_regs reads the pt_regs it is passed: the ops needs flags [SAVE_REGS]');
+    }
+  });
+  /** Ops a destroy step freed, with the line that did; no later step may name them. */
+  const destroyed = new Map<string, number>();
   const needOps = (path: Path, n: string) => {
     if (!opsNames.has(n)) loc.fail(path, `unknown ops '${n}' (declared: ${[...opsNames].join(', ') || 'none'})`);
+    const line = destroyed.get(n);
+    if (line !== undefined) loc.fail(path, `ops '${n}' was destroyed at line ${line}`);
   };
 
   const steps: Step[] = raw.steps.map((s, i): Step => {
@@ -168,14 +205,16 @@ export function loadScenarioText(text: string, file: string): Scenario {
       case 'destroy': {
         loc.check(validateStep[kind], body, path);
         needOps([...path, 'ops'], body.ops);
+        // A destroy that is not expected to fail frees the ops for good.
+        if (kind === 'destroy' && !body.expect_error) destroyed.set(body.ops, where.line);
         return { where, expectError: body.expect_error, kind, ops: body.ops };
       }
       case 'call':
         loc.check(validateStep.call, body, path);
-        return { where, kind, function: body.function, times: body.times ?? 1, args: parseArgs(body.args) };
+        return { where, kind, function: body.function, times: body.times ?? 1, args: parseArgs(loc, [...path, 'args'], body.args) };
       case 'measure':
         loc.check(validateStep.measure, body, path);
-        return { where, kind, function: body.function, label: body.label, args: parseArgs(body.args) };
+        return { where, kind, function: body.function, label: body.label, args: parseArgs(loc, [...path, 'args'], body.args) };
       case 'run':
         loc.check(validateStep.run, body, path);
         return { where, kind, workload: body.workload, iterations: body.iterations ?? 1 };
@@ -202,16 +241,21 @@ export function loadScenarioText(text: string, file: string): Scenario {
     });
   }
 
-  const { functions, modules, trampolines, era } = DEFAULT_CONFIG;
   return {
     name: raw.name,
     description: raw.description ?? '',
     file,
-    config: { functions, modules, trampolines, era, ...withEra(raw.config ?? {}) },
+    config: scenarioConfig(raw.config),
     ops,
     steps,
     variant,
   };
+}
+
+function scenarioConfig(c: RawScenario['config']): Scenario['config'] {
+  const { functions, modules, trampolines, era } = DEFAULT_CONFIG;
+  const { budget_ms, ...rest } = c ?? {};
+  return { functions, modules, trampolines, era, ...withEra(rest), ...(budget_ms !== undefined ? { callBudgetMs: budget_ms } : {}) };
 }
 
 /** `era: 3.18` is a YAML number: read it as the era's name. */
@@ -268,13 +312,16 @@ function parseExpect(loc: Locator, base: Path, b: RawStep<'expect'>, needOps: (p
   return e;
 }
 
-export function loadScenarioFile(path: string, displayName = path): Scenario {
+export function loadScenarioFile(path: string, displayName = path, maxBytes: number = LIMITS.fileBytes): Scenario {
+  const where: Where = { file: displayName, line: 1, key: '' };
   let text: string;
   try {
+    const size = statSync(path).size;
+    if (size > maxBytes) throw new ScenarioError(where, `the file is ${size} bytes; scenario files are limited to ${maxBytes} (--max-file-size raises it)`);
     text = readFileSync(path, 'utf8');
   } catch (e) {
-    throw new ScenarioError({ file: displayName, line: 0, key: '' }, `cannot read: ${(e as Error).message}`);
+    if (e instanceof ScenarioError) throw e;
+    throw new ScenarioError(where, `cannot read: ${(e as Error).message}`);
   }
   return loadScenarioText(text, displayName);
 }
-

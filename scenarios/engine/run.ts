@@ -7,6 +7,7 @@
  */
 import { initDisassembler } from '../../asm/disasm.js';
 import { GuestFault, hex } from '../../emu/index.js';
+import { KernelDataCorrupted } from '../../kernel-model/corruption.js';
 import { FtraceBugError } from '../../kernel-model/ftrace/arch.js';
 import { boot } from '../../kernel-model/boot.js';
 import type { Ftrace, FtraceResult } from '../../kernel-model/ftrace/core.js';
@@ -15,6 +16,7 @@ import type { Kernel } from '../../kernel-model/kernel.js';
 import { TraceBuffer } from '../../kernel-model/trace/ring-buffer.js';
 import { defaultArgs, measureTracedCall, runWorkload } from '../../kernel-model/workloads/workloads.js';
 import { ScenarioError } from './load.js';
+import { checkReferences } from './references.js';
 import { checkEvents, currentRules, type KnownCall } from '../../kernel-model/trace/check-events.js';
 import { evaluateExpectation, type CheckContext } from './expectations.js';
 import type { Arg, Scenario, ScenarioConfig, Step } from './types.js';
@@ -39,35 +41,24 @@ export interface ScenarioResult {
   instructionsPerTracedCall: Record<string, number>;
   warnings: string[];
   fault: Record<string, unknown> | null;
+  /** A step ran out of its wall-clock budget: not a fault of the guest, and not a failed check. */
+  budgetExceeded: boolean;
+}
+
+/** What stops a scenario: the machine or the kernel's data is in no state to go on. */
+type Stop = GuestFault | FtraceBugError | KernelDataCorrupted;
+
+function stopDetail(e: Stop): string {
+  if (e instanceof GuestFault && e.kind === 'timeout') {
+    return `budget exceeded: the guest ran past its wall-clock budget (${e.note}) in ${e.symbol ?? hex(e.rip)}; a step asked for more work than the budget allows, or the guest loops`;
+  }
+  return e instanceof GuestFault ? e.report() : e.message;
 }
 
 function stepName(i: number, s: Step): string {
   const what =
     'ops' in s && typeof s.ops === 'string' ? ` ${s.ops}` : 'function' in s ? ` ${s.function}` : s.kind === 'run' ? ` ${s.workload}` : '';
   return `steps[${i}] ${s.kind}${what}`;
-}
-
-/** Names in the scenario that must exist in the booted kernel: bad input, not a failed check. */
-function checkReferences(s: Scenario, kernel: Kernel, ftrace: Ftrace): void {
-  const fail = (where: Step['where'], reason: string): never => {
-    throw new ScenarioError(where, reason);
-  };
-  for (const step of s.steps) {
-    if (step.kind === 'call' || step.kind === 'measure') {
-      if (!kernel.symbols.get(step.function)) fail(step.where, `unknown function '${step.function}'`);
-      if (step.kind === 'measure' && !ftrace.recordOf(step.function)) fail(step.where, `'${step.function}' has no fentry call site to measure`);
-      for (const a of step.args ?? []) {
-        if (typeof a === 'string' && !kernel.symbols.get(a.slice(1))) fail(step.where, `unknown symbol in argument '${a}'`);
-      }
-    }
-    if (step.kind === 'corrupt' && !kernel.symbols.get(step.at)) fail(step.where, `unknown symbol '${step.at}'`);
-    if (step.kind === 'expect' && step.expect.callsite) {
-      for (const fn of Object.keys(step.expect.callsite)) {
-        if (!kernel.symbols.get(fn)) fail({ ...step.where, key: `${step.where.key}.callsite.${fn}` }, `unknown function '${fn}'`);
-        if (!ftrace.recordOf(fn)) fail({ ...step.where, key: `${step.where.key}.callsite.${fn}` }, `'${fn}' has no fentry call site`);
-      }
-    }
-  }
 }
 
 function resolveArgs(kernel: Kernel, fn: string, args: readonly Arg[] | undefined): bigint[] {
@@ -183,7 +174,7 @@ interface RunOptions {
   inspect?: (i: Inspection) => void | Promise<void>;
 }
 
-async function runOnce(s: Scenario, config: ScenarioConfig, opts: RunOptions): Promise<{ st: RunState; fault: GuestFault | FtraceBugError | undefined }> {
+async function runOnce(s: Scenario, config: ScenarioConfig, opts: RunOptions): Promise<{ st: RunState; fault: Stop | undefined }> {
   const variantRun = opts.variantRun;
   await initDisassembler();
   const { kernel, ftrace } = await boot(config);
@@ -199,9 +190,8 @@ async function runOnce(s: Scenario, config: ScenarioConfig, opts: RunOptions): P
     instructions: {},
     variantRun,
   };
-  let fault: GuestFault | FtraceBugError | undefined;
+  let fault: Stop | undefined;
   try {
-    checkReferences(s, kernel, ftrace);
     for (const o of s.ops) st.ops.set(o.name, ftrace.createOps({ name: o.name, callback: o.callback, flags: o.flags, dynamic: o.dynamic }));
     const last = Math.min(opts.untilStep ?? s.steps.length - 1, s.steps.length - 1);
     let i = 0;
@@ -210,9 +200,9 @@ async function runOnce(s: Scenario, config: ScenarioConfig, opts: RunOptions): P
       try {
         executeStep(st, i, step);
       } catch (e) {
-        if (!(e instanceof GuestFault) && !(e instanceof FtraceBugError)) throw e;
+        if (!(e instanceof GuestFault) && !(e instanceof FtraceBugError) && !(e instanceof KernelDataCorrupted)) throw e;
         fault = e;
-        st.checks.push({ name: `${stepName(i, step)} (line ${step.where.line})`, passed: false, detail: e instanceof GuestFault ? e.report() : e.message });
+        st.checks.push({ name: `${stepName(i, step)} (line ${step.where.line})`, passed: false, detail: stopDetail(e) });
         break; // the machine is in no state to go on
       }
     }
@@ -223,7 +213,13 @@ async function runOnce(s: Scenario, config: ScenarioConfig, opts: RunOptions): P
   }
 }
 
-export async function runScenario(s: Scenario): Promise<ScenarioResult> {
+/**
+ * Runs a scenario, and its variant if it has one. The names it uses are
+ * checked first (checkReferences), unless the caller has done so for a
+ * whole set of files already.
+ */
+export async function runScenario(s: Scenario, opts: { referencesChecked?: boolean } = {}): Promise<ScenarioResult> {
+  if (!opts.referencesChecked) await checkReferences(s);
   const { st, fault } = await runOnce(s, s.config, { variantRun: false });
   const instructions = { ...st.instructions };
   const checks = st.checks;
@@ -260,7 +256,8 @@ export async function runScenario(s: Scenario): Promise<ScenarioResult> {
     callbacks: { invocations: total, rdxMismatches: st.events.rdxProblems.length, byOps },
     instructionsPerTracedCall: instructions,
     warnings: [...st.kernel.dmesg],
-    fault: fault instanceof GuestFault ? fault.toJSON() : fault ? { kind: 'ftrace_bug', message: fault.message } : null,
+    fault: fault instanceof GuestFault ? fault.toJSON() : fault instanceof FtraceBugError ? { kind: 'ftrace_bug', message: fault.message } : fault ? { kind: 'kernel_data_corrupted', message: fault.message } : null,
+    budgetExceeded: fault instanceof GuestFault && fault.kind === 'timeout',
   };
 }
 
@@ -272,5 +269,6 @@ export async function inspectScenario(s: Scenario, untilStep: number | undefined
   if (untilStep !== undefined && (untilStep < 0 || untilStep >= s.steps.length)) {
     throw new ScenarioError({ file: s.file, line: 1, key: 'steps' }, `step ${untilStep} does not exist: the scenario has steps 0 to ${s.steps.length - 1}`);
   }
+  await checkReferences(s);
   await runOnce(s, s.config, { variantRun: false, ...(untilStep !== undefined ? { untilStep } : {}), inspect });
 }

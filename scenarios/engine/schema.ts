@@ -11,14 +11,29 @@ import { ERRNO } from '../../kernel-model/ftrace/core.js';
 import { ERAS, ERA_ALIASES, MAX_FUNCTIONS } from '../../kernel-model/kernel.js';
 import { WORKLOAD_NAMES } from '../../kernel-model/workloads/workloads.js';
 
-/** Bounds on what a step asks the guest to do. */
+/** Bounds on a scenario file, all enforced before anything runs. */
 export const LIMITS = {
+  /** The file's size in bytes (the CLI's --max-file-size raises it). */
+  fileBytes: 1024 * 1024,
+  /** YAML aliases the file may expand. */
+  aliases: 100,
+  steps: 10_000,
+  ops: 64,
+  /** Patterns of one set_filter / set_notrace step. */
+  patterns: 1_000,
+  /** Bytes one `corrupt` step writes, and how far past its symbol it may start. */
+  corruptBytes: 4096,
+  corruptOffset: 16 * 1024 * 1024,
   /** `call: { times }` */
-  times: 1_000_000,
+  times: 100_000,
   /** `run: { iterations }` */
-  iterations: 10_000_000,
-  /** register arguments of a call */
+  iterations: 100_000,
+  /** Names in one expect map (callsite, invocations, trampolines). */
+  expectEntries: 1_000,
+  /** Register arguments of a call. */
   args: 6,
+  /** `config: { budget_ms }`: the wall-clock budget of one call into the guest (default 10 s). */
+  budgetMs: 600_000,
 } as const;
 
 /** A string from a fixed list; validated as `enum`, so an error can list the choices. */
@@ -41,9 +56,10 @@ const Arg = either(
 );
 const ExpectError = Type.Optional(oneOf(Object.keys(ERRNO) as (keyof typeof ERRNO)[]));
 const Era = oneOf([...ERAS, ...Object.keys(ERA_ALIASES)]);
-const Patterns = Type.Array(Type.String({ minLength: 1 }));
+const Patterns = Type.Array(Type.String({ minLength: 1 }), { maxItems: LIMITS.patterns });
 const Args = Type.Optional(Type.Array(Arg, { maxItems: LIMITS.args }));
 const closed = { additionalProperties: false } as const;
+const entries = { maxProperties: LIMITS.expectEntries } as const;
 
 const ConfigSchema = Type.Object(
   {
@@ -51,6 +67,7 @@ const ConfigSchema = Type.Object(
     modules: Type.Optional(Type.Boolean()),
     trampolines: Type.Optional(Type.Boolean()),
     era: Type.Optional(Era),
+    budget_ms: Type.Optional(Type.Integer({ minimum: 1, maximum: LIMITS.budgetMs })),
   },
   closed,
 );
@@ -70,8 +87,8 @@ export const scenarioSchema = Type.Object(
     name: Name,
     description: Type.Optional(Type.String()),
     config: Type.Optional(ConfigSchema),
-    ops: Type.Optional(Type.Array(OpsSchema)),
-    steps: Type.Array(Type.Record(Type.String(), Type.Unknown(), { minProperties: 1 }), { minItems: 1 }),
+    ops: Type.Optional(Type.Array(OpsSchema, { maxItems: LIMITS.ops })),
+    steps: Type.Array(Type.Record(Type.String(), Type.Unknown(), { minProperties: 1 }), { minItems: 1, maxItems: LIMITS.steps }),
     variant: Type.Optional(
       Type.Object(
         {
@@ -100,23 +117,23 @@ export const stepSchemas = {
   destroy: opsStep,
   call: Type.Object({ function: Type.String(), times: Type.Optional(Type.Integer({ minimum: 1, maximum: LIMITS.times })), args: Args }, closed),
   run: Type.Object({ workload: oneOf(WORKLOAD_NAMES), iterations: Type.Optional(Type.Integer({ minimum: 1, maximum: LIMITS.iterations })) }, closed),
-  reset_counters: Type.Array(Type.String()),
+  reset_counters: Type.Array(Type.String(), { maxItems: LIMITS.ops }),
   corrupt: Type.Object(
     {
       at: Type.String(),
-      offset: Type.Optional(Type.Integer({ minimum: 0 })),
-      bytes: Type.Array(Type.Integer({ minimum: 0, maximum: 255 }), { minItems: 1 }),
+      offset: Type.Optional(Type.Integer({ minimum: 0, maximum: LIMITS.corruptOffset })),
+      bytes: Type.Array(Type.Integer({ minimum: 0, maximum: 255 }), { minItems: 1, maxItems: LIMITS.corruptBytes }),
     },
     closed,
   ),
   measure: Type.Object({ function: Type.String(), label: Type.String({ minLength: 1 }), args: Args }, closed),
   expect: Type.Object(
     {
-      callsite: Type.Optional(Type.Record(Type.String(), Type.String({ pattern: '^(nop|ftrace_caller|ftrace_regs_caller|trampoline\\([^)]+\\))$' }))),
-      invocations: Type.Optional(Type.Record(Type.String(), Count)),
+      callsite: Type.Optional(Type.Record(Type.String(), Type.String({ pattern: '^(nop|ftrace_caller|ftrace_regs_caller|trampoline\\([^)]+\\))$' }), entries)),
+      invocations: Type.Optional(Type.Record(Type.String(), Count, entries)),
       rdx: Type.Optional(Type.Literal('match')),
       regs: Type.Optional(Type.Literal('match')),
-      trampolines: Type.Optional(Type.Record(Type.String(), Type.String({ pattern: '^(none|allocated|reuses\\([^)]+\\))$' }))),
+      trampolines: Type.Optional(Type.Record(Type.String(), Type.String({ pattern: '^(none|allocated|reuses\\([^)]+\\))$' }), entries)),
       ftrace_call: Type.Optional(Type.String()),
       module_bytes: Type.Optional(Count),
       warnings: Type.Optional(Type.String()),

@@ -13,7 +13,7 @@ export interface Where {
 }
 
 /** What a scenario may configure of the kernel it boots. */
-export type ScenarioConfig = Pick<KernelConfig, 'functions' | 'modules' | 'trampolines' | 'era'>;
+export type ScenarioConfig = Pick<KernelConfig, 'functions' | 'modules' | 'trampolines' | 'era'> & Partial<Pick<KernelConfig, 'callBudgetMs'>>;
 
 export interface OpsDecl {
   name: string;
