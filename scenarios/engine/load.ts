@@ -85,6 +85,19 @@ function ajvMessage(e: ErrorObject): { path: Path; reason: string } {
       return { path, reason: `expected ${JSON.stringify(p.allowedValue)}` };
     case 'pattern':
       return { path, reason: `does not have the expected form (${String(p.pattern)})` };
+    case 'type':
+      return { path, reason: `expected ${p.type === 'object' ? 'a mapping' : p.type === 'array' ? 'a list' : `a${/^[aeiou]/.test(String(p.type)) ? 'n' : ''} ${String(p.type)}`}` };
+    case 'minimum':
+    case 'maximum':
+      return { path, reason: `expected a number ${String(p.comparison)} ${String(p.limit)}` };
+    case 'minItems':
+    case 'maxItems':
+      return { path, reason: `expected ${e.keyword === 'minItems' ? 'at least' : 'at most'} ${String(p.limit)} item(s)` };
+    case 'minProperties':
+    case 'maxProperties':
+      return { path, reason: `expected ${e.keyword === 'minProperties' ? 'at least' : 'at most'} ${String(p.limit)} key(s)` };
+    case 'minLength':
+      return { path, reason: 'expected a non-empty string' };
     case 'anyOf':
       return { path, reason: String((e.parentSchema as { description?: string } | undefined)?.description ?? 'expected something else') };
     default:
