@@ -12,6 +12,7 @@ import { runCommand } from './commands/run.js';
 import { tracefsCommand } from './commands/tracefs.js';
 import { explainCommand } from './commands/explain.js';
 import { smpCommands } from './commands/smp.js';
+import { serveCommand } from './commands/serve.js';
 import { ScenarioError } from '../scenarios/engine/load.js';
 import { EXIT, UsageError } from './output.js';
 
@@ -27,6 +28,7 @@ runCommand(program);
 tracefsCommand(program);
 explainCommand(program);
 smpCommands(program);
+serveCommand(program);
 for (const c of program.commands) c.exitOverride();
 
 try {
