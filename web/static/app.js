@@ -254,7 +254,7 @@ function tipForTrampolineByte(line, i, b, callerName, callerLine) {
   }
   if (n.startsWith('the copied ftrace_call')) {
     if (i === 0) return `${b}: call rel32 opcode`;
-    return `${b}: byte ${i - 1} of the rel32 (little-endian): ${line.instruction.replace(/^callq /, 'now calls ')}; in ${callerName} this call goes to the list function or ftrace_stub`;
+    return `${b}: byte ${i - 1} of the rel32 (little-endian): ${line.instruction.replace(/^callq /, 'now calls ')}; in ${callerName} the same call reaches whatever ftrace_call is patched to: ftrace_stub, a lone ops' func, or the list function`;
   }
   if (n.startsWith('appended')) return i === 0 ? `${b}: jmp rel32 opcode, appended after the copy` : `${b}: byte ${i - 1} of the rel32 to ftrace_return (little-endian)`;
   if (n.startsWith('the ops pointer')) return `${b}: byte ${i} of ${n.replace(/^the ops pointer \((&\w+)\).*/, '$1')} = ${line.instruction.replace('.quad ', '')}, little-endian: the 48 8b 15 above loads it into %rdx`;
