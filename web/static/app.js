@@ -88,6 +88,8 @@ async function openScenario(doc, step, fn) {
   const slider = $('slider');
   slider.max = String(doc.steps.length - 1);
   const n = step === null || step === undefined || !/^\d+$/.test(String(step)) ? doc.openStep : Math.min(Number(step), doc.steps.length - 1);
+  await goTo(n);
+  // The whole run (and its variant) after the first step is drawn: the server runs one job at a time.
   api(`/api/checks?name=${encodeURIComponent(doc.key)}`)
     .then((c) => {
       if (state.scenario === doc) {
@@ -98,7 +100,6 @@ async function openScenario(doc, step, fn) {
     .catch((e) => {
       if (state.scenario === doc) $('checks').replaceChildren(el('li', { class: 'fail', text: e.message }));
     });
-  await goTo(n);
 }
 
 async function goTo(step) {
