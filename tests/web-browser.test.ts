@@ -82,6 +82,13 @@ test('the trampoline marks its rewritten displacement, and each callback shows i
   expect(await page.locator('#tip').textContent()).toMatch(/rewritten disp32.*ops slot/);
   expect(await page.locator('#tip').isVisible()).toBe(true);
 
+  // The checks up to this step, from the whole run of the scenario.
+  const run = (await (await fetch(`${srv.url}api/checks?name=kprobe-plus-function-tracer`)).json()) as { checks: { name: string; passed: boolean }[] };
+  const upTo3 = run.checks.filter((c) => /^steps\[[0-3]\]/.test(c.name));
+  expect(upTo3.length).toBeGreaterThan(0);
+  await page.waitForSelector('#checks li.summary');
+  expect(await page.locator('#checks li.summary').textContent()).toBe(`${upTo3.length} of ${upTo3.length} passed`);
+
   const rows = page.locator('#callbacks tbody tr');
   expect(await rows.count()).toBe(1);
   const rdx = await rows.locator('td.rdx').textContent();

@@ -92,6 +92,16 @@ test('the first step with a trampoline, the trampoline beside its caller, and th
   const doc = await getJson<{ openStep: number; steps: { line: number; endLine: number }[]; text: string }>('/api/scenario?name=kprobe-plus-function-tracer');
   expect(doc.openStep).toBe(1);
   expect(doc.text.split('\n')[doc.steps[1]!.line - 1]).toMatch(/register: tracer/);
+  // Every step of every built-in scenario is highlighted from its `- kind:` to its last line.
+  for (const { key } of await getJson<{ key: string }[]>('/api/scenarios')) {
+    const d = await getJson<{ steps: { kind: string; line: number; endLine: number }[]; text: string }>(`/api/scenario?name=${key}`);
+    const lines = d.text.split('\n');
+    d.steps.forEach((st, i) => {
+      expect(lines[st.line - 1]).toMatch(new RegExp(`^\\s*- ${st.kind}:`));
+      expect(st.endLine).toBeGreaterThanOrEqual(st.line);
+      if (i + 1 < d.steps.length) expect(d.steps[i + 1]!.line).toBe(st.endLine + 1 + lines.slice(st.endLine, d.steps[i + 1]!.line - 1).length);
+    });
+  }
   const before = await getJson<Snap>('/api/snapshot?name=kprobe-plus-function-tracer&step=0&fn=vfs_read');
   const after = await getJson<Snap>('/api/snapshot?name=kprobe-plus-function-tracer&step=1&fn=vfs_read');
   expect(before.explanation.target).toBe('nop');

@@ -89,10 +89,18 @@ function stepLines(s: Scenario, text: string): StepInfo[] {
       break;
     }
   }
+  // The loader's line is the step's body (after any comments); the step itself starts at its `- `.
+  const begins: number[] = [];
+  starts.forEach((line, i) => {
+    let b = line;
+    const floor = i > 0 ? starts[i - 1]! : 1;
+    while (b > floor && !/^\s*-\s/.test(lines[b - 1]!)) b--;
+    begins.push(/^\s*-\s/.test(lines[b - 1]!) ? b : line);
+  });
   return s.steps.map((st, i) => {
-    let end = i + 1 < starts.length ? starts[i + 1]! - 1 : stepsEnd;
-    while (end > st.where.line && !lines[end - 1]!.trim()) end--;
-    return { index: i, kind: st.kind, line: st.where.line, endLine: end };
+    let end = i + 1 < begins.length ? begins[i + 1]! - 1 : stepsEnd;
+    while (end > begins[i]! && !lines[end - 1]!.trim()) end--;
+    return { index: i, kind: st.kind, line: begins[i]!, endLine: Math.max(end, st.where.line) };
   });
 }
 

@@ -186,7 +186,7 @@ function renderYaml(errorLine) {
       return row;
     }),
   );
-  if (first) pre.scrollTop = Math.max(0, first.offsetTop - pre.offsetTop - pre.clientHeight / 3);
+  if (first) pre.scrollTop += first.getBoundingClientRect().top - pre.getBoundingClientRect().top - pre.clientHeight / 3;
 }
 
 function stepOfCheck(name) {
@@ -210,9 +210,19 @@ function renderChecks() {
     ul.replaceChildren(el('li', { class: 'muted', text: 'no check up to this step' }));
     return;
   }
+  // Newest first: the checks of the step on show lead, marked.
+  const passed = shown.filter((x) => x.passed).length;
   ul.replaceChildren(
-    ...shown.map((x) =>
-      el('li', { class: x.passed ? 'pass' : 'fail', title: x.detail }, el('span', { class: 'mark', text: x.passed ? '✔' : '✘' }), ' ', el('span', { text: x.name }), el('div', { class: 'detail', text: x.detail })),
+    el('li', { class: `summary ${passed === shown.length ? 'pass' : 'fail'}`, text: `${passed} of ${shown.length} passed` }),
+    ...shown.reverse().map((x) =>
+      el(
+        'li',
+        { class: `${x.passed ? 'pass' : 'fail'}${stepOfCheck(x.name) === state.step ? ' now' : ''}`, title: x.detail },
+        el('span', { class: 'mark', text: x.passed ? '✔' : '✘' }),
+        ' ',
+        el('span', { text: x.name }),
+        el('div', { class: 'detail', text: x.detail }),
+      ),
     ),
   );
 }
