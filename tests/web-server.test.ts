@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* The teaching page's server: its JSON is the simulator's state, and no request reaches a file. */
+import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { dirname, join } from 'node:path';
@@ -189,4 +190,30 @@ test('uploads: size-limited, checked by the scenario loader with file:line, kept
   const snap = JSON.parse((await raw('GET', `/api/snapshot?name=${doc.key}&step=1&fn=vfs_read`)).text) as Snap;
   expect(snap.explanation.target).toBe('trampoline(t)');
   expect(snap.explanation.callbacks).toEqual([expect.objectContaining({ callback: 'ftrace_count_probe', ops: 't', ownOps: true })]);
+});
+
+test('ftrace-sim serve: listens on loopback, prints its URL with --json, exits 2 on a busy port', async () => {
+  const cli = join(root, 'bin', 'ftrace-sim.js');
+  const child = spawn(process.execPath, [cli, 'serve', '--port', '0', '--json'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  try {
+    const line = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      child.stdout.on('data', (c: Buffer) => {
+        out += c.toString();
+        if (out.includes('}')) resolve(out);
+      });
+      child.once('exit', (code) => reject(new Error(`serve exited with ${code}`)));
+    });
+    const { url } = JSON.parse(line) as { url: string };
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
+    const page = await fetch(url);
+    expect(page.status).toBe(200);
+    const busy = spawnSync(process.execPath, [cli, 'serve', '--port', new URL(url).port], { cwd: root, encoding: 'utf8' });
+    expect(busy.status).toBe(2);
+    expect(busy.stderr).toMatch(/^ftrace-sim: cannot listen on 127\.0\.0\.1:\d+: EADDRINUSE/);
+  } finally {
+    child.kill('SIGTERM');
+  }
+  const code = await new Promise<number | null>((r) => (child.exitCode !== null ? r(child.exitCode) : child.once('exit', (c) => r(c))));
+  expect(code).toBe(0);
 });

@@ -2,7 +2,7 @@
 /* `ftrace-sim serve`: the teaching page, on a local web server. */
 import type { Command } from 'commander';
 import { serve } from '../../web/server.js';
-import { intOption, printJson } from '../output.js';
+import { UsageError, intOption, printJson } from '../output.js';
 
 export function serveCommand(program: Command): void {
   program
@@ -13,7 +13,11 @@ export function serveCommand(program: Command): void {
     .option('--json', 'print {url} as JSON once listening')
     .action(async (opts: { port: string; host: string; json?: boolean }) => {
       const port = intOption('--port', opts.port, 0, 65535);
-      const s = await serve(port, opts.host);
+      const s = await serve(port, opts.host).catch((e: NodeJS.ErrnoException) => {
+        // A busy port or an address not on this machine is the user's to change.
+        if (e.code === 'EADDRINUSE' || e.code === 'EADDRNOTAVAIL' || e.code === 'EACCES' || e.code === 'ENOTFOUND') throw new UsageError(`cannot listen on ${opts.host}:${port}: ${e.code}`);
+        throw e;
+      });
       if (opts.json) printJson({ url: s.url });
       else console.log(`ftrace-sim: serving the teaching page at ${s.url} (Ctrl-C stops)`);
       await new Promise<void>((resolve) => {

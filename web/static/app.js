@@ -227,8 +227,9 @@ function renderChecks() {
   );
 }
 
-function byteSpans(hexText, tipFor, classFor) {
-  return hexText.split(' ').map((b, i) => el('span', { class: `b ${classFor ? classFor(i) : ''}`, 'data-tip': tipFor(i, b), tabindex: '0', text: b }));
+/** Bytes as boxes that explain themselves on hover; `focusable` ones also on keyboard focus (Tab). */
+function byteSpans(hexText, tipFor, classFor, focusable = true) {
+  return hexText.split(' ').map((b, i) => el('span', { class: `b ${classFor ? classFor(i) : ''}`, 'data-tip': tipFor(i, b), tabindex: focusable ? '0' : null, text: b }));
 }
 
 function renderSite() {
@@ -304,13 +305,38 @@ function renderTrampoline() {
     const cls = r ? trampolineClass(r) : '';
     const left = l
       ? [
-          el('td', { class: `bytes ${l.role === 'op_ptr' ? 'orig-op' : l.role === 'call' ? 'orig-call' : ''}` }, byteSpans(l.bytes, (i, b) => (l.role === 'op_ptr' ? (i < 3 ? `${b}: movq disp32(%rip), %rdx: loads function_trace_op, which the list function walks` : `${b}: byte ${i - 3} of the disp32 to function_trace_op`) : l.role === 'call' ? `${b}: ftrace_call: the call ftrace patches to the list function or a single ops' func` : `${b}: ${c.name}+0x${off.toString(16)}`))),
+          el(
+            'td',
+            { class: `bytes ${l.role === 'op_ptr' ? 'orig-op' : l.role === 'call' ? 'orig-call' : ''}` },
+            byteSpans(
+              l.bytes,
+              (i, b) =>
+                l.role === 'op_ptr'
+                  ? i < 3
+                    ? `${b}: movq disp32(%rip), %rdx: loads function_trace_op, the ops the callback gets in %rdx`
+                    : `${b}: byte ${i - 3} of the disp32 (little-endian): %rip + disp = function_trace_op`
+                  : l.role === 'call'
+                    ? `${b}: ftrace_call: the call ftrace patches to ftrace_stub, a lone ops' func, or the list function`
+                    : `${b}: ${c.name}+0x${off.toString(16)}`,
+              null,
+              l.role !== null,
+            ),
+          ),
           el('td', { class: 'insn', text: l.instruction }),
         ]
       : [el('td', { class: 'bytes empty', text: '—' }), el('td', { class: 'insn muted', text: off >= (t ? t.size : 0) ? 'past the end of the copied code' : '' })];
     const right = r
       ? [
-          el('td', { class: `bytes ${cls}` }, byteSpans(r.bytes, (i, b) => tipForTrampolineByte(r, i, b, c.name, l), (i) => (cls === 'rewritten' && i >= 3 ? 'disp' : cls === 'rewritten' ? 'opc' : ''))),
+          el(
+            'td',
+            { class: `bytes ${cls}` },
+            byteSpans(
+              r.bytes,
+              (i, b) => tipForTrampolineByte(r, i, b, c.name, l),
+              (i) => (cls === 'rewritten' && i >= 3 ? 'disp' : cls === 'rewritten' ? 'opc' : ''),
+              cls !== 'copied',
+            ),
+          ),
           el('td', { class: `insn ${cls}` }, r.instruction, cls !== 'copied' ? el('div', { class: 'note', text: r.note }) : null),
         ]
       : [el('td', { class: 'bytes empty' }), el('td', { class: 'insn' })];
