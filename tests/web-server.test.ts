@@ -131,6 +131,19 @@ test('eras and the kernel before the seed, side by side', async () => {
   expect(c[0]!.instructions).toBeLessThan(c[2]!.instructions);
 });
 
+test('a traced call that crashes the guest is shown up to its fault', async () => {
+  // corrupted-op-ptr: at step 1 ftrace_caller loads the ops into %r10 (4c 8b 15), and the callback reads through %rdx.
+  const broken = await getJson<Snap & { fault: string | null }>('/api/snapshot?name=corrupted-op-ptr&step=1&fn=vfs_read');
+  expect(broken.explanation.target).toBe('ftrace_caller');
+  expect(broken.explanation.stages[2]!.bytes).toMatch(/^e8 /);
+  expect(broken.fault).toMatch(/^guest fault: unmapped-read .* <function_trace_call\+0x/);
+  expect(broken.hops[0]!.name).toBe('vfs_read call site');
+  expect(broken.hops.at(-1)!.name).toBe('function_trace_call');
+  const repaired = await getJson<Snap & { fault: string | null }>('/api/snapshot?name=corrupted-op-ptr&step=3&fn=vfs_read');
+  expect(repaired.fault).toBeNull();
+  expect(repaired.explanation.callbacks).toEqual([expect.objectContaining({ ops: 'tracer', ownOps: true })]);
+});
+
 test('no request path reaches the file system', async () => {
   const secret = readFileSync(join(root, 'package.json'), 'utf8');
   const probes = [

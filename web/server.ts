@@ -53,6 +53,7 @@ export interface Comparison {
   hops: StepSnapshot['hops'];
   callbacks: StepSnapshot['explanation']['callbacks'];
   instructions: number;
+  fault: string | null;
 }
 
 class HttpError extends Error {
@@ -204,6 +205,7 @@ export class WebApp {
           hops: snap.hops,
           callbacks: snap.explanation.callbacks,
           instructions: snap.hops.reduce((n, h) => n + h.instructions, 0),
+          fault: snap.fault,
         })),
       ),
     );

@@ -6,11 +6,11 @@
  * traced call is followed to count the instructions spent in each hop.
  */
 import { disassemble, formatInsnText } from '../asm/disasm.js';
-import { hexBytes } from '../asm/encoding.js';
-import { hex, permsToString } from '../emu/index.js';
+import { ftraceNopReplace, hexBytes } from '../asm/encoding.js';
+import { GuestFault, hex, permsToString } from '../emu/index.js';
 import { CALLBACK_FUNC, DYN_FTRACE, FTRACE_OPS_FL, OPS, type OpsFlagName } from '../kernel-model/abi.js';
 import { explainFunction, type Explanation } from '../kernel-model/explain.js';
-import type { Ftrace } from '../kernel-model/ftrace/core.js';
+import { siteTargetLabel, type Ftrace } from '../kernel-model/ftrace/core.js';
 import type { FtraceOps } from '../kernel-model/ftrace/ops.js';
 import type { Kernel } from '../kernel-model/kernel.js';
 import { enabledFunctions, setFtraceHash, traceFile } from '../kernel-model/tracefs.js';
@@ -73,6 +73,8 @@ export interface StepSnapshot {
   /** The code the trampoline was copied from, or that the site calls when no trampoline. */
   caller: { name: string; address: bigint; lines: CallerLine[] } | null;
   hops: Hop[];
+  /** When the traced call faulted (e.g. after a corrupted caller): the oops, and the hops up to it. */
+  fault: string | null;
   ops: OpsView[];
   memory: { regions: MemoryRegion[]; objects: MemoryObject[] };
   tracefs: { enabled_functions: string; trace: string; traceLines: number; set_ftrace_filter: Record<string, string>; set_ftrace_notrace: Record<string, string> };
@@ -105,9 +107,8 @@ function pickFunction(s: Scenario, ftrace: Ftrace): string {
 }
 
 /** Runs `fn` once more with hooks over ftrace's code, counting the instructions spent in each symbol. */
-export function countHops(kernel: Kernel, fn: string, site: bigint): Hop[] {
+export function countHops(kernel: Kernel, fn: string, site: bigint, hops: Hop[] = []): Hop[] {
   const cpu = kernel.cpu;
-  const hops: Hop[] = [];
   let armed = false;
   const visit = (a: bigint) => {
     if (!armed) return;
@@ -132,6 +133,23 @@ export function countHops(kernel: Kernel, fn: string, site: bigint): Hop[] {
     for (const h of hooks) cpu.removeHook(h);
   }
   return hops;
+}
+
+/** The site's bytes as compiled, after boot and now (as explain shows them), without running it. */
+function siteStages(kernel: Kernel, site: bigint): Explanation['stages'] {
+  const off = Number(site - kernel.program.base);
+  const insn = (b: Uint8Array) => {
+    const [i] = disassemble(b, site, 1);
+    return i ? formatInsnText(i, (a) => kernel.symbolize(a)) : '(undecodable)';
+  };
+  const compiled = kernel.program.bytes.subarray(off, off + 5);
+  const nop = ftraceNopReplace();
+  const now = kernel.memory.read(site, 5);
+  return [
+    { stage: 'as compiled', bytes: hexBytes(compiled), instruction: insn(compiled) },
+    { stage: 'after boot (ftrace_init)', bytes: hexBytes(nop), instruction: insn(nop) },
+    { stage: 'now', bytes: hexBytes(now), instruction: insn(now) },
+  ];
 }
 
 function callerListing(kernel: Kernel, ftrace: Ftrace, saveRegs: boolean): NonNullable<StepSnapshot['caller']> {
@@ -220,8 +238,24 @@ export async function stepSnapshot(s: Scenario, step: number, fn?: string, confi
     const tramp = target.kind === 'trampoline' ? ftrace.ops(target.ops) : undefined;
     const saveRegs = tramp ? tramp.hasFlag('SAVE_REGS') : target.kind === 'ftrace_regs_caller';
     const caller = target.kind === 'nop' && !tramp ? callerListing(kernel, ftrace, false) : callerListing(kernel, ftrace, saveRegs);
-    const explanation = explainFunction(kernel, ftrace, name);
-    const hops = countHops(kernel, name, rec.ip);
+    let explanation: Explanation;
+    let hops: Hop[];
+    let fault: string | null = null;
+    try {
+      explanation = explainFunction(kernel, ftrace, name);
+      hops = countHops(kernel, name, rec.ip);
+    } catch (e) {
+      if (!(e instanceof GuestFault)) throw e;
+      // The call crashes: what the site holds is still worth showing, and the path up to the crash.
+      fault = e.report();
+      explanation = { function: name, site: rec.ip, target: siteTargetLabel(target), stages: siteStages(kernel, rec.ip), trampoline: null, path: [], callbacks: [] };
+      hops = [];
+      try {
+        countHops(kernel, name, rec.ip, hops);
+      } catch (again) {
+        if (!(again instanceof GuestFault)) throw again;
+      }
+    }
     snap = {
       scenario: s.name,
       era: sc.config.era,
@@ -232,6 +266,7 @@ export async function stepSnapshot(s: Scenario, step: number, fn?: string, confi
       explanation,
       caller,
       hops,
+      fault,
       ops: opsViews,
       memory,
       tracefs,

@@ -357,9 +357,14 @@ function renderPath() {
     const kind = h.name.endsWith('call site') ? 'site' : h.name.startsWith('ftrace_trampoline') ? 'tramp' : /_caller|_call$|ftrace_return|_op_ptr|caller_end/.test(h.name) ? 'caller' : h.name.includes('list_func') || h.name.includes('ops_test') || h.name.includes('lookup_ip') ? 'list' : h.name === 'ftrace_stub' ? 'stub' : 'callback';
     return el('li', { class: `hop k-${kind}`, 'data-i': String(i) }, el('span', { class: 'name', text: h.name }), el('span', { class: 'count', text: `${h.instructions} insn` }));
   });
-  items.push(el('li', { class: 'hop k-site' }, el('span', { class: 'name', text: `${s.function}+0x5: the function runs on` }), el('span', { class: 'count', text: `${total} in all` })));
+  if (s.fault) items.push(el('li', { class: 'hop k-fault' }, el('span', { class: 'name', text: 'the CPU faults' }), el('span', { class: 'count', text: `after ${total} insn` })));
+  else items.push(el('li', { class: 'hop k-site' }, el('span', { class: 'name', text: `${s.function}+0x5: the function runs on` }), el('span', { class: 'count', text: `${total} in all` })));
   $('hops').replaceChildren(...items);
   const cbs = s.explanation.callbacks;
+  if (s.fault) {
+    $('callbacks').replaceChildren(el('pre', { class: 'oops', text: s.fault }));
+    return;
+  }
   if (!cbs.length) {
     $('callbacks').replaceChildren(el('p', { class: 'muted', text: 'No callback ran: the call site is a NOP.' }));
     return;
@@ -451,6 +456,7 @@ function renderTracefs() {
   const s = state.snap;
   const tabs = document.querySelectorAll('.tabs [role=tab]');
   tabs.forEach((b) => b.setAttribute('aria-selected', String(b.dataset.tab === state.tab)));
+  document.querySelector('[data-tab=dmesg]').textContent = s.dmesg.length ? `dmesg (${s.dmesg.length} ⚠)` : 'dmesg';
   const opsSel = $('filterOps');
   const names = Object.keys(s.tracefs.set_ftrace_filter);
   const keep = opsSel.value;
@@ -460,6 +466,7 @@ function renderTracefs() {
   let text;
   if (state.tab === 'enabled_functions') text = s.tracefs.enabled_functions || '(empty: no call site is enabled)\n';
   else if (state.tab === 'trace') text = s.tracefs.trace + (s.tracefs.traceLines > 60 ? `(the last 60 of ${s.tracefs.traceLines} entries)\n` : '');
+  else if (state.tab === 'dmesg') text = s.dmesg.length ? s.dmesg.join('\n') + '\n' : '(no warning)\n';
   else text = opsSel.value ? `# ${opsSel.value}\n${s.tracefs.set_ftrace_filter[opsSel.value]}` : '(no ops)\n';
   $('tracefs').textContent = text;
 }
@@ -473,7 +480,9 @@ function renderEras(list) {
       el('p', {}, 'site: ', el('code', { text: c.site }), ' → ', el('b', { text: c.target })),
       el('p', { class: 'total' }, el('b', { text: String(c.instructions) }), ' guest instructions in ftrace for one call'),
       el('ol', { class: 'mini' }, c.hops.map((h) => el('li', {}, el('span', { text: h.name }), el('span', { class: 'count', text: String(h.instructions) })))),
-      el('p', { class: 'muted', text: `${c.callbacks.length} callback(s); ${c.callbacks.filter((x) => x.ownOps).length} got their own ops in %rdx` }),
+      c.fault
+        ? el('p', { class: 'fail', text: `the call faults: ${c.fault.split('\n')[0]}` })
+        : el('p', { class: 'muted', text: `${c.callbacks.length} callback(s); ${c.callbacks.filter((x) => x.ownOps).length} got their own ops in %rdx` }),
     ),
   );
   $('eras').replaceChildren(...cols);
