@@ -95,6 +95,12 @@ test('the trampoline marks its rewritten displacement, and each callback shows i
   expect(await rows.locator('.opsaddr').textContent()).toBe(rdx);
   expect(rdx).toBe(snap.ops.find((o) => o.name === 'tracer')!.address);
   expect(await rows.locator('.verdict').textContent()).toBe('✔ %rdx = &tracer');
+
+  // Playing the call walks the hops; at the callback's hop its row lights up.
+  await page.locator('body').press('p');
+  await page.waitForSelector('#callbacks tbody tr.active', { timeout: 10000 });
+  expect(await page.locator('#hops .hop.active .name').textContent()).toBe(await rows.locator('td.cb').textContent());
+  expect(await page.locator('#hops .hop.done').count()).toBeGreaterThan(0);
 });
 
 test('an uploaded bad file shows its error line, and the scenario on show stays', async () => {

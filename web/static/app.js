@@ -353,9 +353,19 @@ function opsByAddr(addr) {
 function renderPath() {
   const s = state.snap;
   const total = s.hops.reduce((n, h) => n + h.instructions, 0);
+  const used = new Set();
   const items = s.hops.map((h, i) => {
-    const kind = h.name.endsWith('call site') ? 'site' : h.name.startsWith('ftrace_trampoline') ? 'tramp' : /_caller|_call$|ftrace_return|_op_ptr|caller_end/.test(h.name) ? 'caller' : h.name.includes('list_func') || h.name.includes('ops_test') || h.name.includes('lookup_ip') ? 'list' : h.name === 'ftrace_stub' ? 'stub' : 'callback';
-    return el('li', { class: `hop k-${kind}`, 'data-i': String(i) }, el('span', { class: 'name', text: h.name }), el('span', { class: 'count', text: `${h.instructions} insn` }));
+    const isCallback = s.explanation.callbacks.some((c) => c.callback === h.name);
+    const kind = isCallback ? 'callback' : h.name.endsWith('call site') ? 'site' : h.name.startsWith('ftrace_trampoline') ? 'tramp' : /_caller|_call$|ftrace_return|_op_ptr|caller_end/.test(h.name) ? 'caller' : h.name.includes('list_func') || h.name.includes('ops_test') || h.name.includes('lookup_ip') ? 'list' : h.name === 'ftrace_stub' ? 'stub' : 'callback';
+    // A callback's hop is tied to its row below, so that playing the call lights both.
+    const cb = kind === 'callback' ? s.explanation.callbacks.findIndex((c, k) => c.callback === h.name && !used.has(k)) : -1;
+    if (cb >= 0) used.add(cb);
+    return el(
+      'li',
+      { class: `hop k-${kind}`, 'data-i': String(i), 'data-cb': cb >= 0 ? String(cb) : null },
+      el('span', { class: 'name', text: h.name }),
+      el('span', { class: 'count', text: `${h.instructions} insn` }),
+    );
   });
   if (s.fault) items.push(el('li', { class: 'hop k-fault' }, el('span', { class: 'name', text: 'the CPU faults' }), el('span', { class: 'count', text: `after ${total} insn` })));
   else items.push(el('li', { class: 'hop k-site' }, el('span', { class: 'name', text: `${s.function}+0x5: the function runs on` }), el('span', { class: 'count', text: `${total} in all` })));
@@ -397,6 +407,7 @@ function play() {
   let i = 0;
   const tick = () => {
     if (i > 0) hops[i - 1].classList.replace('active', 'done');
+    document.querySelectorAll('#callbacks tbody tr').forEach((r, k) => r.classList.toggle('active', i < hops.length && hops[i].dataset.cb === String(k)));
     if (i >= hops.length) {
       clearInterval(state.playing);
       state.playing = null;
@@ -510,8 +521,15 @@ document.addEventListener('focusin', (e) => showTip(e.target.closest('[data-tip]
 
 // ---------- controls ----------
 
+/** The sticky side column starts below the header, whose height changes with the type size. */
+function fitHeader() {
+  document.documentElement.style.setProperty('--hdr', `${$('top').offsetHeight}px`);
+}
+window.addEventListener('resize', fitHeader);
+
 function setLarge(on) {
   document.body.classList.toggle('large', on);
+  fitHeader();
   $('large').setAttribute('aria-pressed', String(on));
   writeUrl();
 }
@@ -587,6 +605,7 @@ document.addEventListener('keydown', (e) => {
 });
 
 async function main() {
+  fitHeader();
   const u = readUrl();
   if (u.large) setLarge(true);
   try {
