@@ -188,6 +188,10 @@ test('uploads: size-limited, checked by the scenario loader with file:line, kept
   expect(sneaky.status).toBe(400);
   expect(JSON.parse(sneaky.text).file).toBe('.._.._etc_passwd');
 
+  const huge = await raw('POST', '/api/upload?name=huge.yaml', 'name: huge\nconfig:\n  functions: 100000\nops:\n  - { name: t, callback: counter }\nsteps:\n  - register: t\n');
+  expect(huge.status).toBe(400);
+  expect(JSON.parse(huge.text)).toMatchObject({ file: 'huge.yaml', line: 3, key: 'config.functions' });
+
   // Names of kernel functions are checked against the booted kernel, as `run` does, before any step runs.
   const unknown = await raw('POST', '/api/upload?name=mine.yaml', 'name: mine\nconfig: { functions: 8 }\nops:\n  - { name: t, callback: counter }\nsteps:\n  - register: t\n  - call: { function: no_such_fn }\n');
   expect(unknown.status).toBe(400);

@@ -20,6 +20,8 @@ import type { Scenario, ScenarioConfig } from '../scenarios/engine/types.js';
 import { scenarioFunctions, stepSnapshot, type StepSnapshot } from './snapshot.js';
 
 export const MAX_UPLOAD_BYTES = 64 * 1024;
+/** An uploaded kernel is assembled and booted for every step shown: keep it to a lecture's size. */
+export const MAX_UPLOAD_FUNCTIONS = 5000;
 const MAX_UPLOADS = 32;
 const MAX_CACHED = 256;
 const STATIC_DIR = join(dirname(fileURLToPath(import.meta.url)), 'static');
@@ -227,6 +229,17 @@ export class WebApp {
     } catch (err) {
       if (err instanceof ScenarioError) throw scenarioError(err);
       throw err;
+    }
+    for (const cfg of [scenario.config, scenario.variant?.config ?? {}]) {
+      if ((cfg.functions ?? 0) > MAX_UPLOAD_FUNCTIONS) {
+        const line = text.split('\n').findIndex((l) => /\bfunctions\s*:/.test(l)) + 1;
+        throw new HttpError(400, `${file}:${line}: config.functions: at most ${MAX_UPLOAD_FUNCTIONS} in an upload`, {
+          file,
+          line,
+          key: 'config.functions',
+          reason: `at most ${MAX_UPLOAD_FUNCTIONS} in an upload`,
+        });
+      }
     }
     const key = `upload-${createHash('sha256').update(file + '\0' + text).digest('hex').slice(0, 12)}`;
     const entry = { key, text, scenario, builtin: false };
