@@ -120,6 +120,9 @@ test('large type and the era comparison', async () => {
   expect(await page.locator('body').getAttribute('class')).toContain('large');
   await page.waitForSelector('#eras .era');
   expect(await texts(page, '#eras .era h3')).toEqual(['era: seed', 'era: modern', 'variant: before-the-seed']);
+  await page.locator('#slider').fill('5');
+  await shown(page, 'kprobe-plus-function-tracer:5:ksys_read');
+  expect(page.url()).toContain('step=5');
   await page.locator('body').press('l');
   expect(await page.locator('body').getAttribute('class')).not.toContain('large');
   expect(page.url()).not.toContain('large=1');

@@ -538,7 +538,14 @@ $('first').onclick = () => goTo(0);
 $('prev').onclick = () => goTo(state.step - 1);
 $('next').onclick = () => goTo(state.step + 1);
 $('last').onclick = () => goTo(state.scenario.steps.length - 1);
-$('slider').oninput = (e) => goTo(Number(e.target.value));
+// Dragging the slider shows the step number at once and asks the server once it rests.
+let sliderTimer = null;
+$('slider').oninput = (e) => {
+  const n = Number(e.target.value);
+  $('stepLabel').textContent = `step ${n} of ${state.scenario.steps.length - 1}: ${state.scenario.steps[n].kind}`;
+  clearTimeout(sliderTimer);
+  sliderTimer = setTimeout(() => goTo(n), 150);
+};
 $('play').onclick = play;
 $('large').onclick = () => setLarge(!document.body.classList.contains('large'));
 $('fn').onchange = (e) => {
