@@ -237,7 +237,7 @@ export async function stepSnapshot(s: Scenario, step: number, fn?: string, confi
     const target = ftrace.siteTarget(rec);
     const tramp = target.kind === 'trampoline' ? ftrace.ops(target.ops) : undefined;
     const saveRegs = tramp ? tramp.hasFlag('SAVE_REGS') : target.kind === 'ftrace_regs_caller';
-    const caller = target.kind === 'nop' && !tramp ? callerListing(kernel, ftrace, false) : callerListing(kernel, ftrace, saveRegs);
+    const caller = callerListing(kernel, ftrace, saveRegs);
     let explanation: Explanation;
     let hops: Hop[];
     let fault: string | null = null;

@@ -288,7 +288,9 @@ function renderTrampoline() {
   const c = s.caller;
   $('trampTitle').textContent = t
     ? `The trampoline of ${t.ops} (${t.size} bytes at ${t.address}, module space) beside ${t.copiedFrom}`
-    : `No trampoline: the site calls ${c.name} (${c.address}), shared by every ops`;
+    : s.explanation.target === 'nop'
+      ? `No trampoline: the site is a NOP. ${c.name} (${c.address}) is what it would call without one`
+      : `No trampoline: the site calls ${c.name} (${c.address}), shared by every ops`;
   const byOff = new Map(c.lines.map((l) => [l.offset, l]));
   const offsets = [...new Set([...c.lines.map((l) => l.offset), ...(t ? t.lines.map((l) => l.offset) : [])])].sort((a, b) => a - b);
   const tByOff = new Map(t ? t.lines.map((l) => [l.offset, l]) : []);
