@@ -15,6 +15,7 @@ import { bootCommand } from './commands/boot.js';
 import { disasmCommand } from './commands/disasm.js';
 import { explainCommand } from './commands/explain.js';
 import { runCommand } from './commands/run.js';
+import { serveCommand } from './commands/serve.js';
 import { setMaxFileSize } from './commands/scenario-arg.js';
 import { smpCommands } from './commands/smp.js';
 import { tracefsCommand } from './commands/tracefs.js';
@@ -34,6 +35,7 @@ function program(): Command {
   tracefsCommand(p);
   explainCommand(p);
   smpCommands(p);
+  serveCommand(p);
   for (const c of p.commands) c.exitOverride().configureOutput({ writeOut: write, writeErr });
   return p;
 }

@@ -60,6 +60,12 @@ export class RangeAllocator {
     }
   }
 
+  /** The size of the allocation at `addr`, or undefined when nothing is allocated there. */
+  sizeOf(addr: bigint): number | undefined {
+    const s = this.used.get(addr);
+    return s === undefined ? undefined : Number(s);
+  }
+
   get bytesInUse(): number {
     return Number(this.inUse);
   }

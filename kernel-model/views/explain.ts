@@ -128,18 +128,23 @@ function tracePath(kernel: Kernel, ftrace: Ftrace, fn: string, args: readonly bi
   return { path, callbacks };
 }
 
-export function explainFunction(kernel: Kernel, ftrace: Ftrace, fn: string): Explanation {
-  const rec = ftrace.recordOf(fn);
-  if (!rec) throw new Error(`${fn} has no fentry call site`);
-  const site = rec.ip;
+/** A call site's bytes as compiled, after boot and now, each with its instruction. */
+export function siteStages(kernel: Kernel, site: bigint): SiteStage[] {
   const compiled = kernel.program.bytes.subarray(Number(site - kernel.program.base), Number(site - kernel.program.base) + 5);
   const now = kernel.memory.read(site, 5);
   const nop = Uint8Array.of(0x0f, 0x1f, 0x44, 0x00, 0x00);
-  const stages: SiteStage[] = [
+  return [
     { stage: 'as compiled', bytes: hexBytes(compiled), instruction: oneInsn(kernel, compiled, site) },
     { stage: 'after boot (ftrace_init)', bytes: hexBytes(nop), instruction: oneInsn(kernel, nop, site) },
     { stage: 'now', bytes: hexBytes(now), instruction: oneInsn(kernel, now, site) },
   ];
+}
+
+export function explainFunction(kernel: Kernel, ftrace: Ftrace, fn: string): Explanation {
+  const rec = ftrace.recordOf(fn);
+  if (!rec) throw new Error(`${fn} has no fentry call site`);
+  const site = rec.ip;
+  const stages = siteStages(kernel, site);
   const target = ftrace.siteTarget(rec);
   const owner = target.kind === 'trampoline' ? ftrace.ops(target.ops) : undefined;
   const { path, callbacks } = tracePath(kernel, ftrace, fn, defaultArgs(kernel, fn), site);
