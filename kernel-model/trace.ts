@@ -19,9 +19,20 @@ export interface TraceEvent {
   regs: bigint;
   callback: CallbackName | undefined;
   cpu: number;
+  /** The task that was current on that CPU (its per-CPU current pid). */
+  pid: number;
   /** kprobe_regs: regs->ip and regs->di. */
   aux0: bigint;
   aux1: bigint;
+}
+
+/**
+ * The trace clock, in nanoseconds: the one definition every view of the
+ * trace uses (the tracefs `trace` file, trace.dat, Chrome JSON). The model
+ * has no clock yet, so an event's time is its sequence number in µs.
+ */
+export function traceClockNs(e: Pick<TraceEvent, 'seq'>): bigint {
+  return e.seq * 1000n;
 }
 
 const KIND_NAMES = new Map<number, CallbackName>(Object.entries(CALLBACK_KIND).map(([k, v]) => [v, k as CallbackName]));
@@ -65,8 +76,9 @@ export class TraceBuffer {
         parentIp: m.readU64(e + BigInt(TRACE_ENTRY.PARENT_IP)),
         op: m.readU64(e + BigInt(TRACE_ENTRY.OP)),
         regs: m.readU64(e + BigInt(TRACE_ENTRY.REGS)),
-        callback: KIND_NAMES.get(m.readU32(e + BigInt(TRACE_ENTRY.KIND))),
-        cpu: m.readU32(e + BigInt(TRACE_ENTRY.CPU)),
+        callback: KIND_NAMES.get(m.readU16(e + BigInt(TRACE_ENTRY.KIND))),
+        cpu: m.readU16(e + BigInt(TRACE_ENTRY.CPU)),
+        pid: m.readU32(e + BigInt(TRACE_ENTRY.PID)),
         aux0: m.readU64(e + BigInt(TRACE_ENTRY.AUX0)),
         aux1: m.readU64(e + BigInt(TRACE_ENTRY.AUX1)),
       });
