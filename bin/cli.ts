@@ -8,6 +8,7 @@ import { AsmError } from '../asm/assembler.js';
 import { UnicornUnavailableError } from '../emu/index.js';
 import { bootCommand } from './commands/boot.js';
 import { disasmCommand } from './commands/disasm.js';
+import { recordCommand } from './commands/record.js';
 import { runCommand } from './commands/run.js';
 import { tracefsCommand } from './commands/tracefs.js';
 import { explainCommand } from './commands/explain.js';
@@ -24,6 +25,7 @@ const program = new Command('ftrace-sim')
 bootCommand(program);
 disasmCommand(program);
 runCommand(program);
+recordCommand(program);
 tracefsCommand(program);
 explainCommand(program);
 smpCommands(program);

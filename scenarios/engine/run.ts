@@ -11,7 +11,7 @@ import { FtraceBugError } from '../../kernel-model/arch/x86/ftrace.js';
 import { boot } from '../../kernel-model/boot.js';
 import { siteTargetLabel, type Ftrace, type FtraceResult } from '../../kernel-model/ftrace/core.js';
 import type { FtraceOps } from '../../kernel-model/ftrace/ops.js';
-import type { Kernel } from '../../kernel-model/kernel.js';
+import type { Kernel, KernelConfig } from '../../kernel-model/kernel.js';
 import { TraceBuffer } from '../../kernel-model/trace.js';
 import { defaultArgs, measureTracedCall, runWorkload } from '../../kernel-model/workloads.js';
 import { ScenarioError } from './load.js';
@@ -274,7 +274,15 @@ export interface Inspection {
   failedChecks: Check[];
 }
 
-interface RunOptions {
+/** What a caller adds to a run: more kernel configuration, and work after each step. */
+export interface RunHooks {
+  /** On top of the scenario's configuration (e.g. more CPUs). */
+  kernelConfig?: Partial<KernelConfig>;
+  /** Called once the kernel has booted; what it returns is called after every step. */
+  onBoot?: (kernel: Kernel, ftrace: Ftrace) => (() => void) | void;
+}
+
+interface RunOptions extends RunHooks {
   variantRun: boolean;
   /** Run steps 0..untilStep only. */
   untilStep?: number;
@@ -285,7 +293,7 @@ interface RunOptions {
 async function runOnce(s: Scenario, config: ScenarioConfig, opts: RunOptions): Promise<{ st: RunState; fault: GuestFault | FtraceBugError | undefined }> {
   const variantRun = opts.variantRun;
   await initDisassembler();
-  const { kernel, ftrace } = await boot(config);
+  const { kernel, ftrace } = await boot({ ...config, ...opts.kernelConfig });
   const st: RunState = {
     kernel,
     ftrace,
@@ -304,6 +312,7 @@ async function runOnce(s: Scenario, config: ScenarioConfig, opts: RunOptions): P
   let fault: GuestFault | FtraceBugError | undefined;
   try {
     checkReferences(s, kernel, ftrace);
+    const afterStep = opts.onBoot?.(kernel, ftrace);
     for (const o of s.ops) st.ops.set(o.name, ftrace.createOps({ name: o.name, callback: o.callback, flags: o.flags, dynamic: o.dynamic }));
     const last = Math.min(opts.untilStep ?? s.steps.length - 1, s.steps.length - 1);
     let i = 0;
@@ -311,6 +320,7 @@ async function runOnce(s: Scenario, config: ScenarioConfig, opts: RunOptions): P
       const step = s.steps[i]!;
       try {
         executeStep(st, i, step);
+        afterStep?.();
       } catch (e) {
         if (!(e instanceof GuestFault) && !(e instanceof FtraceBugError)) throw e;
         fault = e;
@@ -370,9 +380,9 @@ export async function runScenario(s: Scenario): Promise<ScenarioResult> {
  * Runs a scenario up to and including step `untilStep` (all steps when
  * undefined) and hands the live kernel to `inspect` before closing it.
  */
-export async function inspectScenario(s: Scenario, untilStep: number | undefined, inspect: (i: Inspection) => void | Promise<void>): Promise<void> {
+export async function inspectScenario(s: Scenario, untilStep: number | undefined, inspect: (i: Inspection) => void | Promise<void>, hooks: RunHooks = {}): Promise<void> {
   if (untilStep !== undefined && (untilStep < 0 || untilStep >= s.steps.length)) {
     throw new ScenarioError({ file: s.file, line: 1, key: 'steps' }, `step ${untilStep} does not exist: the scenario has steps 0 to ${s.steps.length - 1}`);
   }
-  await runOnce(s, s.config, { variantRun: false, ...(untilStep !== undefined ? { untilStep } : {}), inspect });
+  await runOnce(s, s.config, { ...hooks, variantRun: false, ...(untilStep !== undefined ? { untilStep } : {}), inspect });
 }

@@ -1,0 +1,67 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* `ftrace-sim record`: a scenario's trace, from guest memory, in a file the field's own tools open. */
+import { writeFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { captureTrace, traceDatInput } from '../../kernel-model/export/capture.js';
+import { writeTraceDat } from '../../kernel-model/export/trace-dat.js';
+import { inspectScenario } from '../../scenarios/engine/run.js';
+import { UsageError, printJson } from '../output.js';
+import { backgroundCpusHooks, loadScenarioArg, stepOption } from './scenario-arg.js';
+
+export const RECORD_FORMATS = ['dat'] as const;
+export type RecordFormat = (typeof RECORD_FORMATS)[number];
+
+export function recordCommand(program: Command): void {
+  program
+    .command('record')
+    .description('run a scenario and write its trace ring buffer as a trace-cmd trace.dat file')
+    .argument('<scenario>', 'a built-in scenario name or a scenario file')
+    .requiredOption('-o, --output <file>', 'the file to write')
+    .option('--format <format>', `${RECORD_FORMATS.join(' | ')}: trace-cmd's trace.dat (v6)`, 'dat')
+    .option('--step <n>', 'stop after step n of the scenario (default: all steps)')
+    .option('--cpus <n>', 'give the kernel n CPUs; CPUs 1..n-1 run workloads while the scenario runs on CPU 0')
+    .option('--seed <s>', 'with --cpus: seed of the scheduler (printed; the same seed gives the same recording)')
+    .option('--json', 'print what was recorded as JSON')
+    .action(async (name: string, opts: { output: string; format: string; step?: string; cpus?: string; seed?: string; json?: boolean }) => {
+      if (!(RECORD_FORMATS as readonly string[]).includes(opts.format)) throw new UsageError(`--format is one of ${RECORD_FORMATS.join(', ')}, not '${opts.format}'`);
+      const s = loadScenarioArg(name);
+      const step = stepOption(s, opts.step);
+      const bg = backgroundCpusHooks(opts);
+      let summary: Record<string, unknown> = {};
+      await inspectScenario(
+        s,
+        step,
+        ({ kernel, stepsRun, failedChecks }) => {
+          bg.finish();
+          const t = captureTrace(kernel);
+          const { bytes, stats } = writeTraceDat(traceDatInput(t));
+          writeFileSync(opts.output, bytes);
+          summary = {
+            file: opts.output,
+            format: opts.format,
+            scenario: s.name,
+            step: stepsRun - 1,
+            cpus: t.cpus,
+            seed: bg.seed,
+            events: t.events.length,
+            lost: t.lost,
+            tasks: t.cmdlines.size,
+            pagesPerCpu: stats.pages,
+            timeExtends: stats.timeExtends,
+            bytes: bytes.length,
+            failedChecks: failedChecks.map((c) => c.name),
+          };
+        },
+        bg.hooks,
+      );
+      if (opts.json) return printJson(summary);
+      const pages = summary.pagesPerCpu as number[];
+      console.log(
+        `recorded ${String(summary.events)} function events of ${s.name} on ${String(summary.cpus)} CPU(s)${bg.seed !== null ? ` (seed ${bg.seed})` : ''}` +
+          ` to ${opts.output}: ${pages.reduce((a, b) => a + b, 0)} ring-buffer pages, ${String(summary.timeExtends)} time extends`,
+      );
+      const failed = summary.failedChecks as string[];
+      if (failed.length) console.log(`note: ${failed.length} of the scenario's checks failed in this run (first: ${failed[0]})`);
+      console.log(`read it with: trace-cmd report -i ${opts.output}`);
+    });
+}
