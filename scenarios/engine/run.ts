@@ -23,6 +23,8 @@ export interface Check {
   name: string;
   passed: boolean;
   detail: string;
+  /** The scenario file's line of the step that made the check. */
+  line?: number;
 }
 
 export interface ScenarioResult {
@@ -318,6 +320,7 @@ async function runOnce(s: Scenario, config: ScenarioConfig, opts: RunOptions): P
     let i = 0;
     for (; i <= last; i++) {
       const step = s.steps[i]!;
+      const made = st.checks.length;
       try {
         executeStep(st, i, step);
         afterStep?.();
@@ -326,6 +329,8 @@ async function runOnce(s: Scenario, config: ScenarioConfig, opts: RunOptions): P
         fault = e;
         st.checks.push({ name: `${stepName(i, step)} (line ${step.where.line})`, passed: false, detail: e instanceof GuestFault ? e.report() : e.message });
         break; // the machine is in no state to go on
+      } finally {
+        for (const c of st.checks.slice(made)) c.line ??= step.where.line;
       }
     }
     await opts.inspect?.({ kernel, ftrace, ops: st.ops, stepsRun: i, failedChecks: st.checks.filter((c) => !c.passed) });
