@@ -3,21 +3,27 @@
 import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { captureTrace, traceDatInput } from '../../kernel-model/export/capture.js';
+import { chromeTrace } from '../../kernel-model/export/chrome.js';
 import { writeTraceDat } from '../../kernel-model/export/trace-dat.js';
 import { inspectScenario } from '../../scenarios/engine/run.js';
 import { UsageError, printJson } from '../output.js';
 import { backgroundCpusHooks, loadScenarioArg, stepOption } from './scenario-arg.js';
 
-export const RECORD_FORMATS = ['dat'] as const;
+export const RECORD_FORMATS = ['dat', 'chrome'] as const;
 export type RecordFormat = (typeof RECORD_FORMATS)[number];
+
+function stats(summary: Record<string, unknown>): string {
+  const pages = summary.pagesPerCpu as number[];
+  return `${pages.reduce((a, b) => a + b, 0)} ring-buffer pages, ${String(summary.timeExtends)} time extends`;
+}
 
 export function recordCommand(program: Command): void {
   program
     .command('record')
-    .description('run a scenario and write its trace ring buffer as a trace-cmd trace.dat file')
+    .description("run a scenario and write its trace ring buffer as a trace-cmd trace.dat file, or as Chrome trace-event JSON (Perfetto)")
     .argument('<scenario>', 'a built-in scenario name or a scenario file')
     .requiredOption('-o, --output <file>', 'the file to write')
-    .option('--format <format>', `${RECORD_FORMATS.join(' | ')}: trace-cmd's trace.dat (v6)`, 'dat')
+    .option('--format <format>', "dat (trace-cmd's trace.dat, v6) or chrome (trace-event JSON for Perfetto and chrome://tracing)", 'dat')
     .option('--step <n>', 'stop after step n of the scenario (default: all steps)')
     .option('--cpus <n>', 'give the kernel n CPUs; CPUs 1..n-1 run workloads while the scenario runs on CPU 0')
     .option('--seed <s>', 'with --cpus: seed of the scheduler (printed; the same seed gives the same recording)')
@@ -34,7 +40,15 @@ export function recordCommand(program: Command): void {
         ({ kernel, stepsRun, failedChecks }) => {
           bg.finish();
           const t = captureTrace(kernel);
-          const { bytes, stats } = writeTraceDat(traceDatInput(t));
+          let stats = { pages: [] as number[], timeExtends: 0 };
+          let bytes: Uint8Array;
+          if (opts.format === 'chrome') {
+            bytes = new TextEncoder().encode(JSON.stringify(chromeTrace(t, { scenario: s.name })) + '\n');
+          } else {
+            const dat = writeTraceDat(traceDatInput(t));
+            bytes = dat.bytes;
+            stats = dat.stats;
+          }
           writeFileSync(opts.output, bytes);
           summary = {
             file: opts.output,
@@ -46,8 +60,7 @@ export function recordCommand(program: Command): void {
             events: t.events.length,
             lost: t.lost,
             tasks: t.cmdlines.size,
-            pagesPerCpu: stats.pages,
-            timeExtends: stats.timeExtends,
+            ...(opts.format === 'dat' ? { pagesPerCpu: stats.pages, timeExtends: stats.timeExtends } : {}),
             bytes: bytes.length,
             failedChecks: failedChecks.map((c) => c.name),
           };
@@ -55,13 +68,12 @@ export function recordCommand(program: Command): void {
         bg.hooks,
       );
       if (opts.json) return printJson(summary);
-      const pages = summary.pagesPerCpu as number[];
-      console.log(
-        `recorded ${String(summary.events)} function events of ${s.name} on ${String(summary.cpus)} CPU(s)${bg.seed !== null ? ` (seed ${bg.seed})` : ''}` +
-          ` to ${opts.output}: ${pages.reduce((a, b) => a + b, 0)} ring-buffer pages, ${String(summary.timeExtends)} time extends`,
-      );
+      const where = `${String(summary.events)} function events of ${s.name} on ${String(summary.cpus)} CPU(s)${bg.seed !== null ? ` (seed ${bg.seed})` : ''} to ${opts.output}`;
+      if (opts.format === 'dat') {
+        console.log(`recorded ${where}: ${stats(summary)}`);
+      } else console.log(`recorded ${where}: one track per CPU and per task`);
       const failed = summary.failedChecks as string[];
       if (failed.length) console.log(`note: ${failed.length} of the scenario's checks failed in this run (first: ${failed[0]})`);
-      console.log(`read it with: trace-cmd report -i ${opts.output}`);
+      console.log(opts.format === 'dat' ? `read it with: trace-cmd report -i ${opts.output}   (or: kernelshark ${opts.output})` : `open it in https://ui.perfetto.dev or chrome://tracing`);
     });
 }

@@ -1,0 +1,71 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The trace as Chrome trace-event JSON (the "JSON Object Format" that
+ * Perfetto and chrome://tracing open). Each CPU is a process and each task
+ * that ran on it a thread of that process, so every CPU and every task has
+ * its own track; each function tracer event is an instant on its task's
+ * track, at its trace-clock time in microseconds.
+ */
+import { traceClockNs } from '../trace.js';
+import type { CapturedTrace } from './capture.js';
+
+export type ChromePhase = 'i' | 'M';
+
+export interface ChromeEvent {
+  name: string;
+  ph: ChromePhase;
+  pid: number;
+  tid: number;
+  /** Microseconds. Metadata events have none. */
+  ts?: number;
+  cat?: string;
+  /** An instant's scope: 't' (its thread's track). */
+  s?: 't';
+  args?: Record<string, string | number>;
+}
+
+export interface ChromeTrace {
+  traceEvents: ChromeEvent[];
+  displayTimeUnit: 'ns' | 'ms';
+  otherData: Record<string, string | number>;
+}
+
+/** The Chrome process id of a CPU: process ids must be distinct, and 0 reads as "none" in some viewers. */
+export const cpuProcessId = (cpu: number) => cpu + 1;
+
+const hex = (a: bigint) => '0x' + BigInt.asUintN(64, a).toString(16);
+
+export function chromeTrace(t: CapturedTrace, about: Record<string, string | number> = {}): ChromeTrace {
+  const meta: ChromeEvent[] = [];
+  for (let cpu = 0; cpu < t.cpus; cpu++) {
+    meta.push({ name: 'process_name', ph: 'M', pid: cpuProcessId(cpu), tid: 0, args: { name: `CPU ${cpu}` } });
+    meta.push({ name: 'process_sort_index', ph: 'M', pid: cpuProcessId(cpu), tid: 0, args: { sort_index: cpu } });
+  }
+  const tracks = new Set<string>();
+  const events: ChromeEvent[] = [];
+  for (const e of t.events) {
+    const pid = cpuProcessId(e.cpu);
+    const key = `${pid}/${e.pid}`;
+    if (!tracks.has(key)) {
+      tracks.add(key);
+      meta.push({ name: 'thread_name', ph: 'M', pid, tid: e.pid, args: { name: `${t.cmdlines.get(e.pid) ?? '<...>'}-${e.pid}` } });
+    }
+    const fn = t.symbolName(e.ip) ?? hex(e.ip);
+    const parent = e.parentIp !== 0n ? (t.symbolName(e.parentIp) ?? hex(e.parentIp)) : '';
+    events.push({
+      name: fn,
+      cat: 'function',
+      ph: 'i',
+      s: 't',
+      ts: Number(traceClockNs(e)) / 1000,
+      pid,
+      tid: e.pid,
+      args: { ip: hex(e.ip), parent, parent_ip: hex(e.parentIp), event: Number(e.seq) },
+    });
+  }
+  return {
+    traceEvents: [...meta, ...events],
+    displayTimeUnit: 'ns',
+    otherData: { source: 'ftrace-sim', tracer: 'function', cpus: t.cpus, lost: t.lost, ...about },
+  };
+}
