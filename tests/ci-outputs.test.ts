@@ -11,6 +11,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { shardOf, shardOption } from '../bin/commands/run.js';
+import { seedRange } from '../bin/commands/smp.js';
+import { torture } from '../kernel-model/torture.js';
 import { UsageError, toJson } from '../bin/output.js';
 import { junitXml, xmlEscape } from '../bin/report/junit.js';
 import { runJobs } from '../bin/workers/pool.js';
@@ -117,4 +119,21 @@ test('XML escaping: markup and forbidden control characters never reach the docu
   const x = xmlEscape('a<b>&"c\'\u0001\u001f');
   expect(x).toBe('a&lt;b&gt;&amp;&quot;c&apos;');
   expect(XMLValidator.validate(`<t a="${x}">${x}</t>`)).toBe(true);
+});
+
+test('torture --campaign: seeds run in workers; each seed\'s result is what it gives when replayed alone', async () => {
+  const r = cli('torture', '--campaign', '--seeds', '3..4', '--changes', '25', '--cpus', '3', '--jobs', '2', '--json');
+  expect(r.err).toBe('');
+  expect(r.code).toBe(0);
+  const doc = JSON.parse(r.out) as { passed: boolean; failedSeeds: number[]; results: { seed: number; passed: boolean; events: number; int3Hits: number; violations: string[] }[] };
+  expect(doc.results.map((x) => x.seed)).toEqual([3, 4]);
+  expect(doc.failedSeeds).toEqual([]);
+  for (const x of doc.results) {
+    const alone = await torture({ cpus: 3, changes: 25, era: 'seed', seed: x.seed });
+    expect(x).toEqual({ seed: x.seed, passed: alone.passed, events: alone.events, int3Hits: alone.int3Hits, violations: alone.violations });
+    expect(x.events).toBeGreaterThan(0);
+  }
+  expect(new Set(doc.results.map((x) => x.events)).size).toBeGreaterThan(1); // different seeds, different runs
+  expect(seedRange('7..9')).toEqual([7, 8, 9]);
+  for (const bad of ['9..7', '1-3', '..3']) expect(() => seedRange(bad)).toThrow(UsageError);
 });
