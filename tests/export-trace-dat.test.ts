@@ -7,7 +7,8 @@
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { startBackgroundCpus, type BackgroundCpus } from '../kernel-model/background-cpus.js';
 import { captureTrace, traceDatInput } from '../kernel-model/export/capture.js';
 import { writeTraceDat, type FunctionEventRecord } from '../kernel-model/export/trace-dat.js';
@@ -139,4 +140,21 @@ test('deltas too large for 27 bits go through time extends that trace-cmd adds b
     return `${u / 1_000_000n}.${String(u % 1_000_000n).padStart(6, '0')}`;
   };
   expect(got.map((l) => [l.ts, l.cpu, l.fn, l.parent])).toEqual(times.map((t, i) => [us(t), i % 2 === 0 ? 0 : 2, 'first_func', 'second_func']));
+});
+
+test('ftrace-sim record: writes the file trace-cmd reads, says what it wrote, and refuses a format it lacks', () => {
+  const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+  const cli = (...args: string[]) => spawnSync(process.execPath, [join(root, 'bin', 'ftrace-sim.js'), ...args], { cwd: root, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+  const file = join(dir, 'cli.dat');
+  const r = cli('record', 'two-static-ops', '-o', file, '--cpus', '2', '--seed', '3', '--json');
+  expect(r.stderr).toBe('');
+  expect(r.status).toBe(0);
+  const doc = JSON.parse(r.stdout) as { events: number; cpus: number; seed: number; pagesPerCpu: number[] };
+  expect(doc).toMatchObject({ cpus: 2, seed: 3 });
+  const report = reportLines(traceCmd('report', '-O', 'parent=1', '-O', 'indent=0', '-i', file));
+  expect(report).toHaveLength(doc.events);
+  expect(doc.pagesPerCpu).toHaveLength(2);
+  const bad = cli('record', 'two-static-ops', '-o', file, '--format', 'perf');
+  expect(bad.status).toBe(2);
+  expect(bad.stderr).toMatch(/--format is one of dat, chrome/);
 });
