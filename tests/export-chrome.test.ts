@@ -11,6 +11,7 @@ import { Ajv } from 'ajv';
 import { startBackgroundCpus, type BackgroundCpus } from '../kernel-model/background-cpus.js';
 import { captureTrace } from '../kernel-model/export/capture.js';
 import { chromeTrace, cpuProcessId, type ChromeTrace } from '../kernel-model/export/chrome.js';
+import { FtraceInternals } from '../kernel-model/export/internals.js';
 import { traceFile } from '../kernel-model/tracefs.js';
 import { resolveScenario } from '../scenarios/engine/catalog.js';
 import { loadScenarioFile } from '../scenarios/engine/load.js';
@@ -88,4 +89,43 @@ test('the schema refuses what viewers cannot read', () => {
     { events: [] },
   ];
   for (const b of bad) expect(validate(b)).toBe(false);
+});
+
+test('--ftrace-internals: balanced, nested B/E slices, and each event inside the callback that wrote it, under its trampoline', async () => {
+  const s = loadScenarioFile(resolveScenario('function-tracer')!, 'function-tracer');
+  let rec: FtraceInternals | undefined;
+  let doc: ChromeTrace | undefined;
+  await inspectScenario(
+    s,
+    undefined,
+    ({ kernel }) => {
+      rec!.finish();
+      doc = JSON.parse(JSON.stringify(chromeTrace(captureTrace(kernel), {}, rec!.edges))) as ChromeTrace;
+    },
+    { onBoot: (k) => void (rec = new FtraceInternals(k)).attach() },
+  );
+  expect(validate(doc)).toBe(true);
+  const stacks = new Map<string, string[]>();
+  const lastTs = new Map<string, number>();
+  const seen = new Map<string, number>();
+  let instants = 0;
+  for (const e of doc!.traceEvents) {
+    if (e.ph === 'M') continue;
+    const key = `${e.pid}/${e.tid}`;
+    const stack = stacks.get(key) ?? [];
+    stacks.set(key, stack);
+    expect(e.ts!).toBeGreaterThanOrEqual(lastTs.get(key) ?? 0);
+    lastTs.set(key, e.ts!);
+    if (e.ph === 'B') stack.push(e.name);
+    else if (e.ph === 'E') expect(stack.pop()).toBe(e.name);
+    else {
+      instants++;
+      const where = stack.join(' > ');
+      seen.set(where, (seen.get(where) ?? 0) + 1);
+    }
+  }
+  for (const st of stacks.values()) expect(st).toEqual([]);
+  // The function tracer alone: every call goes through its own trampoline, straight to its callback.
+  expect([...seen]).toEqual([['ftrace_trampoline[tracer] > function_trace_call > trace_log_event', instants]]);
+  expect(instants).toBeGreaterThan(100);
 });

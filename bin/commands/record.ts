@@ -4,6 +4,7 @@ import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { captureTrace, traceDatInput } from '../../kernel-model/export/capture.js';
 import { chromeTrace } from '../../kernel-model/export/chrome.js';
+import { FtraceInternals } from '../../kernel-model/export/internals.js';
 import { writeTraceDat } from '../../kernel-model/export/trace-dat.js';
 import { inspectScenario } from '../../scenarios/engine/run.js';
 import { UsageError, printJson } from '../output.js';
@@ -27,23 +28,35 @@ export function recordCommand(program: Command): void {
     .option('--step <n>', 'stop after step n of the scenario (default: all steps)')
     .option('--cpus <n>', 'give the kernel n CPUs; CPUs 1..n-1 run workloads while the scenario runs on CPU 0')
     .option('--seed <s>', 'with --cpus: seed of the scheduler (printed; the same seed gives the same recording)')
+    .option('--ftrace-internals', "with --format chrome: ftrace's own work (trampolines, callers, the list function, callbacks) as nested slices, from code hooks (slow: for short runs)")
     .option('--json', 'print what was recorded as JSON')
-    .action(async (name: string, opts: { output: string; format: string; step?: string; cpus?: string; seed?: string; json?: boolean }) => {
+    .action(async (name: string, opts: { output: string; format: string; step?: string; cpus?: string; seed?: string; ftraceInternals?: boolean; json?: boolean }) => {
       if (!(RECORD_FORMATS as readonly string[]).includes(opts.format)) throw new UsageError(`--format is one of ${RECORD_FORMATS.join(', ')}, not '${opts.format}'`);
+      if (opts.ftraceInternals && opts.format !== 'chrome') throw new UsageError('--ftrace-internals goes with --format chrome');
       const s = loadScenarioArg(name);
       const step = stepOption(s, opts.step);
       const bg = backgroundCpusHooks(opts);
+      let internals: FtraceInternals | undefined;
+      if (opts.ftraceInternals) {
+        const onBoot = bg.hooks.onBoot;
+        bg.hooks.onBoot = (kernel, ftrace) => {
+          internals = new FtraceInternals(kernel);
+          internals.attach();
+          return onBoot?.(kernel, ftrace);
+        };
+      }
       let summary: Record<string, unknown> = {};
       await inspectScenario(
         s,
         step,
         ({ kernel, stepsRun, failedChecks }) => {
           bg.finish();
+          internals?.finish();
           const t = captureTrace(kernel);
           let stats = { pages: [] as number[], timeExtends: 0 };
           let bytes: Uint8Array;
           if (opts.format === 'chrome') {
-            bytes = new TextEncoder().encode(JSON.stringify(chromeTrace(t, { scenario: s.name })) + '\n');
+            bytes = new TextEncoder().encode(JSON.stringify(chromeTrace(t, { scenario: s.name }, internals?.edges)) + '\n');
           } else {
             const dat = writeTraceDat(traceDatInput(t));
             bytes = dat.bytes;

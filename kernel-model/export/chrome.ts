@@ -8,8 +8,9 @@
  */
 import { traceClockNs } from '../trace.js';
 import type { CapturedTrace } from './capture.js';
+import type { SliceEdge } from './internals.js';
 
-export type ChromePhase = 'i' | 'M';
+export type ChromePhase = 'i' | 'M' | 'B' | 'E';
 
 export interface ChromeEvent {
   name: string;
@@ -35,21 +36,29 @@ export const cpuProcessId = (cpu: number) => cpu + 1;
 
 const hex = (a: bigint) => '0x' + BigInt.asUintN(64, a).toString(16);
 
-export function chromeTrace(t: CapturedTrace, about: Record<string, string | number> = {}): ChromeTrace {
+/**
+ * The trace as Chrome JSON; with `internals` (FtraceInternals.edges), ftrace's
+ * own work too, as nested B/E slices on the same tracks.
+ */
+export function chromeTrace(t: CapturedTrace, about: Record<string, string | number> = {}, internals: readonly SliceEdge[] = []): ChromeTrace {
   const meta: ChromeEvent[] = [];
   for (let cpu = 0; cpu < t.cpus; cpu++) {
     meta.push({ name: 'process_name', ph: 'M', pid: cpuProcessId(cpu), tid: 0, args: { name: `CPU ${cpu}` } });
     meta.push({ name: 'process_sort_index', ph: 'M', pid: cpuProcessId(cpu), tid: 0, args: { sort_index: cpu } });
   }
   const tracks = new Set<string>();
-  const events: ChromeEvent[] = [];
-  for (const e of t.events) {
-    const pid = cpuProcessId(e.cpu);
-    const key = `${pid}/${e.pid}`;
+  const track = (cpu: number, task: number) => {
+    const pid = cpuProcessId(cpu);
+    const key = `${pid}/${task}`;
     if (!tracks.has(key)) {
       tracks.add(key);
-      meta.push({ name: 'thread_name', ph: 'M', pid, tid: e.pid, args: { name: `${t.cmdlines.get(e.pid) ?? '<...>'}-${e.pid}` } });
+      meta.push({ name: 'thread_name', ph: 'M', pid, tid: task, args: { name: `${t.cmdlines.get(task) ?? '<...>'}-${task}` } });
     }
+    return pid;
+  };
+  const events: ChromeEvent[] = [];
+  for (const e of t.events) {
+    const pid = track(e.cpu, e.pid);
     const fn = t.symbolName(e.ip) ?? hex(e.ip);
     const parent = e.parentIp !== 0n ? (t.symbolName(e.parentIp) ?? hex(e.parentIp)) : '';
     events.push({
@@ -63,6 +72,9 @@ export function chromeTrace(t: CapturedTrace, about: Record<string, string | num
       args: { ip: hex(e.ip), parent, parent_ip: hex(e.parentIp), event: Number(e.seq) },
     });
   }
+  for (const x of internals) events.push({ name: x.name, cat: 'ftrace', ph: x.ph, ts: x.tsNs / 1000, pid: track(x.cpu, x.pid), tid: x.pid });
+  // In time order; a stable sort keeps each track's edges in the order they happened.
+  events.sort((a, b) => a.ts! - b.ts!);
   return {
     traceEvents: [...meta, ...events],
     displayTimeUnit: 'ns',
