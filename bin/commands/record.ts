@@ -1,13 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* `ftrace-sim record`: a scenario's trace, from guest memory, in a file the field's own tools open. */
-import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { captureTrace, traceDatInput } from '../../kernel-model/export/capture.js';
 import { chromeTrace } from '../../kernel-model/export/chrome.js';
 import { FtraceInternals } from '../../kernel-model/export/internals.js';
 import { writeTraceDat } from '../../kernel-model/export/trace-dat.js';
 import { inspectScenario } from '../../scenarios/engine/run.js';
-import { UsageError, printJson } from '../output.js';
+import { UsageError, printJson, writeOutputFile } from '../output.js';
 import { backgroundCpusHooks, loadScenarioArg, stepOption } from './scenario-arg.js';
 
 export const RECORD_FORMATS = ['dat', 'chrome'] as const;
@@ -62,7 +61,7 @@ export function recordCommand(program: Command): void {
             bytes = dat.bytes;
             stats = dat.stats;
           }
-          writeFileSync(opts.output, bytes);
+          writeOutputFile('--output', opts.output, bytes);
           summary = {
             file: opts.output,
             format: opts.format,

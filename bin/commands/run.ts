@@ -1,12 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* `ftrace-sim run` and `ftrace-sim list`: scenarios from the command line. */
-import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { builtinScenarioFiles, displayPath, resolveScenario } from '../../scenarios/engine/catalog.js';
 import { loadScenarioFile } from '../../scenarios/engine/load.js';
 import type { ScenarioResult } from '../../scenarios/engine/run.js';
 import type { Scenario } from '../../scenarios/engine/types.js';
-import { EXIT, UsageError, colors as c, intOption, printJson, table } from '../output.js';
+import { EXIT, UsageError, colors as c, intOption, printJson, table, writeOutputFile } from '../output.js';
 import { junitXml } from '../report/junit.js';
 import type { JobKinds } from '../workers/jobs.js';
 import { JobError, defaultJobs, runJobs } from '../workers/pool.js';
@@ -91,7 +90,7 @@ export function runCommand(program: Command): void {
         throw e;
       }
       const results = runs.map((r) => r.result);
-      if (opts.junit) writeFileSync(opts.junit, junitXml(runs));
+      if (opts.junit) writeOutputFile('--junit', opts.junit, junitXml(runs));
       if (opts.json) printJson({ scenarios: results });
       else {
         const failed = results.filter((r) => !r.passed).length;
