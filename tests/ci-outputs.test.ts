@@ -122,14 +122,14 @@ test('XML escaping: markup and forbidden control characters never reach the docu
 });
 
 test('torture --campaign: seeds run in workers; each seed\'s result is what it gives when replayed alone', async () => {
-  const r = cli('torture', '--campaign', '--seeds', '3..4', '--changes', '25', '--cpus', '3', '--jobs', '2', '--json');
+  const r = cli('torture', '--campaign', '--seeds', '3..4', '--changes', '10', '--cpus', '2', '--jobs', '2', '--json');
   expect(r.err).toBe('');
   expect(r.code).toBe(0);
   const doc = JSON.parse(r.out) as { passed: boolean; failedSeeds: number[]; results: { seed: number; passed: boolean; events: number; int3Hits: number; violations: string[] }[] };
   expect(doc.results.map((x) => x.seed)).toEqual([3, 4]);
   expect(doc.failedSeeds).toEqual([]);
   for (const x of doc.results) {
-    const alone = await torture({ cpus: 3, changes: 25, era: 'seed', seed: x.seed });
+    const alone = await torture({ cpus: 2, changes: 10, era: 'seed', seed: x.seed });
     expect(x).toEqual({ seed: x.seed, passed: alone.passed, events: alone.events, int3Hits: alone.int3Hits, violations: alone.violations });
     expect(x.events).toBeGreaterThan(0);
   }
