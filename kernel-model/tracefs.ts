@@ -88,8 +88,8 @@ export function traceComm(kernel: Kernel, pid: number): string {
 
 /** The function tracer's events in the ring buffer, oldest first, and how many were lost. */
 export function functionTraceEvents(kernel: Kernel): { events: TraceEvent[]; lost: number } {
-  const { events, lost } = new TraceBuffer(kernel).read(0n);
-  return { events: events.filter((e) => e.callback === 'function_trace'), lost };
+  const { events, lost } = new TraceBuffer(kernel).read(0n, undefined, 'function_trace');
+  return { events, lost };
 }
 
 /**

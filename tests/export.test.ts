@@ -70,13 +70,14 @@ interface Recording {
   view: string;
   dat: string;
   pages: number[];
+  timeExtends: number;
   chrome: ChromeTrace;
 }
 
 /** Runs a scenario (other CPUs at work when cpus > 1; ftrace's internals hooked when asked) and writes every format. */
-async function record(name: string, o: { cpus?: number; seed?: number; internals?: boolean } = {}): Promise<Recording> {
+async function record(name: string, o: { cpus?: number; seed?: number; internals?: boolean; traceEntries?: number } = {}): Promise<Recording> {
   const cpus = o.cpus ?? 1;
-  const s = loadScenarioFile(resolveScenario(name)!, name);
+  const s = loadScenarioFile(resolveScenario(name) ?? join(root, name), name);
   let bg: BackgroundCpus | undefined;
   let internals: FtraceInternals | undefined;
   let out: Recording | undefined;
@@ -88,14 +89,14 @@ async function record(name: string, o: { cpus?: number; seed?: number; internals
       internals?.finish();
       const t = captureTrace(kernel);
       const { bytes, stats } = writeTraceDat(traceDatInput(t));
-      const dat = join(dir, `${name}-${cpus}.dat`);
+      const dat = join(dir, `${name.replace(/\W/g, '_')}-${cpus}.dat`);
       writeFileSync(dat, bytes);
       // The JSON goes through text and back, as a viewer gets it.
       const chrome = JSON.parse(JSON.stringify(chromeTrace(t, { scenario: name }, internals?.edges))) as ChromeTrace;
-      out = { view: traceFile(kernel), dat, pages: stats.pages, chrome };
+      out = { view: traceFile(kernel), dat, pages: stats.pages, timeExtends: stats.timeExtends, chrome };
     },
     {
-      ...(cpus > 1 ? { kernelConfig: { cpus } } : {}),
+      kernelConfig: { cpus, ...(o.traceEntries ? { traceEntries: o.traceEntries } : {}) },
       onBoot: (k) => {
         if (o.internals) (internals = new FtraceInternals(k)).attach();
         if (cpus > 1) return (bg = startBackgroundCpus(k, o.seed ?? 1)).afterStep;
@@ -174,6 +175,14 @@ test("function-tracer as Chrome JSON with --ftrace-internals: the schema passes,
   for (const st of stacks.values()) expect(st).toEqual([]);
   // The function tracer alone: every call goes through its own trampoline, straight to its callback.
   expect([...seen]).toEqual([['ftrace_trampoline[tracer] > function_trace_call > trace_log_event', view.length]]);
+});
+
+test('a gap of more than 2^27 ns between two events of a CPU: a time extend in the recording, and trace-cmd still agrees with the view', async () => {
+  // Between the two function tracer events, a counter on every function writes 140,008 events (µs on the trace clock).
+  const r = await record('tests/fixtures/long-gap.yaml', { traceEntries: 1 << 18 });
+  const lines = expectReportMatchesView(r);
+  expect(lines.map((l) => l.fn)).toEqual(['vfs_read', 'vfs_read']);
+  expect(r.timeExtends).toBe(1);
 });
 
 test('deltas too large for 27 bits go through time extends that trace-cmd adds back', () => {
