@@ -134,6 +134,9 @@ test("kprobe-plus-function-tracer: trace-cmd report prints the trace view's even
   const summary = traceCmd('dump', '--summary', '-i', r.dat);
   expect(summary).toMatch(/6\s+\[Version\]/);
   expect(summary).toMatch(/1 \[CPUs with tracing data\]/);
+  // kallsyms has the tracer's trampoline, as the kernel shows it; saved_cmdlines the task.
+  expect(traceCmd('dump', '--kallsyms', '-i', r.dat)).toMatch(/^ffffffffa0[0-9a-f]{6} t ftrace_trampoline\[tracer\]\t\[__builtin__ftrace\]$/m);
+  expect(traceCmd('dump', '--cmd-lines', '-i', r.dat)).toMatch(/^1 ftrace-sim$/m);
 });
 
 test('three CPUs, several tasks: trace.dat and the Chrome JSON keep the CPU and pid the guest recorded, a track per CPU and per task', async () => {

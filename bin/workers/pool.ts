@@ -29,6 +29,8 @@ export class JobError extends Error {
   ) {
     super(message);
     this.name = 'JobError';
+    // Where it went wrong is in the worker: show that stack (FTRACE_SIM_DEBUG=1 prints it).
+    this.stack = `JobError (${originalName} in a worker thread): ${message}\n${workerStack.split('\n').slice(1).join('\n')}`;
   }
 }
 
