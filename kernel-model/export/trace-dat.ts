@@ -162,17 +162,17 @@ class Bytes {
   }
 }
 
-/** The entry of a `function` event: struct trace_entry, then ip and parent_ip. */
-function functionEntry(e: FunctionEventRecord): Uint8Array {
-  const b = new Uint8Array(24);
-  const v = new DataView(b.buffer);
-  v.setUint16(0, FTRACE_EVENT_ID.function, true);
-  v.setUint8(2, 0); // common_flags: irqs on, no need-resched, not in an interrupt
-  v.setUint8(3, 0); // common_preempt_count
-  v.setInt32(4, e.pid, true);
-  v.setBigUint64(8, BigInt.asUintN(64, e.ip), true);
-  v.setBigUint64(16, BigInt.asUintN(64, e.parentIp), true);
-  return b;
+/** Size of a `function` event's entry: struct trace_entry (8 bytes), then ip and parent_ip. */
+const FUNCTION_ENTRY_SIZE = 24;
+
+/** Writes a `function` event's entry at `o`. */
+function putFunctionEntry(v: DataView, o: number, e: FunctionEventRecord): void {
+  v.setUint16(o, FTRACE_EVENT_ID.function, true);
+  v.setUint8(o + 2, 0); // common_flags: irqs on, no need-resched, not in an interrupt
+  v.setUint8(o + 3, 0); // common_preempt_count
+  v.setInt32(o + 4, e.pid, true);
+  v.setBigUint64(o + 8, BigInt.asUintN(64, e.ip), true);
+  v.setBigUint64(o + 16, BigInt.asUintN(64, e.parentIp), true);
 }
 
 export interface CpuPages {
@@ -187,51 +187,47 @@ export interface CpuPages {
  * event; every event's header carries the delta from the one before.
  */
 export function ringBufferPages(events: readonly FunctionEventRecord[], pageSize = 4096): CpuPages {
-  const pages: Uint8Array[] = [];
+  // Worst case: a time extend before every event.
+  const perPage = Math.max(1, Math.floor((pageSize - PAGE_HEADER_SIZE) / (4 + FUNCTION_ENTRY_SIZE + 8)));
+  const data = new Uint8Array(Math.ceil(events.length / perPage) * pageSize);
+  const v = new DataView(data.buffer);
+  let pages = 0;
   let timeExtends = 0;
-  let page: Uint8Array | undefined;
-  let view: DataView | undefined;
+  let page = -1; // byte offset of the page being filled
   let used = 0;
   let last = 0n;
   const close = () => {
-    if (page) {
-      view!.setBigUint64(8, BigInt(used), true); // commit: bytes of data in the page
-      pages.push(page);
-    }
+    if (page >= 0) v.setBigUint64(page + 8, BigInt(used), true); // commit: bytes of data in the page
   };
+  const typeLen = FUNCTION_ENTRY_SIZE / 4;
   for (const e of events) {
-    const body = functionEntry(e);
-    const typeLen = body.length / 4;
-    let delta = page ? e.tsNs - last : 0n;
+    let delta = page >= 0 ? e.tsNs - last : 0n;
     if (delta < 0n) throw new RangeError(`events of CPU ${e.cpu} are not in time order`);
-    const extend = delta > TS_MASK;
-    const need = 4 + body.length + (extend ? 8 : 0);
-    if (!page || used + need > pageSize - PAGE_HEADER_SIZE) {
+    const need = 4 + FUNCTION_ENTRY_SIZE + (delta > TS_MASK ? 8 : 0);
+    if (page < 0 || used + need > pageSize - PAGE_HEADER_SIZE) {
       close();
-      page = new Uint8Array(pageSize);
-      view = new DataView(page.buffer);
-      view.setBigUint64(0, e.tsNs, true);
+      page = pages++ * pageSize;
+      v.setBigUint64(page, e.tsNs, true);
       used = 0;
       delta = 0n;
     }
-    const at = (o: number) => PAGE_HEADER_SIZE + used + o;
+    let at = page + PAGE_HEADER_SIZE + used;
     if (delta > TS_MASK) {
       // RINGBUF_TYPE_TIME_EXTEND: the low 27 bits in time_delta, the rest in array[0].
-      view!.setUint32(at(0), RINGBUF_TYPE.TIME_EXTEND | Number((delta & TS_MASK) << 5n), true);
-      view!.setUint32(at(4), Number(delta >> TS_SHIFT), true);
+      v.setUint32(at, RINGBUF_TYPE.TIME_EXTEND | Number((delta & TS_MASK) << 5n), true);
+      v.setUint32(at + 4, Number(delta >> TS_SHIFT), true);
+      at += 8;
       used += 8;
       timeExtends++;
       delta = 0n;
     }
-    view!.setUint32(at(0), typeLen | Number(delta << 5n), true);
-    page.set(body, at(4));
-    used += 4 + body.length;
+    v.setUint32(at, typeLen | (Number(delta) << 5), true);
+    putFunctionEntry(v, at + 4, e);
+    used += 4 + FUNCTION_ENTRY_SIZE;
     last = e.tsNs;
   }
   close();
-  const data = new Uint8Array(pages.length * pageSize);
-  pages.forEach((p, i) => data.set(p, i * pageSize));
-  return { data, pages: pages.length, timeExtends };
+  return { data: data.subarray(0, pages * pageSize), pages, timeExtends };
 }
 
 export interface TraceDatStats {
