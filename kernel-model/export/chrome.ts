@@ -57,24 +57,31 @@ export function chromeTrace(t: CapturedTrace, about: Record<string, string | num
     return pid;
   };
   const events: ChromeEvent[] = [];
+  // A trace names the same few addresses again and again: each is formatted once.
+  const names = new Map<bigint, { name: string; hex: string }>();
+  const named = (a: bigint) => {
+    let n = names.get(a);
+    if (!n) names.set(a, (n = { name: t.symbolName(a) ?? hex(a), hex: hex(a) }));
+    return n;
+  };
   for (const e of t.events) {
     const pid = track(e.cpu, e.pid);
-    const fn = t.symbolName(e.ip) ?? hex(e.ip);
-    const parent = e.parentIp !== 0n ? (t.symbolName(e.parentIp) ?? hex(e.parentIp)) : '';
+    const ip = named(e.ip);
+    const parent = named(e.parentIp);
     events.push({
-      name: fn,
+      name: ip.name,
       cat: 'function',
       ph: 'i',
       s: 't',
       ts: Number(traceClockNs(e)) / 1000,
       pid,
       tid: e.pid,
-      args: { ip: hex(e.ip), parent, parent_ip: hex(e.parentIp), event: Number(e.seq) },
+      args: { ip: ip.hex, parent: e.parentIp !== 0n ? parent.name : '', parent_ip: parent.hex, event: Number(e.seq) },
     });
   }
   for (const x of internals) events.push({ name: x.name, cat: 'ftrace', ph: x.ph, ts: x.tsNs / 1000, pid: track(x.cpu, x.pid), tid: x.pid });
-  // In time order; a stable sort keeps each track's edges in the order they happened.
-  events.sort((a, b) => a.ts! - b.ts!);
+  // In time order (the events are already); a stable sort keeps each track's edges in the order they happened.
+  if (internals.length) events.sort((a, b) => a.ts! - b.ts!);
   return {
     traceEvents: [...meta, ...events],
     displayTimeUnit: 'ns',
