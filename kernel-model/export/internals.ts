@@ -74,14 +74,18 @@ export class FtraceInternals {
     }
   }
 
-  /** The piece of ftrace code `rip` is in: its symbol, with internal labels folded into their piece. */
-  private piece(rip: bigint): string {
-    const known = this.names.get(rip);
+  /**
+   * The piece of ftrace code `rip` is in: its symbol, with internal labels
+   * folded into their piece. Kernel text never changes names; module space
+   * does (a freed trampoline's memory may become another ops' trampoline).
+   */
+  private piece(rip: bigint, inModules: boolean): string {
+    const known = inModules ? undefined : this.names.get(rip);
     if (known !== undefined) return known;
     const hit = this.kernel.symbols.lookup(rip);
     let name = hit ? hit.symbol.name : '0x' + rip.toString(16);
     name = PART_OF[name] ?? name;
-    this.names.set(rip, name);
+    if (!inModules) this.names.set(rip, name);
     return name;
   }
 
@@ -105,7 +109,7 @@ export class FtraceInternals {
     let t = this.tasks.get(key);
     if (!t) this.tasks.set(key, (t = { stack: [], lastNs: ns }));
     const inModules = rip >= MODULES_VADDR && rip < MODULES_VADDR + BigInt(MODULES_SIZE);
-    const name = this.piece(rip);
+    const name = this.piece(rip, inModules);
     // A caller's or a trampoline's first instruction starts a new traced call:
     // whatever was open belongs to the previous one, which has returned.
     const entry = this.entries.has(rip) || (inModules && this.kernel.symbols.lookup(rip)?.offset === 0);
