@@ -16,6 +16,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { threadId } from 'node:worker_threads';
 import { join } from 'node:path';
 import { KS_ERR_ASM_SYMBOL_MISSING, KeystoneError, initKeystone, ksAssemble } from './keystone.js';
 import { SymbolTable, type KSymbol } from './symbols.js';
@@ -234,7 +235,7 @@ function writeCache(dir: string, key: string, p: Program): void {
       mcountLoc: p.mcountLoc.map(hex),
     };
     // Write then rename, so a concurrent reader never sees half a file.
-    const tmp = `.${process.pid}.tmp`;
+    const tmp = `.${process.pid}.${threadId}.tmp`; // worker threads share the pid
     writeFileSync(join(dir, key + '.bin' + tmp), p.bytes);
     writeFileSync(join(dir, key + '.json' + tmp), JSON.stringify(e));
     renameSync(join(dir, key + '.bin' + tmp), join(dir, key + '.bin'));

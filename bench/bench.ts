@@ -14,6 +14,7 @@ import { benchGuestCost, benchHostCost, benchMemory, benchScale, type GuestCostR
 import { benchBoot, benchEngineCycles, benchSpeed } from './machine.js';
 import { torture } from '../kernel-model/smp/torture.js';
 import { costPlotSvg } from './plot.js';
+import { benchExport } from './export.js';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -128,6 +129,10 @@ try {
     ),
   );
 
+  log('\nTrace writers: a four-CPU trace of function events as trace.dat and as Chrome JSON (best of 3)');
+  const exportRows = benchExport(quick ? 50_000 : 200_000, 3);
+  log(table(['format', 'events', 'ms', 'M events/s'], exportRows.map((r) => [r.format, r.events, r.ms, r.mEventsPerSecond])));
+
   log(`\nbenchmark ran ${Math.round((performance.now() - started) / 100) / 10} s${quick ? ' (--quick)' : ''}`);
 
   if (json) {
@@ -142,6 +147,7 @@ try {
           boot: bootRows,
           speed,
           engineCycles: cycles,
+          export: exportRows,
           torture: { cpus: tort.cpus, changes: tort.changes, seed: tort.seed, changesPerSecond: Math.round(tort.changesPerSecond), events: tort.events, int3Hits: tort.int3Hits, violations: tort.violations },
           seconds: Math.round((performance.now() - started) / 100) / 10,
         },

@@ -14,6 +14,7 @@ import { ScenarioError } from '../scenarios/engine/load.js';
 import { bootCommand } from './commands/boot.js';
 import { disasmCommand } from './commands/disasm.js';
 import { explainCommand } from './commands/explain.js';
+import { recordCommand } from './commands/record.js';
 import { runCommand } from './commands/run.js';
 import { serveCommand } from './commands/serve.js';
 import { setMaxFileSize } from './commands/scenario-arg.js';
@@ -32,6 +33,7 @@ function program(): Command {
   bootCommand(p);
   disasmCommand(p);
   runCommand(p);
+  recordCommand(p);
   tracefsCommand(p);
   explainCommand(p);
   smpCommands(p);

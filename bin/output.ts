@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* Exit codes, errors and output shared by every command. */
+import { writeFileSync } from 'node:fs';
 import Table from 'cli-table3';
 import pc from 'picocolors';
 
@@ -86,4 +87,13 @@ export function intOption(name: string, value: string, min: number, max: number)
   const n = Number(value);
   if (n < min || n > max) throw new UsageError(`${name} must be from ${min} to ${max}, not ${n}`);
   return n;
+}
+
+/** Writes an output file the user named; a path that cannot be written is bad input (exit 2). */
+export function writeOutputFile(option: string, file: string, data: string | Uint8Array): void {
+  try {
+    writeFileSync(file, data);
+  } catch (e) {
+    throw new UsageError(`${option} ${file}: ${e instanceof Error ? e.message : String(e)}`);
+  }
 }

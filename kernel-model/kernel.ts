@@ -180,6 +180,8 @@ export class Kernel {
   readonly recordsBase: bigint;
   /** The kernel log: WARN-style reports of the control plane. */
   readonly dmesg: string[] = [];
+  /** Every task's pid and comm, as the kernel's saved_cmdlines keeps them for the trace. */
+  readonly savedCmdlines = new Map<number, string>();
 
   private constructor(
     readonly config: KernelConfig,
@@ -260,6 +262,7 @@ export class Kernel {
       const area = PERCPU_BASE + BigInt(c * PERCPU_STRIDE);
       m.writeU64(area + BigInt(PERCPU.CPU_NUMBER), BigInt(c));
       m.writeU64(area + BigInt(PERCPU.CURRENT_PID), BigInt(c + 1));
+      this.savedCmdlines.set(c + 1, 'ftrace-sim');
     }
   }
 

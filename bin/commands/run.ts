@@ -3,17 +3,46 @@
 import type { Command } from 'commander';
 import { builtinScenarioFiles, displayPath } from '../../scenarios/engine/catalog.js';
 import { loadScenarioFile } from '../../scenarios/engine/load.js';
-import { loadScenarioArg } from './scenario-arg.js';
 import { checkReferences } from '../../scenarios/engine/references.js';
-import { runScenario, type ScenarioResult } from '../../scenarios/engine/run.js';
+import type { ScenarioResult } from '../../scenarios/engine/run.js';
 import type { Scenario } from '../../scenarios/engine/types.js';
-import { say, setExitCode, EXIT, UsageError, colors as c, printJson, table } from '../output.js';
+import { say, setExitCode, EXIT, UsageError, colors as c, intOption, printJson, table, writeOutputFile } from '../output.js';
+import { junitXml } from '../report/junit.js';
+import type { JobKinds } from '../workers/jobs.js';
+import { JobError, defaultJobs, runJobs } from '../workers/pool.js';
+import { maxFileSize, resolveScenarioArg } from './scenario-arg.js';
 
-function load(args: string[], all: boolean): Scenario[] {
+interface ScenarioFile {
+  file: string;
+  display: string;
+  scenario: Scenario;
+}
+
+function load(args: string[], all: boolean): ScenarioFile[] {
   if (all && args.length) throw new UsageError('give scenario names or --all, not both');
   if (!all && !args.length) throw new UsageError('name a scenario (see `ftrace-sim list`) or give --all');
   // Every file is loaded and checked before anything runs.
-  return all ? builtinScenarioFiles().map((f) => loadScenarioFile(f, displayPath(f))) : args.map(loadScenarioArg);
+  const files = all ? builtinScenarioFiles().map((file) => ({ file, display: displayPath(file) })) : args.map(resolveScenarioArg);
+  return files.map(({ file, display }) => ({ file, display, scenario: loadScenarioFile(file, display, maxFileSize()) }));
+}
+
+/** --shard i/n: 1 <= i <= n. */
+export function shardOption(v: string): { index: number; count: number } {
+  const m = /^(\d+)\/(\d+)$/.exec(v);
+  if (!m) throw new UsageError(`--shard takes i/n, such as 2/3, not '${v}'`);
+  const index = Number(m[1]);
+  const count = Number(m[2]);
+  if (count < 1 || index < 1 || index > count) throw new UsageError(`--shard ${v}: i must be from 1 to n`);
+  return { index, count };
+}
+
+/**
+ * Shard i of n: every n-th scenario starting at the i-th, in the order the
+ * scenarios were given (--all: by file name), so the n shards together run
+ * each scenario exactly once, on any machine.
+ */
+export function shardOf<T>(items: readonly T[], shard: { index: number; count: number }): T[] {
+  return items.filter((_x, k) => k % shard.count === shard.index - 1);
 }
 
 function printResult(r: ScenarioResult): void {
@@ -38,20 +67,32 @@ export function runCommand(program: Command): void {
     .argument('[scenario...]', 'built-in scenario names or paths to scenario files')
     .option('--all', 'run every built-in scenario')
     .option('--json', 'print one JSON document: {"scenarios": [...]}')
-    .action(async (names: string[], opts: { all?: boolean; json?: boolean }) => {
-      const scenarios = load(names, !!opts.all);
+    .option('--junit <file>', 'also write the results as JUnit XML (one testsuite per scenario file, one testcase per check)')
+    .option('--shard <i/n>', 'run only shard i of n: every n-th scenario, starting at the i-th')
+    .option('--jobs <n>', `scenarios run at once, in worker threads (default: the number of cores, ${defaultJobs()} here)`)
+    .action(async (names: string[], opts: { all?: boolean; json?: boolean; junit?: string; shard?: string; jobs?: string }) => {
+      let files = load(names, !!opts.all);
+      if (opts.shard !== undefined) files = shardOf(files, shardOption(opts.shard));
       // Every name in every file is resolved before the first scenario boots.
-      for (const s of scenarios) await checkReferences(s);
-      const results: ScenarioResult[] = [];
-      for (const s of scenarios) {
-        const r = await runScenario(s, { referencesChecked: true });
-        results.push(r);
-        if (!opts.json) printResult(r);
+      for (const f of files) await checkReferences(f.scenario);
+      const jobs = opts.jobs === undefined ? defaultJobs() : intOption('--jobs', opts.jobs, 1, 256);
+      let runs: JobKinds['scenario']['output'][];
+      try {
+        // Results come back in the order the scenarios were given, whatever ran first.
+        runs = await runJobs('scenario', files.map(({ file, display }) => ({ file, display, maxBytes: maxFileSize() })), jobs, ({ result }) => {
+          if (!opts.json) printResult(result);
+        });
+      } catch (e) {
+        // A scenario that names what the kernel lacks is bad input, wherever it ran.
+        if (e instanceof JobError && e.originalName === 'ScenarioError') throw new UsageError(e.message);
+        throw e;
       }
+      const results = runs.map((r) => r.result);
+      if (opts.junit) writeOutputFile('--junit', opts.junit, junitXml(runs));
       if (opts.json) printJson({ scenarios: results });
       else {
         const failed = results.filter((r) => !r.passed).length;
-        say(`\n${results.length - failed} passed, ${failed} failed`);
+        say(`\n${results.length - failed} passed, ${failed} failed${opts.shard ? ` (shard ${opts.shard})` : ''}`);
       }
       setExitCode(results.every((r) => r.passed) ? EXIT.OK : results.some((r) => r.budgetExceeded) ? EXIT.BUDGET : EXIT.CHECK_FAILED);
     });

@@ -4,6 +4,9 @@ import { builtinScenarioFiles, displayPath, resolveScenario } from '../../scenar
 import { loadScenarioFile } from '../../scenarios/engine/load.js';
 import { LIMITS } from '../../scenarios/engine/schema.js';
 import type { Scenario } from '../../scenarios/engine/types.js';
+import type { RunHooks } from '../../scenarios/engine/run.js';
+import { startBackgroundCpus, type BackgroundCpus } from '../../kernel-model/smp/background-cpus.js';
+import { MAX_CPUS } from '../../kernel-model/kernel.js';
 import { UsageError, intOption } from '../output.js';
 
 let maxFileBytes: number = LIMITS.fileBytes;
@@ -13,16 +16,60 @@ export function setMaxFileSize(bytes: string | undefined): void {
   maxFileBytes = bytes === undefined ? LIMITS.fileBytes : intOption('--max-file-size', bytes, 1, 1024 * 1024 * 1024);
 }
 
-/** A built-in scenario's name, or a file; loaded and checked, within the file size limit. */
-export function loadScenarioArg(name: string): Scenario {
+export function maxFileSize(): number {
+  return maxFileBytes;
+}
+
+/** The file a built-in scenario's name or a path names, and how messages show it. */
+export function resolveScenarioArg(name: string): { file: string; display: string } {
   const f = resolveScenario(name);
   if (!f) {
     const names = builtinScenarioFiles().map((x) => displayPath(x).replace(/^scenarios\/|\.ya?ml$/g, ''));
     throw new UsageError(`no scenario '${name}': not a file, nor one of ${names.join(', ')}`);
   }
-  return loadScenarioFile(f, displayPath(f), maxFileBytes);
+  return { file: f, display: displayPath(f) };
+}
+
+/** A built-in scenario's name, or a file; loaded and checked, within the file size limit. */
+export function loadScenarioArg(name: string): Scenario {
+  const { file, display } = resolveScenarioArg(name);
+  return loadScenarioFile(file, display, maxFileBytes);
 }
 
 export function stepOption(s: Scenario, step: string | undefined): number | undefined {
   return step === undefined ? undefined : intOption('--step', step, 0, Math.max(0, s.steps.length - 1));
+}
+
+/** --cpus and --seed of the commands that run a scenario to look at its trace. */
+export interface CpusOptions {
+  cpus?: string;
+  seed?: string;
+}
+
+/**
+ * With --cpus N > 1, the scenario's kernel gets N CPUs and CPUs 1..N-1 run
+ * workloads under the seeded scheduler (startBackgroundCpus). `finish` must
+ * be called before reading the trace; `seed` is the one used (printed so the
+ * run can be replayed).
+ */
+export function backgroundCpusHooks(o: CpusOptions): { hooks: RunHooks; finish: () => void; seed: number | null; cpus: number } {
+  const cpus = o.cpus === undefined ? 1 : intOption('--cpus', o.cpus, 1, MAX_CPUS);
+  if (cpus === 1) {
+    if (o.seed !== undefined) throw new UsageError('--seed goes with --cpus 2 or more');
+    return { hooks: {}, finish: () => {}, seed: null, cpus };
+  }
+  const seed = o.seed === undefined ? Math.floor(Math.random() * 0x7fffffff) : intOption('--seed', o.seed, 0, 0x7fffffff);
+  let bg: BackgroundCpus | undefined;
+  return {
+    hooks: {
+      kernelConfig: { cpus },
+      onBoot: (kernel, ftrace) => {
+        bg = startBackgroundCpus({ kernel, ftrace }, seed);
+        return bg.afterStep;
+      },
+    },
+    finish: () => bg?.finish(),
+    seed,
+    cpus,
+  };
 }

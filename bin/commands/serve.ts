@@ -2,7 +2,7 @@
 /* `ftrace-sim serve`: the teaching page, on a local web server. */
 import type { Command } from 'commander';
 import { serve } from '../../web/server.js';
-import { UsageError, intOption, printJson } from '../output.js';
+import { say, UsageError, intOption, printJson } from '../output.js';
 
 export function serveCommand(program: Command): void {
   program
@@ -19,7 +19,7 @@ export function serveCommand(program: Command): void {
         throw e;
       });
       if (opts.json) printJson({ url: s.url });
-      else console.log(`ftrace-sim: serving the teaching page at ${s.url} (Ctrl-C stops)`);
+      else say(`ftrace-sim: serving the teaching page at ${s.url} (Ctrl-C stops)`);
       await new Promise<void>((resolve) => {
         const stop = () => void s.close().then(resolve);
         process.once('SIGINT', stop);

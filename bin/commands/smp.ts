@@ -3,9 +3,10 @@
 import type { Command } from 'commander';
 import { ERAS, ERA_ALIASES, MAX_CPUS, parseEra, type Era } from '../../kernel-model/kernel.js';
 import { patchRace } from '../../kernel-model/smp/patch-race.js';
-import { torture } from '../../kernel-model/smp/torture.js';
+import { torture, type TortureOptions } from '../../kernel-model/smp/torture.js';
 import { trampolineFree } from '../../kernel-model/smp/trampoline-free.js';
-import { say, setExitCode, EXIT, UsageError, colors as c, intOption, printJson } from '../output.js';
+import { say, setExitCode, EXIT, UsageError, colors as c, intOption, printJson, table } from '../output.js';
+import { defaultJobs, runJobs } from '../workers/pool.js';
 
 function seedOption(v: string | undefined): number {
   return v === undefined ? Math.floor(Math.random() * 0x7fffffff) : intOption('--seed', v, 0, 0x7fffffff);
@@ -23,6 +24,52 @@ function eraOption(v: string): Era {
 function choice<T extends string>(name: string, v: string, allowed: readonly T[]): T {
   if (!(allowed as readonly string[]).includes(v)) throw new UsageError(`${name} is one of ${allowed.join(', ')}, not '${v}'`);
   return v as T;
+}
+
+/** --seeds A..B: the whole numbers A to B. */
+export function seedRange(v: string): number[] {
+  const m = /^(\d+)\.\.(\d+)$/.exec(v);
+  if (!m) throw new UsageError(`--seeds takes A..B, such as 1..20, not '${v}'`);
+  const a = intOption('--seeds', m[1]!, 0, 0x7fffffff);
+  const b = intOption('--seeds', m[2]!, 0, 0x7fffffff);
+  if (b < a) throw new UsageError(`--seeds ${v}: B must not be below A`);
+  if (b - a >= 100_000) throw new UsageError(`--seeds ${v}: at most 100000 seeds in one campaign`);
+  return Array.from({ length: b - a + 1 }, (_x, i) => a + i);
+}
+
+/** Many torture seeds in worker threads: a table in seed order, then each failing seed's replay command. */
+async function campaign(base: Omit<TortureOptions, 'seed'>, opts: { seed?: string; seeds?: string; jobs?: string; json?: boolean }): Promise<void> {
+  if (opts.seeds === undefined) throw new UsageError('--campaign needs --seeds A..B');
+  if (opts.seed !== undefined) throw new UsageError('--campaign takes --seeds A..B, not --seed');
+  const seeds = seedRange(opts.seeds);
+  const jobs = opts.jobs === undefined ? defaultJobs() : intOption('--jobs', opts.jobs, 1, 256);
+  const t0 = performance.now();
+  const results = await runJobs('torture', seeds.map((seed) => ({ ...base, seed })), jobs);
+  const seconds = (performance.now() - t0) / 1000;
+  const failed = results.filter((r) => !r.passed);
+  const replay = (seed: number) => `ftrace-sim torture --cpus ${base.cpus} --changes ${base.changes} --era ${base.era} --seed ${seed}`;
+  if (opts.json) {
+    printJson({
+      campaign: { ...base, seeds: opts.seeds, jobs, seconds },
+      passed: failed.length === 0,
+      failedSeeds: failed.map((r) => r.seed),
+      results: results.map((r) => ({ seed: r.seed, passed: r.passed, events: r.events, int3Hits: r.int3Hits, violations: r.violations })),
+    });
+  } else {
+    say(`torture campaign: seeds ${opts.seeds}, ${base.cpus} CPUs, ${base.changes} changes each, ${base.era} era, ${jobs} worker(s), ${seconds.toFixed(1)} s`);
+    say(
+      table(
+        ['seed', 'result', 'invocations checked', 'int3 hits', 'first violation'],
+        results.map((r) => [r.seed, r.passed ? 'PASS' : 'FAIL', r.events, r.int3Hits, r.violations[0] ?? '']),
+      ),
+    );
+    say(`${results.length - failed.length} passed, ${failed.length} failed`);
+    if (failed.length) {
+      say(c.red('failing seeds (each replays alone):'));
+      for (const r of failed) say(`  ${replay(r.seed)}`);
+    }
+  }
+  setExitCode(failed.length === 0 ? EXIT.OK : EXIT.CHECK_FAILED);
 }
 
 export function smpCommands(program: Command): void {
@@ -62,15 +109,20 @@ export function smpCommands(program: Command): void {
     .option('--changes <k>', 'ftrace changes to make', '10000')
     .option('--seed <s>', 'seed (printed; replays the same run)')
     .option('--era <era>', '3.18 (alias seed) or modern', '3.18')
+    .option('--campaign', 'run many seeds (--seeds A..B) in parallel workers; print a summary and the failing seeds')
+    .option('--seeds <A..B>', 'with --campaign: the seeds A to B, inclusive')
+    .option('--jobs <n>', `with --campaign: runs at once, in worker threads (default: the number of cores, ${defaultJobs()} here)`)
     .option('--json', 'print the result as JSON')
-    .action(async (opts: { cpus: string; changes: string; seed?: string; era: string; json?: boolean }) => {
-      const seed = seedOption(opts.seed);
-      const r = await torture({
+    .action(async (opts: { cpus: string; changes: string; seed?: string; era: string; campaign?: boolean; seeds?: string; jobs?: string; json?: boolean }) => {
+      const base = {
         cpus: intOption('--cpus', opts.cpus, 2, MAX_CPUS),
         changes: intOption('--changes', opts.changes, 1, MAX_TORTURE_CHANGES),
         era: eraOption(opts.era),
-        seed,
-      });
+      };
+      if (opts.campaign) return campaign(base, opts);
+      if (opts.seeds !== undefined || opts.jobs !== undefined) throw new UsageError('--seeds and --jobs go with --campaign');
+      const seed = seedOption(opts.seed);
+      const r = await torture({ ...base, seed });
       if (opts.json) printJson(r);
       else {
         say(`torture: ${r.cpus} CPUs, ${r.changes} changes, seed ${seed}: ${r.events} callback invocations checked, ${r.int3Hits} int3 hits, ${Math.round(r.changesPerSecond)} changes/s`);

@@ -8,7 +8,7 @@ import type { Kernel } from '../../kernel-model/kernel.js';
 import { TRACEFS_FILES, availableFilterFunctions, enabledFunctions, setFtraceHash, traceFile, type TracefsFile } from '../../kernel-model/views/tracefs.js';
 import { inspectScenario } from '../../scenarios/engine/run.js';
 import { write, UsageError, printJson } from '../output.js';
-import { loadScenarioArg, stepOption } from './scenario-arg.js';
+import { backgroundCpusHooks, loadScenarioArg, stepOption } from './scenario-arg.js';
 
 function render(file: TracefsFile, kernel: Kernel, ftrace: Ftrace, ops: ReadonlyMap<string, FtraceOps>, opsName: string | undefined): { text: string; ops?: string } {
   switch (file) {
@@ -36,20 +36,30 @@ export function tracefsCommand(program: Command): void {
     .option('--after <scenario>', 'run this scenario first (a built-in name or a file)')
     .option('--step <n>', 'stop after step n of the scenario (default: all steps)')
     .option('--ops <name>', 'for set_ftrace_filter/notrace: the ops whose hash to show (default: the function tracer)')
+    .option('--cpus <n>', 'with --after: give the kernel n CPUs; CPUs 1..n-1 run workloads meanwhile')
+    .option('--seed <s>', 'with --cpus: seed of the scheduler (printed on stderr; the same seed gives the same run)')
     .option('--json', 'print {file, scenario, step, ops, lines} as JSON')
-    .action(async (file: string, opts: { after?: string; step?: string; ops?: string; json?: boolean }) => {
+    .action(async (file: string, opts: { after?: string; step?: string; ops?: string; cpus?: string; seed?: string; json?: boolean }) => {
       if (!(TRACEFS_FILES as readonly string[]).includes(file)) throw new UsageError(`no tracefs file '${file}' here; there are: ${TRACEFS_FILES.join(', ')}`);
       const f = file as TracefsFile;
-      if (opts.step !== undefined && !opts.after) throw new UsageError('--step goes with --after <scenario>');
+      if ((opts.step ?? opts.cpus) !== undefined && !opts.after) throw new UsageError('--step and --cpus go with --after <scenario>');
+      const bg = backgroundCpusHooks(opts);
+      if (bg.seed !== null && !opts.json) process.stderr.write(`seed ${bg.seed}\n`);
       let out: { text: string; ops?: string } | undefined;
       let stepShown: number | null = null;
       if (opts.after) {
         const s = loadScenarioArg(opts.after);
         const step = stepOption(s, opts.step);
-        await inspectScenario(s, step, ({ kernel, ftrace, ops, stepsRun }) => {
-          stepShown = stepsRun - 1;
-          out = render(f, kernel, ftrace, ops, opts.ops);
-        });
+        await inspectScenario(
+          s,
+          step,
+          ({ kernel, ftrace, ops, stepsRun }) => {
+            bg.finish();
+            stepShown = stepsRun - 1;
+            out = render(f, kernel, ftrace, ops, opts.ops);
+          },
+          bg.hooks,
+        );
       } else {
         const { kernel, ftrace } = await boot();
         try {
@@ -60,7 +70,7 @@ export function tracefsCommand(program: Command): void {
       }
       const text = out!.text;
       if (opts.json) {
-        printJson({ file: f, scenario: opts.after ?? null, step: stepShown, ops: out!.ops ?? null, lines: text.split('\n').slice(0, -1) });
+        printJson({ file: f, scenario: opts.after ?? null, step: stepShown, ops: out!.ops ?? null, cpus: bg.cpus, seed: bg.seed, lines: text.split('\n').slice(0, -1) });
       } else write(text);
     });
 }

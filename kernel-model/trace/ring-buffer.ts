@@ -36,9 +36,20 @@ export interface TraceEvent {
   regs: bigint;
   callback: CallbackName | undefined;
   cpu: number;
+  /** The task that was current on that CPU (its per-CPU current pid). */
+  pid: number;
   /** kprobe_regs: regs->ip and regs->di. */
   aux0: bigint;
   aux1: bigint;
+}
+
+/**
+ * The trace clock, in nanoseconds: the one definition every view of the
+ * trace uses (the tracefs `trace` file, trace.dat, Chrome JSON). The model
+ * has no clock yet, so an event's time is its sequence number in µs.
+ */
+export function traceClockNs(e: Pick<TraceEvent, 'seq'>): bigint {
+  return e.seq * 1000n;
 }
 
 const KIND_NAMES = new Map<number, CallbackName>(Object.entries(CALLBACK_KIND).map(([k, v]) => [v, k as CallbackName]));
@@ -59,8 +70,9 @@ export class TraceBuffer {
    * Events with from < seq <= to that are still in the ring; how many were
    * overwritten by a later lap (lost), and how many are still being written
    * by a CPU that took the sequence number but has not finished (pending).
+   * With `only`, just the events that callback wrote.
    */
-  read(from: bigint, to: bigint = this.written): { events: TraceEvent[]; lost: number; pending: number } {
+  read(from: bigint, to: bigint = this.written, only?: CallbackName): { events: TraceEvent[]; lost: number; pending: number } {
     const m = this.kernel.memory;
     const base = m.readU64(this.kernel.sym('trace_buf'));
     const cap = BigInt(this.capacity);
@@ -68,24 +80,37 @@ export class TraceBuffer {
     const events: TraceEvent[] = [];
     let lost = Number(first - from);
     let pending = 0;
-    for (let s = first + 1n; s <= to; s++) {
-      const e = base + ((s - 1n) % cap) * BigInt(TRACE_ENTRY.SIZE);
-      const stored = m.readU64(e + BigInt(TRACE_ENTRY.SEQ));
+    // The slots of first+1..to, in order, copied out in at most two pieces (the ring wraps once).
+    const n = Number(to - first);
+    const size = TRACE_ENTRY.SIZE;
+    const startSlot = Number(first % cap);
+    const head = Math.min(n, Number(cap) - startSlot);
+    const bytes = new Uint8Array(n * size);
+    if (n > 0) bytes.set(m.read(base + BigInt(startSlot * size), head * size), 0);
+    if (n > head) bytes.set(m.read(base, (n - head) * size), head * size);
+    const v = new DataView(bytes.buffer);
+    const onlyKind = only === undefined ? undefined : CALLBACK_KIND[only];
+    for (let i = 0; i < n; i++) {
+      const s = first + 1n + BigInt(i);
+      const o = i * size;
+      const stored = v.getBigUint64(o + TRACE_ENTRY.SEQ, true);
       if (stored !== s) {
         if (stored > s) lost++;
         else pending++;
         continue;
       }
+      if (onlyKind !== undefined && v.getUint16(o + TRACE_ENTRY.KIND, true) !== onlyKind) continue;
       events.push({
         seq: s,
-        ip: m.readU64(e + BigInt(TRACE_ENTRY.IP)),
-        parentIp: m.readU64(e + BigInt(TRACE_ENTRY.PARENT_IP)),
-        op: m.readU64(e + BigInt(TRACE_ENTRY.OP)),
-        regs: m.readU64(e + BigInt(TRACE_ENTRY.REGS)),
-        callback: KIND_NAMES.get(m.readU32(e + BigInt(TRACE_ENTRY.KIND))),
-        cpu: m.readU32(e + BigInt(TRACE_ENTRY.CPU)),
-        aux0: m.readU64(e + BigInt(TRACE_ENTRY.AUX0)),
-        aux1: m.readU64(e + BigInt(TRACE_ENTRY.AUX1)),
+        ip: v.getBigUint64(o + TRACE_ENTRY.IP, true),
+        parentIp: v.getBigUint64(o + TRACE_ENTRY.PARENT_IP, true),
+        op: v.getBigUint64(o + TRACE_ENTRY.OP, true),
+        regs: v.getBigUint64(o + TRACE_ENTRY.REGS, true),
+        callback: KIND_NAMES.get(v.getUint16(o + TRACE_ENTRY.KIND, true)),
+        cpu: v.getUint16(o + TRACE_ENTRY.CPU, true),
+        pid: v.getUint32(o + TRACE_ENTRY.PID, true),
+        aux0: v.getBigUint64(o + TRACE_ENTRY.AUX0, true),
+        aux1: v.getBigUint64(o + TRACE_ENTRY.AUX1, true),
       });
     }
     return { events, lost, pending };

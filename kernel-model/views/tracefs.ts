@@ -10,7 +10,7 @@ import { KernelDataCorrupted, expectMapped } from '../corruption.js';
 import type { Ftrace } from '../ftrace/core.js';
 import type { FtraceOps } from '../ftrace/ops.js';
 import type { Kernel } from '../kernel.js';
-import { TraceBuffer } from '../trace/ring-buffer.js';
+import { TraceBuffer, traceClockNs, type TraceEvent } from '../trace/ring-buffer.js';
 
 export const TRACEFS_FILES = ['available_filter_functions', 'enabled_functions', 'set_ftrace_filter', 'set_ftrace_notrace', 'trace'] as const;
 export type TracefsFile = (typeof TRACEFS_FILES)[number];
@@ -87,20 +87,28 @@ export function setFtraceHash(kernel: Kernel, ops: FtraceOps, which: 'filter' | 
   return ips.map((ip) => ps(kernel, ip) + '\n').join('');
 }
 
+/** A task's comm as the trace prints it: saved_cmdlines, or `<...>` for a pid not in it. */
+export function traceComm(kernel: Kernel, pid: number): string {
+  return kernel.savedCmdlines.get(pid) ?? '<...>';
+}
+
+/** The function tracer's events in the ring buffer, oldest first, and how many were lost. */
+export function functionTraceEvents(kernel: Kernel): { events: TraceEvent[]; lost: number } {
+  const { events, lost } = new TraceBuffer(kernel).read(0n, undefined, 'function_trace');
+  return { events, lost };
+}
+
 /**
- * The function tracer's `trace` file (v3.x format, irq-info on). The model
- * has no clock: an event's timestamp is its sequence number in microseconds.
+ * The function tracer's `trace` file (v3.x format, irq-info on), with each
+ * event's CPU and pid as the guest recorded them and its time from the trace
+ * clock (traceClockNs).
  */
 export function traceFile(kernel: Kernel): string {
-  const tb = new TraceBuffer(kernel);
-  const { events, lost } = tb.read(0n);
-  const fn = events.filter((e) => e.callback === 'function_trace');
-  const comm = 'ftrace-sim';
-  const pid = 1;
+  const { events: fn, lost } = functionTraceEvents(kernel);
   const lines = [
     '# tracer: function',
     '#',
-    `# entries-in-buffer/entries-written: ${fn.length}/${fn.length + lost}   #P:1`,
+    `# entries-in-buffer/entries-written: ${fn.length}/${fn.length + lost}   #P:${kernel.config.cpus}`,
     '#',
     '#                              _-----=> irqs-off',
     '#                             / _----=> need-resched',
@@ -111,9 +119,9 @@ export function traceFile(kernel: Kernel): string {
     '#              | |       |   ||||       |         |',
   ];
   for (const e of fn) {
-    const us = e.seq;
+    const us = traceClockNs(e) / 1000n;
     const ts = `${String(us / 1000000n).padStart(5)}.${String(us % 1000000n).padStart(6, '0')}`;
-    const head = `${comm.padStart(16)}-${String(pid).padEnd(5)} [${String(e.cpu).padStart(3, '0')}] ....`;
+    const head = `${traceComm(kernel, e.pid).padStart(16)}-${String(e.pid).padEnd(5)} [${String(e.cpu).padStart(3, '0')}] ....`;
     const parent = e.parentIp !== 0n ? ` <-${ps(kernel, e.parentIp)}` : '';
     lines.push(`${head} ${ts}: ${ps(kernel, e.ip)}${parent}`);
   }

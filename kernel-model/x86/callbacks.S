@@ -10,6 +10,7 @@
 # trace_log_event(ip %rdi, parent_ip %rsi, op %rdx, regs %rcx, kind %r8d,
 #                 aux0 %r9, aux1 %r10): an internal helper, not a C function.
 # One 64-byte entry per event; trace_seq numbers events across all CPUs.
+# The entry names the CPU and the current task's pid, as struct trace_entry does.
 trace_log_event:
 	movq	$1, %rax
 	lock xaddq	%rax, trace_seq(%rip)
@@ -21,12 +22,14 @@ trace_log_event:
 	movq	%rsi, TE_PARENT_IP(%r11)
 	movq	%rdx, TE_OP(%r11)
 	movq	%rcx, TE_REGS(%r11)
-	movl	%r8d, TE_KIND(%r11)
+	movw	%r8w, TE_KIND(%r11)
 	movq	%r9, TE_AUX0(%r11)
 	movq	%r10, TE_AUX1(%r11)
 	xorl	%r8d, %r8d
+	movl	%gs:PERCPU_CURRENT_PID(%r8), %r9d
 	movl	%gs:PERCPU_CPU_NUMBER(%r8), %r8d
-	movl	%r8d, TE_CPU(%r11)
+	movw	%r8w, TE_CPU(%r11)
+	movl	%r9d, TE_PID(%r11)
 	# The sequence number goes in last: a reader sees a complete entry.
 	incq	%rax
 	movq	%rax, TE_SEQ(%r11)

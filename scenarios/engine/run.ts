@@ -12,7 +12,7 @@ import { FtraceBugError } from '../../kernel-model/ftrace/arch.js';
 import { boot } from '../../kernel-model/boot.js';
 import type { Ftrace, FtraceResult } from '../../kernel-model/ftrace/core.js';
 import type { FtraceOps } from '../../kernel-model/ftrace/ops.js';
-import type { Kernel } from '../../kernel-model/kernel.js';
+import type { Kernel, KernelConfig } from '../../kernel-model/kernel.js';
 import { TraceBuffer } from '../../kernel-model/trace/ring-buffer.js';
 import { defaultArgs, measureTracedCall, runWorkload } from '../../kernel-model/workloads/workloads.js';
 import { ScenarioError } from './load.js';
@@ -25,6 +25,8 @@ export interface Check {
   name: string;
   passed: boolean;
   detail: string;
+  /** The scenario file's line of the step that made the check. */
+  line?: number;
 }
 
 export interface ScenarioResult {
@@ -166,7 +168,15 @@ export interface Inspection {
   failedChecks: Check[];
 }
 
-interface RunOptions {
+/** What a caller adds to a run: more kernel configuration, and work after each step. */
+export interface RunHooks {
+  /** On top of the scenario's configuration (e.g. more CPUs). */
+  kernelConfig?: Partial<KernelConfig>;
+  /** Called once the kernel has booted; what it returns is called after every step. */
+  onBoot?: (kernel: Kernel, ftrace: Ftrace) => (() => void) | void;
+}
+
+interface RunOptions extends RunHooks {
   variantRun: boolean;
   /** Run steps 0..untilStep only. */
   untilStep?: number;
@@ -177,7 +187,7 @@ interface RunOptions {
 async function runOnce(s: Scenario, config: ScenarioConfig, opts: RunOptions): Promise<{ st: RunState; fault: Stop | undefined }> {
   const variantRun = opts.variantRun;
   await initDisassembler();
-  const { kernel, ftrace } = await boot(config);
+  const { kernel, ftrace } = await boot({ ...config, ...opts.kernelConfig });
   const st: RunState = {
     kernel,
     ftrace,
@@ -192,18 +202,23 @@ async function runOnce(s: Scenario, config: ScenarioConfig, opts: RunOptions): P
   };
   let fault: Stop | undefined;
   try {
+    const afterStep = opts.onBoot?.(kernel, ftrace);
     for (const o of s.ops) st.ops.set(o.name, ftrace.createOps({ name: o.name, callback: o.callback, flags: o.flags, dynamic: o.dynamic }));
     const last = Math.min(opts.untilStep ?? s.steps.length - 1, s.steps.length - 1);
     let i = 0;
     for (; i <= last; i++) {
       const step = s.steps[i]!;
+      const made = st.checks.length;
       try {
         executeStep(st, i, step);
+        afterStep?.();
       } catch (e) {
         if (!(e instanceof GuestFault) && !(e instanceof FtraceBugError) && !(e instanceof KernelDataCorrupted)) throw e;
         fault = e;
         st.checks.push({ name: `${stepName(i, step)} (line ${step.where.line})`, passed: false, detail: stopDetail(e) });
         break; // the machine is in no state to go on
+      } finally {
+        for (const c of st.checks.slice(made)) c.line ??= step.where.line;
       }
     }
     await opts.inspect?.({ kernel, ftrace, ops: st.ops, stepsRun: i, failedChecks: st.checks.filter((c) => !c.passed) });
@@ -265,10 +280,10 @@ export async function runScenario(s: Scenario, opts: { referencesChecked?: boole
  * Runs a scenario up to and including step `untilStep` (all steps when
  * undefined) and hands the live kernel to `inspect` before closing it.
  */
-export async function inspectScenario(s: Scenario, untilStep: number | undefined, inspect: (i: Inspection) => void | Promise<void>): Promise<void> {
+export async function inspectScenario(s: Scenario, untilStep: number | undefined, inspect: (i: Inspection) => void | Promise<void>, hooks: RunHooks = {}): Promise<void> {
   if (untilStep !== undefined && (untilStep < 0 || untilStep >= s.steps.length)) {
     throw new ScenarioError({ file: s.file, line: 1, key: 'steps' }, `step ${untilStep} does not exist: the scenario has steps 0 to ${s.steps.length - 1}`);
   }
   await checkReferences(s);
-  await runOnce(s, s.config, { variantRun: false, ...(untilStep !== undefined ? { untilStep } : {}), inspect });
+  await runOnce(s, s.config, { ...hooks, variantRun: false, ...(untilStep !== undefined ? { untilStep } : {}), inspect });
 }
