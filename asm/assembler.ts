@@ -22,13 +22,13 @@
 import { createHash } from 'node:crypto';
 import { readEntry, writeEntry, type SourcePart } from './cache.js';
 import { KeystoneError, initKeystone } from './keystone.js';
-import { checkLinked, layoutTemplateUnits, writeTemplateUnits } from './link.js';
-import { SymbolTable, type KSymbol } from './symbols.js';
+import { checkLinked, layoutTemplateUnits, writeTemplateUnits, type Layout } from './link.js';
+import { SymbolTable, symbolOrder, type KSymbol } from './symbols.js';
 import { compileTemplate, type AsmTemplate, type CompiledTemplate, type TemplateUnit } from './template.js';
 import { AsmError, MCOUNT_PREFIX, alignUp, assembleUnit, def, diagnose, prepare, type SourceUnit } from './unit.js';
 
 export { AsmError, type SourceUnit } from './unit.js';
-export type { AsmTemplate, TemplateInstance, TemplateUnit } from './template.js';
+export { templateUnit, type AsmTemplate, type TemplateInstance, type TemplateUnit } from './template.js';
 
 /** What a program is made of: source units first, then template units. */
 export type ProgramUnit = SourceUnit | TemplateUnit;
@@ -113,15 +113,17 @@ export async function assembleProgram(units: readonly ProgramUnit[], opts: Assem
   const compiledByKey = new Map(keys.map((k, i) => [k, part.templates[i]!]));
   const compiled: CompiledTemplate[][] = templateUnits.map((u) => u.templates.map((t) => compiledByKey.get(templateKey(t))!));
   const sourceSyms = new Map(part.symbols.map((s) => [s.name, s.address]));
-  const layout = layoutTemplateUnits(templateUnits, compiled, opts.base, opts.base + BigInt(part.bytes.length), align, (n) => sourceSyms.has(n) || externals.has(n));
+  const layout = layoutTemplateUnits(templateUnits, compiled, opts.base, opts.base + BigInt(part.bytes.length), align);
   const bytes = new Uint8Array(Number(layout.end - opts.base)).fill(0xcc); // int3 padding between units, as the kernel pads
   bytes.set(part.bytes, 0);
   const outside = (name: string): number | undefined => {
     const v = sourceSyms.get(name) ?? externals.get(name);
     return v === undefined ? undefined : Number(BigInt.asIntN(64, v - opts.base));
   };
-  const refs = writeTemplateUnits(layout, templateUnits.map((u) => u.name), bytes, outside);
-  const symbols = new SymbolTable([...part.symbols, ...layout.symbols]);
+  const refs = writeTemplateUnits(templateUnits, layout, bytes, outside);
+  const symbols = new SymbolTable([...part.symbols.slice().sort(symbolOrder), ...layout.symbols]);
+  if (symbols.size !== part.symbols.length + layout.symbols.length) throw duplicateLabel(part.symbols, layout, opts.base);
+  for (const name of externals.keys()) if (layout.labelOffsets.has(name)) throw new AsmError(unitOfLabel(name, layout, opts.base), undefined, `label ${name} is also an outside symbol`);
   checkLinked(bytes, opts.base, refs, layout.mcountLoc, (n) => symbols.get(n)?.address ?? externals.get(n));
 
   const program: Program = {
@@ -134,6 +136,22 @@ export async function assembleProgram(units: readonly ProgramUnit[], opts: Assem
   };
   if (cacheMessage) program.cacheMessage = cacheMessage;
   return program;
+}
+
+/** The unit whose instances define `name`. */
+function unitOfLabel(name: string, layout: Layout, programBase: bigint): string {
+  const at = programBase + BigInt(layout.labelOffsets.get(name) ?? 0);
+  return layout.units.find((u) => at >= u.base && at < u.base + BigInt(u.size))?.name ?? 'template units';
+}
+
+/** The error for a label defined twice (found by the symbol table having fewer names than labels). */
+function duplicateLabel(sourceSymbols: readonly KSymbol[], layout: Layout, programBase: bigint): AsmError {
+  const seen = new Set(sourceSymbols.map((s) => s.name));
+  for (const s of layout.symbols) {
+    if (seen.has(s.name)) return new AsmError(unitOfLabel(s.name, layout, programBase), undefined, `label ${s.name} is defined twice`);
+    seen.add(s.name);
+  }
+  return new AsmError('template units', undefined, 'a label is defined twice');
 }
 
 /** The source units through Keystone, laid out from `base`. */

@@ -4,9 +4,7 @@
  * bytes at the next address, with its rel32 fields and value fields filled
  * in; labels and `__mcount_loc` entries come from the template's offsets.
  * Arithmetic is done on offsets from the program base, as JS numbers (every
- * address involved is within rel32 reach of the text, checked as we go), and
- * per-instance data is kept in flat arrays: at 200,000 functions, objects per
- * function cost more in garbage collection than the work itself.
+ * address involved is within rel32 reach of the text, checked as we go).
  * checkLinked() then reads every patched field back and compares it with the
  * symbol table.
  */
@@ -27,15 +25,6 @@ export interface Layout {
   /** Per instance: its offset from the program base, and its compiled template. */
   starts: Float64Array;
   templates: CompiledTemplate[];
-  /** Per instance: its unit's index, for messages. */
-  unitOf: Uint32Array;
-  /** Per instance: the index of its first symbol-hole name in `symbolNames`, and of its first value in `values`. */
-  symbolBase: Uint32Array;
-  valueBase: Uint32Array;
-  symbolNames: string[];
-  values: number[];
-  /** Per instance, its first label (for messages). */
-  firstLabel: string[];
   symbols: KSymbol[];
   mcountLoc: bigint[];
   /** Label name -> offset from the program base, for every template label. */
@@ -52,10 +41,13 @@ export interface PatchedRefs {
 const INT32_MIN = -(2 ** 31);
 const INT32_MAX = 2 ** 31 - 1;
 
+const where = (u: TemplateUnit, k: number) => `${u.name}: ${u.templates[u.templateOf(k)]?.labels.length ? u.label(k, 0) : `instance ${k}`}`;
+
 /**
  * Places the units' instances from `start` (units aligned to `align`), giving
  * each label a symbol whose size runs to the next label of its instance or to
- * the instance's end, as the labels of a source unit get.
+ * the instance's end, as the labels of a source unit get. A label defined
+ * twice shows up in the symbol table's size (see assembleProgram).
  */
 export function layoutTemplateUnits(
   units: readonly TemplateUnit[],
@@ -63,60 +55,36 @@ export function layoutTemplateUnits(
   programBase: bigint,
   start: bigint,
   align: number,
-  taken: (name: string) => boolean,
 ): Layout {
   const total = units.reduce((n, u) => n + u.count, 0);
-  const out: Layout = {
-    units: [],
-    end: start,
-    starts: new Float64Array(total),
-    templates: new Array<CompiledTemplate>(total),
-    unitOf: new Uint32Array(total),
-    symbolBase: new Uint32Array(total + 1),
-    valueBase: new Uint32Array(total + 1),
-    symbolNames: [],
-    values: [],
-    firstLabel: new Array<string>(total),
-    symbols: [],
-    mcountLoc: [],
-    labelOffsets: new Map(),
-  };
+  const out: Layout = { units: [], end: start, starts: new Float64Array(total), templates: [], symbols: [], mcountLoc: [], labelOffsets: new Map() };
   let off = Number(start - programBase);
   let n = 0;
-  units.forEach((u, ui) => {
+  for (let ui = 0; ui < units.length; ui++) {
+    const u = units[ui]!;
     off = Number(alignUp(programBase + BigInt(off), align) - programBase);
     const unitStart = off;
     const ct = compiled[ui]!;
     // Label sizes within a template: to the next label at a higher offset, or the end.
     const sizes = ct.map((c) => c.labelOffsets.map((o) => Math.min(c.bytes.length, ...c.labelOffsets.filter((p) => p > o)) - o));
     for (let k = 0; k < u.count; k++, n++) {
-      const inst = u.instance(k);
-      const c = ct[inst.template];
-      if (!c) throw new AsmError(u.name, undefined, `instance ${k} names template ${inst.template}, which the unit does not have`);
-      if (inst.labels.length !== c.labelOffsets.length || inst.values.length !== c.values.length) {
-        throw new AsmError(u.name, undefined, `instance ${k} does not fill the holes of template ${c.name}`);
-      }
+      const ti = u.templateOf(k);
+      const c = ct[ti];
+      if (!c) throw new AsmError(where(u, k), undefined, `template ${ti} is not one of the unit's`);
       out.starts[n] = off;
-      out.templates[n] = c;
-      out.unitOf[n] = ui;
-      out.firstLabel[n] = inst.labels[0] ?? `instance ${k}`;
-      const ls = sizes[inst.template]!;
-      for (let j = 0; j < inst.labels.length; j++) {
-        const name = inst.labels[j]!;
-        if (out.labelOffsets.has(name) || taken(name)) throw new AsmError(u.name, undefined, `label ${name} is defined twice`);
+      out.templates.push(c);
+      const ls = sizes[ti]!;
+      for (let j = 0; j < ls.length; j++) {
+        const name = u.label(k, j);
         const lo = off + c.labelOffsets[j]!;
         out.labelOffsets.set(name, lo);
         out.symbols.push({ name, address: programBase + BigInt(lo), size: ls[j]! });
       }
-      for (const m of c.mcountOffsets) out.mcountLoc.push(programBase + BigInt(off + m));
-      for (const s of inst.symbols) out.symbolNames.push(s);
-      for (const v of inst.values) out.values.push(v);
-      out.symbolBase[n + 1] = out.symbolNames.length;
-      out.valueBase[n + 1] = out.values.length;
+      for (let m = 0; m < c.mcountOffsets.length; m++) out.mcountLoc.push(programBase + BigInt(off + c.mcountOffsets[m]!));
       off += c.bytes.length;
     }
     out.units.push({ name: u.name, base: programBase + BigInt(unitStart), size: off - unitStart });
-  });
+  }
   out.end = programBase + BigInt(off);
   return out;
 }
@@ -126,49 +94,49 @@ export function layoutTemplateUnits(
  * returns every rel32 field written. `outside(name)` gives a symbol that is
  * not a template label, as an offset from the program base.
  */
-export function writeTemplateUnits(layout: Layout, unitNames: readonly string[], bytes: Uint8Array, outside: (name: string) => number | undefined): PatchedRefs {
+export function writeTemplateUnits(units: readonly TemplateUnit[], layout: Layout, bytes: Uint8Array, outside: (name: string) => number | undefined): PatchedRefs {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const count = layout.starts.length;
   const nrefs = layout.templates.reduce((s, c) => s + c.relocs.length, 0);
   const refs: PatchedRefs = { at: new Float64Array(nrefs), addend: new Int8Array(nrefs), target: new Array<string>(nrefs) };
-  const where = (n: number) => `${unitNames[layout.unitOf[n]!]}: ${layout.firstLabel[n]}`;
   const outsideCache = new Map<string, number | undefined>();
   let r = 0;
-  for (let n = 0; n < count; n++) {
-    const c = layout.templates[n]!;
-    const off = layout.starts[n]!;
-    bytes.set(c.bytes, off);
-    const sb = layout.symbolBase[n]!;
-    for (const rel of c.relocs) {
-      const target = rel.hole >= 0 ? layout.symbolNames[sb + rel.hole]! : rel.name;
-      let to = layout.labelOffsets.get(target);
-      if (to === undefined) {
-        if (!outsideCache.has(target)) outsideCache.set(target, outside(target));
-        to = outsideCache.get(target);
-        if (to === undefined) throw new AsmError(where(n), undefined, `undefined symbol ${target}`);
+  let n = 0;
+  for (const u of units) {
+    for (let k = 0; k < u.count; k++, n++) {
+      const c = layout.templates[n]!;
+      const off = layout.starts[n]!;
+      bytes.set(c.bytes, off);
+      for (let i = 0; i < c.relocs.length; i++) {
+        const rel = c.relocs[i]!;
+        const target = rel.hole >= 0 ? u.symbol(k, rel.hole) : rel.name;
+        let to = layout.labelOffsets.get(target);
+        if (to === undefined) {
+          if (!outsideCache.has(target)) outsideCache.set(target, outside(target));
+          to = outsideCache.get(target);
+          if (to === undefined) throw new AsmError(where(u, k), undefined, `undefined symbol ${target}`);
+        }
+        const at = off + rel.offset;
+        const v = to + rel.addend - at;
+        if (v < INT32_MIN || v > INT32_MAX) throw new AsmError(where(u, k), undefined, `${target} is beyond rel32 reach`);
+        // An assembler would use a short jump for a near target: refuse rather than differ.
+        if (rel.relaxable && v >= -136 && v <= 136) throw new AsmError(where(u, k), undefined, `the jump to ${target} would be a short jump: a template must not jump to a near hole`);
+        view.setInt32(at, v, true);
+        refs.at[r] = at;
+        refs.addend[r] = rel.addend;
+        refs.target[r++] = target;
       }
-      const at = off + rel.offset;
-      const v = to + rel.addend - at;
-      if (v < INT32_MIN || v > INT32_MAX) throw new AsmError(where(n), undefined, `${target} is beyond rel32 reach`);
-      // An assembler would use a short jump for a near target: refuse rather than differ.
-      if (rel.relaxable && v >= -136 && v <= 136) throw new AsmError(where(n), undefined, `the jump to ${target} would be a short jump: a template must not jump to a near hole`);
-      view.setInt32(at, v, true);
-      refs.at[r] = at;
-      refs.addend[r] = rel.addend;
-      refs.target[r++] = target;
-    }
-    const vb = layout.valueBase[n]!;
-    for (let i = 0; i < c.values.length; i++) {
-      const f = c.values[i]!;
-      const x = layout.values[vb + i]!;
-      if (!Number.isSafeInteger(x) || x < f.min || x > f.max) {
-        throw new AsmError(where(n), undefined, `value ${x} is outside ${f.min}..${f.max}, the range template ${c.name} was assembled for`);
+      for (let i = 0; i < c.values.length; i++) {
+        const f = c.values[i]!;
+        const x = u.value(k, i);
+        if (!Number.isSafeInteger(x) || x < f.min || x > f.max) {
+          throw new AsmError(where(u, k), undefined, `value ${x} is outside ${f.min}..${f.max}, the range template ${c.name} was assembled for`);
+        }
+        const at = off + f.offset;
+        if (f.width === 1) view.setInt8(at, x);
+        else if (f.width === 2) view.setInt16(at, x, true);
+        else if (f.width === 4) view.setInt32(at, x, true);
+        else if (f.width === 8) view.setBigInt64(at, BigInt(x), true);
       }
-      const at = off + f.offset;
-      if (f.width === 1) view.setInt8(at, x);
-      else if (f.width === 2) view.setInt16(at, x, true);
-      else if (f.width === 4) view.setInt32(at, x, true);
-      else if (f.width === 8) view.setBigInt64(at, BigInt(x), true);
     }
   }
   return refs;

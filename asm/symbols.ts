@@ -7,29 +7,67 @@ export interface KSymbol {
   readonly size: number;
 }
 
+const before = (a: KSymbol, b: KSymbol): boolean => a.address < b.address || (a.address === b.address && a.name < b.name);
+
+/** The table's order: by address, then by name. */
+export const symbolOrder = (a: KSymbol, b: KSymbol): number => (before(a, b) ? -1 : before(b, a) ? 1 : 0);
+
 export class SymbolTable {
   private readonly byName = new Map<string, KSymbol>();
   private sorted: KSymbol[] = [];
 
   constructor(symbols: Iterable<KSymbol> = []) {
-    for (const s of symbols) this.byName.set(s.name, s);
-    this.resort();
+    const list = [...symbols];
+    for (const s of list) this.byName.set(s.name, s);
+    // A linker hands its symbols over in address order: then there is nothing to sort.
+    let inOrder = this.byName.size === list.length;
+    for (let i = 1; inOrder && i < list.length; i++) inOrder = before(list[i - 1]!, list[i]!);
+    if (inOrder) this.sorted = list;
+    else this.resort();
   }
 
   private resort(): void {
-    this.sorted = [...this.byName.values()].sort((a, b) =>
-      a.address < b.address ? -1 : a.address > b.address ? 1 : a.name < b.name ? -1 : 1,
-    );
+    this.sorted = [...this.byName.values()].sort(symbolOrder);
+  }
+
+  /** Where `s` is or would go in the sorted order. */
+  private position(s: KSymbol): number {
+    let lo = 0;
+    let hi = this.sorted.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (before(this.sorted[mid]!, s)) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  private unlink(s: KSymbol): void {
+    const i = this.position(s);
+    if (this.sorted[i] === s) this.sorted.splice(i, 1);
+    else this.sorted = this.sorted.filter((x) => x !== s);
   }
 
   /** Adds symbols (e.g. an allocated trampoline); replaces one of the same name. */
   add(...symbols: KSymbol[]): void {
-    for (const s of symbols) this.byName.set(s.name, s);
-    this.resort();
+    if (symbols.length > 64) {
+      for (const s of symbols) this.byName.set(s.name, s);
+      this.resort();
+      return;
+    }
+    for (const s of symbols) {
+      const old = this.byName.get(s.name);
+      if (old) this.unlink(old);
+      this.byName.set(s.name, s);
+      this.sorted.splice(this.position(s), 0, s);
+    }
   }
 
   remove(name: string): void {
-    if (this.byName.delete(name)) this.resort();
+    const s = this.byName.get(name);
+    if (!s) return;
+    this.byName.delete(name);
+    this.unlink(s);
   }
 
   get size(): number {

@@ -45,13 +45,45 @@ export interface TemplateInstance {
 /**
  * A unit of generated code: `count` instances laid out back to back, in the
  * way a source unit holding all their sources one after another would be.
+ * Instances are read through accessors rather than as objects: at 200,000
+ * functions, objects made only to be read once are what costs.
  */
 export interface TemplateUnit {
   kind: 'template';
   name: string;
   templates: readonly AsmTemplate[];
   count: number;
-  instance(k: number): TemplateInstance;
+  /** Instance k's template, an index into `templates`. */
+  templateOf(k: number): number;
+  /** Instance k's label hole j (the template's order). */
+  label(k: number, j: number): string;
+  symbol(k: number, j: number): string;
+  value(k: number, j: number): number;
+}
+
+/** A template unit over instances given as objects: for a few functions. */
+export function templateUnit(name: string, templates: readonly AsmTemplate[], instances: readonly TemplateInstance[]): TemplateUnit {
+  return {
+    kind: 'template',
+    name,
+    templates,
+    count: instances.length,
+    templateOf: (k) => instances[k]!.template,
+    label: (k, j) => instances[k]!.labels[j]!,
+    symbol: (k, j) => instances[k]!.symbols[j]!,
+    value: (k, j) => instances[k]!.values[j]!,
+  };
+}
+
+/** Instance k of a unit as an object. */
+export function instanceOf(u: TemplateUnit, k: number): TemplateInstance {
+  const t = u.templates[u.templateOf(k)]!;
+  return {
+    template: u.templateOf(k),
+    labels: t.labels.map((_, j) => u.label(k, j)),
+    symbols: t.symbols.map((_, j) => u.symbol(k, j)),
+    values: t.values.map((_, j) => u.value(k, j)),
+  };
 }
 
 /** A rel32 reference: field = target + addend - (address of the field). */
@@ -103,7 +135,7 @@ export function renderInstance(t: AsmTemplate, inst: TemplateInstance): string {
 export function renderUnit(u: TemplateUnit, from = 0, to = u.count): string {
   const parts: string[] = [];
   for (let k = from; k < to; k++) {
-    const inst = u.instance(k);
+    const inst = instanceOf(u, k);
     parts.push(renderInstance(u.templates[inst.template]!, inst));
   }
   return parts.join('\n') + '\n';

@@ -14,7 +14,7 @@
  * generateFunctionsSource() gives the same functions as plain source.
  */
 import type { SourceUnit } from '../asm/assembler.js';
-import { renderUnit, type AsmTemplate, type TemplateInstance, type TemplateUnit } from '../asm/template.js';
+import { renderUnit, templateUnit, type AsmTemplate, type TemplateUnit } from '../asm/template.js';
 
 export const GEN_PREFIX = 'gen_func_';
 /** Functions per unit: each unit starts 16-byte aligned, as the source chunks did. */
@@ -24,7 +24,7 @@ function children(i: number): [number | undefined, number | undefined] {
   return [i > 0 ? i >> 1 : undefined, i % 4 === 3 ? i >> 2 : undefined];
 }
 
-function genFuncTemplate(c1: boolean, c2: boolean, range: readonly [number, number]): AsmTemplate {
+function genFuncSource(c1: boolean, c2: boolean, range: readonly [number, number]): AsmTemplate {
   const lines = ['{{name}}:', '\tFENTRY', '\tpushq\t%rbx', '\tleaq\t{{i}}(%rdi), %rbx'];
   if (c1) lines.push('\tmovq\t%rbx, %rdi', '\tcall\t{{c1}}', '\taddq\t%rax, %rbx');
   if (c2) lines.push('\tmovq\t%rbx, %rdi', '\tcall\t{{c2}}', '\txorq\t%rax, %rbx');
@@ -44,17 +44,15 @@ const I_RANGES = [
 ] as const;
 /** gen_func_0 (a leaf, no displacement), then c1 and c1+c2 shapes for each index range. */
 const GEN_TEMPLATES: readonly AsmTemplate[] = [
-  genFuncTemplate(false, false, [0, 0]),
-  ...I_RANGES.flatMap((r) => [genFuncTemplate(true, false, r), genFuncTemplate(true, true, r)]),
+  genFuncSource(false, false, [0, 0]),
+  ...I_RANGES.flatMap((r) => [genFuncSource(true, false, r), genFuncSource(true, true, r)]),
 ];
 
-function genFuncInstance(i: number): TemplateInstance {
-  const label = [GEN_PREFIX + i];
-  if (i === 0) return { template: 0, labels: label, symbols: [], values: [0] };
-  // Written out, not spread: this runs once per generated function.
+/** Which of GEN_TEMPLATES gen_func_<i> is made from. */
+function genFuncTemplate(i: number): number {
+  if (i === 0) return 0;
   const first = i <= I_RANGES[0][1] ? 1 : 3;
-  const symbols = i % 4 === 3 ? [GEN_PREFIX + (i >> 1), GEN_PREFIX + (i >> 2)] : [GEN_PREFIX + (i >> 1)];
-  return { template: first + symbols.length - 1, labels: label, symbols, values: [i] };
+  return i % 4 === 3 ? first + 1 : first;
 }
 
 // The call-graph workload: notrace, like the syscall workload in runtime.S.
@@ -88,27 +86,50 @@ const WORKLOAD_TEMPLATE: AsmTemplate = {
   values: [],
 };
 
+/**
+ * gen_func_<start> .. gen_func_<start+count-1>. A class, so that every unit
+ * shares one set of accessors (the linker's loop then has one call target),
+ * and the names are made once and shared by the labels and the calls.
+ */
+class GenFuncUnit implements TemplateUnit {
+  readonly kind = 'template';
+  readonly templates = GEN_TEMPLATES;
+  readonly name: string;
+  constructor(
+    private readonly names: readonly string[],
+    private readonly start: number,
+    readonly count: number,
+  ) {
+    this.name = `generated/gen_func_${start}-${start + count - 1}.S`;
+  }
+
+  templateOf(k: number): number {
+    return genFuncTemplate(this.start + k);
+  }
+
+  label(k: number): string {
+    return this.names[this.start + k]!;
+  }
+
+  /** Hole 0 is gen_func_<i/2>, hole 1 gen_func_<i/4> (see children()). */
+  symbol(k: number, j: number): string {
+    return this.names[(this.start + k) >> (j + 1)]!;
+  }
+
+  value(k: number): number {
+    return this.start + k;
+  }
+}
+
 /** Template units holding gen_func_0 .. gen_func_<count-1> and the call-graph workload. */
 export function generateFunctions(count: number): TemplateUnit[] {
+  const names = Array.from({ length: count }, (_, i) => GEN_PREFIX + i);
   const units: TemplateUnit[] = [];
-  for (let start = 0; start < count; start += CHUNK) {
-    const end = Math.min(count, start + CHUNK);
-    units.push({
-      kind: 'template',
-      name: `generated/gen_func_${start}-${end - 1}.S`,
-      templates: GEN_TEMPLATES,
-      count: end - start,
-      instance: (k) => genFuncInstance(start + k),
-    });
-  }
+  for (let start = 0; start < count; start += CHUNK) units.push(new GenFuncUnit(names, start, Math.min(count, start + CHUNK) - start));
   if (count > 0) {
-    units.push({
-      kind: 'template',
-      name: 'generated/sim_workload_callgraph.S',
-      templates: [WORKLOAD_TEMPLATE],
-      count: 1,
-      instance: () => ({ template: 0, labels: ['sim_workload_callgraph'], symbols: [`${GEN_PREFIX}${count - 1}`], values: [] }),
-    });
+    units.push(
+      templateUnit('generated/sim_workload_callgraph.S', [WORKLOAD_TEMPLATE], [{ template: 0, labels: ['sim_workload_callgraph'], symbols: [names[count - 1]!], values: [] }]),
+    );
   }
   return units;
 }

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 import { AsmError, assembleProgram, type ProgramUnit, type SourceUnit } from '../asm/assembler.js';
 import { initKeystone } from '../asm/keystone.js';
-import { compileTemplate, renderUnit, type AsmTemplate, type TemplateUnit } from '../asm/template.js';
+import { compileTemplate, renderUnit, templateUnit, type AsmTemplate, type TemplateUnit } from '../asm/template.js';
 import { generateFunctions, generateFunctionsSource } from '../kernel-model/generate.js';
 
 const BASE = 0xffffffff81000000n;
@@ -61,18 +61,11 @@ describe('template layout against Keystone', () => {
       values: [{ name: 'v', min: -(2 ** 31), max: 2 ** 31 - 1 }],
     };
     const values = [0, -1, 5, 123456789, -(2 ** 31), 2 ** 31 - 1];
-    const unit: TemplateUnit = {
-      kind: 'template',
-      name: 'probe.S',
-      templates: [t],
-      count: values.length,
-      instance: (k) => ({
-        template: 0,
-        labels: [`p${k}`, `p${k}_inner`],
-        symbols: [k % 2 ? 'var_a' : 'var_b', k > 0 ? `p${k - 1}` : 'helper'],
-        values: [values[k]!],
-      }),
-    };
+    const unit = templateUnit(
+      'probe.S',
+      [t],
+      values.map((v, k) => ({ template: 0, labels: [`p${k}`, `p${k}_inner`], symbols: [k % 2 ? 'var_a' : 'var_b', k > 0 ? `p${k - 1}` : 'helper'], values: [v] })),
+    );
     const externals = new Map([
       ['var_a', DATA],
       ['var_b', DATA + 0x1238n],
@@ -99,22 +92,15 @@ describe('template layout against Keystone', () => {
     expect(() => compileTemplate(tpl('{{f}}:\n\t.p2align 4\n\tretq'), BASE)).toThrow(/size changes with its address/);
     expect(() => compileTemplate(tpl('{{f}}:\n\t.quad {{s}}', { symbols: ['s'] }), BASE)).toThrow(/not (rel32|a 32-bit field)/);
     expect(() => compileTemplate(tpl('{{f}}:\nfixed:\n\tretq'), BASE)).toThrow(/label fixed would be defined by every instance/);
-    const unit = (value: number): ProgramUnit => ({
-      kind: 'template',
-      name: 'v.S',
-      templates: [tpl('{{f}}:\n\tleaq {{i}}(%rdi), %rax\n\tretq', { values: [{ name: 'i', min: 1, max: 127 }] })],
-      count: 1,
-      instance: () => ({ template: 0, labels: ['f'], symbols: [], values: [value] }),
-    });
+    const unit = (value: number): ProgramUnit =>
+      templateUnit('v.S', [tpl('{{f}}:\n\tleaq {{i}}(%rdi), %rax\n\tretq', { values: [{ name: 'i', min: 1, max: 127 }] })], [{ template: 0, labels: ['f'], symbols: [], values: [value] }]);
     await expect(assembleProgram([CORE, unit(128)], { base: BASE })).rejects.toThrow(/value 128 is outside 1\.\.127/);
     await expect(assembleProgram([CORE, unit(7)], { base: BASE })).resolves.toBeDefined();
-    const missing: ProgramUnit = {
-      kind: 'template',
-      name: 'm.S',
-      templates: [tpl('{{f}}:\n\tcall {{s}}', { symbols: ['s'] })],
-      count: 1,
-      instance: () => ({ template: 0, labels: ['f'], symbols: ['nowhere'], values: [] }),
-    };
+    const missing = templateUnit('m.S', [tpl('{{f}}:\n\tcall {{s}}', { symbols: ['s'] })], [{ template: 0, labels: ['f'], symbols: ['nowhere'], values: [] }]);
+    const twice = (labels: string[]) => templateUnit('d.S', [tpl('{{f}}:\n\tretq')], labels.map((l) => ({ template: 0, labels: [l], symbols: [], values: [] })));
+    await expect(assembleProgram([CORE, twice(['f', 'g', 'f'])], { base: BASE })).rejects.toThrow(/d\.S.*label f is defined twice/);
+    await expect(assembleProgram([CORE, twice(['helper'])], { base: BASE })).rejects.toThrow(/label helper is defined twice/);
+    await expect(assembleProgram([CORE, twice(['var_a'])], { base: BASE, externals: new Map([['var_a', DATA]]) })).rejects.toThrow(/label var_a is also an outside symbol/);
     await expect(assembleProgram([CORE, missing], { base: BASE })).rejects.toThrow(AsmError);
     await expect(assembleProgram([CORE, missing], { base: BASE })).rejects.toThrow(/undefined symbol nowhere/);
   });
