@@ -121,7 +121,9 @@ export async function assembleProgram(units: readonly ProgramUnit[], opts: Assem
     return v === undefined ? undefined : Number(BigInt.asIntN(64, v - opts.base));
   };
   const refs = writeTemplateUnits(templateUnits, layout, bytes, outside);
-  const symbols = new SymbolTable([...part.symbols.slice().sort(symbolOrder), ...layout.symbols]);
+  const all = part.symbols.slice().sort(symbolOrder);
+  for (const sym of layout.symbols) all.push(sym);
+  const symbols = new SymbolTable(all);
   if (symbols.size !== part.symbols.length + layout.symbols.length) throw duplicateLabel(part.symbols, layout, opts.base);
   for (const name of externals.keys()) if (layout.labelOffsets.has(name)) throw new AsmError(unitOfLabel(name, layout, opts.base), undefined, `label ${name} is also an outside symbol`);
   checkLinked(bytes, opts.base, refs, layout.mcountLoc, (n) => symbols.get(n)?.address ?? externals.get(n));

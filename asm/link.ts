@@ -74,13 +74,20 @@ export function layoutTemplateUnits(
       out.starts[n] = off;
       out.templates.push(c);
       const ls = sizes[ti]!;
+      let first: bigint | undefined;
       for (let j = 0; j < ls.length; j++) {
         const name = u.label(k, j);
         const lo = off + c.labelOffsets[j]!;
         out.labelOffsets.set(name, lo);
-        out.symbols.push({ name, address: programBase + BigInt(lo), size: ls[j]! });
+        const address = programBase + BigInt(lo);
+        if (j === 0) first = address;
+        out.symbols.push({ name, address, size: ls[j]! });
       }
-      for (let m = 0; m < c.mcountOffsets.length; m++) out.mcountLoc.push(programBase + BigInt(off + c.mcountOffsets[m]!));
+      // The fentry call usually starts the function: its address is the label's.
+      for (let m = 0; m < c.mcountOffsets.length; m++) {
+        const mo = c.mcountOffsets[m]!;
+        out.mcountLoc.push(first !== undefined && mo === c.labelOffsets[0] ? first : programBase + BigInt(off + mo));
+      }
       off += c.bytes.length;
     }
     out.units.push({ name: u.name, base: programBase + BigInt(unitStart), size: off - unitStart });
