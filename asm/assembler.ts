@@ -121,12 +121,11 @@ export async function assembleProgram(units: readonly ProgramUnit[], opts: Assem
     return v === undefined ? undefined : Number(BigInt.asIntN(64, v - opts.base));
   };
   const refs = writeTemplateUnits(templateUnits, layout, bytes, outside);
-  const all = part.symbols.slice().sort(symbolOrder);
-  for (const sym of layout.symbols) all.push(sym);
-  const symbols = new SymbolTable(all);
-  if (symbols.size !== part.symbols.length + layout.symbols.length) throw duplicateLabel(part.symbols, layout, opts.base);
-  for (const name of externals.keys()) if (layout.labelOffsets.has(name)) throw new AsmError(unitOfLabel(name, layout, opts.base), undefined, `label ${name} is also an outside symbol`);
-  checkLinked(bytes, opts.base, refs, layout.mcountLoc, (n) => symbols.get(n)?.address ?? externals.get(n));
+  if (layout.block.index.size !== layout.block.names.length) throw duplicateLabel(layout, opts.base);
+  for (const s of part.symbols) if (layout.block.index.has(s.name)) throw new AsmError(unitOfLabel(s.name, layout, opts.base), undefined, `label ${s.name} is defined twice`);
+  for (const name of externals.keys()) if (layout.block.index.has(name)) throw new AsmError(unitOfLabel(name, layout, opts.base), undefined, `label ${name} is also an outside symbol`);
+  const symbols = new SymbolTable(part.symbols.slice().sort(symbolOrder), layout.block);
+  checkLinked(bytes, opts.base, refs, layout.mcountLoc, symbols, externals);
 
   const program: Program = {
     base: opts.base,
@@ -142,16 +141,16 @@ export async function assembleProgram(units: readonly ProgramUnit[], opts: Assem
 
 /** The unit whose instances define `name`. */
 function unitOfLabel(name: string, layout: Layout, programBase: bigint): string {
-  const at = programBase + BigInt(layout.labelOffsets.get(name) ?? 0);
+  const at = programBase + BigInt(layout.block.starts[layout.block.index.get(name) ?? 0] ?? 0);
   return layout.units.find((u) => at >= u.base && at < u.base + BigInt(u.size))?.name ?? 'template units';
 }
 
-/** The error for a label defined twice (found by the symbol table having fewer names than labels). */
-function duplicateLabel(sourceSymbols: readonly KSymbol[], layout: Layout, programBase: bigint): AsmError {
-  const seen = new Set(sourceSymbols.map((s) => s.name));
-  for (const s of layout.symbols) {
-    if (seen.has(s.name)) return new AsmError(unitOfLabel(s.name, layout, programBase), undefined, `label ${s.name} is defined twice`);
-    seen.add(s.name);
+/** The error for a label defined twice (found by the label index having fewer names than labels). */
+function duplicateLabel(layout: Layout, programBase: bigint): AsmError {
+  const seen = new Set<string>();
+  for (const name of layout.block.names) {
+    if (seen.has(name)) return new AsmError(unitOfLabel(name, layout, programBase), undefined, `label ${name} is defined twice`);
+    seen.add(name);
   }
   return new AsmError('template units', undefined, 'a label is defined twice');
 }

@@ -9,7 +9,7 @@
  * symbol table.
  */
 import { AsmError, alignUp } from './unit.js';
-import type { KSymbol } from './symbols.js';
+import type { SymbolBlock, SymbolTable } from './symbols.js';
 import type { CompiledTemplate, TemplateUnit } from './template.js';
 
 export interface LinkedUnit {
@@ -25,10 +25,9 @@ export interface Layout {
   /** Per instance: its offset from the program base, and its compiled template. */
   starts: Float64Array;
   templates: CompiledTemplate[];
-  symbols: KSymbol[];
+  /** Every template label, in address order, based at the program base. */
+  block: SymbolBlock & { names: string[]; starts: number[]; sizes: number[]; index: Map<string, number> };
   mcountLoc: bigint[];
-  /** Label name -> offset from the program base, for every template label. */
-  labelOffsets: Map<string, number>;
 }
 
 /** The rel32 fields written: where, the addend, and the symbol each must reach. */
@@ -57,7 +56,8 @@ export function layoutTemplateUnits(
   align: number,
 ): Layout {
   const total = units.reduce((n, u) => n + u.count, 0);
-  const out: Layout = { units: [], end: start, starts: new Float64Array(total), templates: [], symbols: [], mcountLoc: [], labelOffsets: new Map() };
+  const block: Layout['block'] = { base: programBase, names: [], starts: [], sizes: [], index: new Map() };
+  const out: Layout = { units: [], end: start, starts: new Float64Array(total), templates: [], block, mcountLoc: [] };
   let off = Number(start - programBase);
   let n = 0;
   for (let ui = 0; ui < units.length; ui++) {
@@ -65,8 +65,10 @@ export function layoutTemplateUnits(
     off = Number(alignUp(programBase + BigInt(off), align) - programBase);
     const unitStart = off;
     const ct = compiled[ui]!;
-    // Label sizes within a template: to the next label at a higher offset, or the end.
+    // Label sizes within a template: to the next label at a higher offset, or the end;
+    // and the order of its labels by offset (labels at one offset go by name, below).
     const sizes = ct.map((c) => c.labelOffsets.map((o) => Math.min(c.bytes.length, ...c.labelOffsets.filter((p) => p > o)) - o));
+    const order = ct.map((c) => c.labelOffsets.map((_, j) => j).sort((x, y) => c.labelOffsets[x]! - c.labelOffsets[y]!));
     for (let k = 0; k < u.count; k++, n++) {
       const ti = u.templateOf(k);
       const c = ct[ti];
@@ -74,20 +76,25 @@ export function layoutTemplateUnits(
       out.starts[n] = off;
       out.templates.push(c);
       const ls = sizes[ti]!;
-      let first: bigint | undefined;
-      for (let j = 0; j < ls.length; j++) {
+      const first = block.names.length;
+      for (const j of order[ti]!) {
         const name = u.label(k, j);
         const lo = off + c.labelOffsets[j]!;
-        out.labelOffsets.set(name, lo);
-        const address = programBase + BigInt(lo);
-        if (j === 0) first = address;
-        out.symbols.push({ name, address, size: ls[j]! });
+        let at = block.names.length;
+        // Same address: by name, as the symbol table orders them.
+        while (at > first && block.starts[at - 1] === lo && block.names[at - 1]! > name) at--;
+        if (at === block.names.length) {
+          block.names.push(name);
+          block.starts.push(lo);
+          block.sizes.push(ls[j]!);
+        } else {
+          block.names.splice(at, 0, name);
+          block.starts.splice(at, 0, lo);
+          block.sizes.splice(at, 0, ls[j]!);
+        }
       }
-      // The fentry call usually starts the function: its address is the label's.
-      for (let m = 0; m < c.mcountOffsets.length; m++) {
-        const mo = c.mcountOffsets[m]!;
-        out.mcountLoc.push(first !== undefined && mo === c.labelOffsets[0] ? first : programBase + BigInt(off + mo));
-      }
+      for (let i = first; i < block.names.length; i++) block.index.set(block.names[i]!, i);
+      for (let m = 0; m < c.mcountOffsets.length; m++) out.mcountLoc.push(programBase + BigInt(off + c.mcountOffsets[m]!));
       off += c.bytes.length;
     }
     out.units.push({ name: u.name, base: programBase + BigInt(unitStart), size: off - unitStart });
@@ -116,7 +123,8 @@ export function writeTemplateUnits(units: readonly TemplateUnit[], layout: Layou
       for (let i = 0; i < c.relocs.length; i++) {
         const rel = c.relocs[i]!;
         const target = rel.hole >= 0 ? u.symbol(k, rel.hole) : rel.name;
-        let to = layout.labelOffsets.get(target);
+        const bi = layout.block.index.get(target);
+        let to = bi === undefined ? undefined : layout.block.starts[bi];
         if (to === undefined) {
           if (!outsideCache.has(target)) outsideCache.set(target, outside(target));
           to = outsideCache.get(target);
@@ -154,16 +162,12 @@ export function writeTemplateUnits(units: readonly TemplateUnit[], layout: Layou
  * compares them with the final symbol table: a wrong offset, an overlap or a
  * stale symbol shows up here rather than as a wild call in the guest.
  */
-export function checkLinked(
-  bytes: Uint8Array,
-  programBase: bigint,
-  refs: PatchedRefs,
-  mcountLoc: readonly bigint[],
-  addressOf: (name: string) => bigint | undefined,
-): void {
+export function checkLinked(bytes: Uint8Array, programBase: bigint, refs: PatchedRefs, mcountLoc: readonly bigint[], symbols: SymbolTable, externals: ReadonlyMap<string, bigint>): void {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const offsetOf = (name: string): number | undefined => {
-    const a = addressOf(name);
+    const o = symbols.offsetOf(name, programBase);
+    if (o !== undefined) return o;
+    const a = externals.get(name);
     return a === undefined ? undefined : Number(BigInt.asIntN(64, a - programBase));
   };
   for (let r = 0; r < refs.at.length; r++) {
