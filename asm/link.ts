@@ -58,49 +58,82 @@ export function layoutTemplateUnits(
   const total = units.reduce((n, u) => n + u.count, 0);
   const block: Layout['block'] = { base: programBase, names: [], starts: [], sizes: [], index: new Map() };
   const out: Layout = { units: [], end: start, starts: new Float64Array(total), templates: [], block, mcountLoc: [] };
+  const mcount: number[] = [];
   let off = Number(start - programBase);
   let n = 0;
   for (let ui = 0; ui < units.length; ui++) {
     const u = units[ui]!;
     off = Number(alignUp(programBase + BigInt(off), align) - programBase);
     const unitStart = off;
-    const ct = compiled[ui]!;
-    // Label sizes within a template: to the next label at a higher offset, or the end;
-    // and the order of its labels by offset (labels at one offset go by name, below).
-    const sizes = ct.map((c) => c.labelOffsets.map((o) => Math.min(c.bytes.length, ...c.labelOffsets.filter((p) => p > o)) - o));
-    const order = ct.map((c) => c.labelOffsets.map((_, j) => j).sort((x, y) => c.labelOffsets[x]! - c.labelOffsets[y]!));
-    for (let k = 0; k < u.count; k++, n++) {
-      const ti = u.templateOf(k);
-      const c = ct[ti];
-      if (!c) throw new AsmError(where(u, k), undefined, `template ${ti} is not one of the unit's`);
-      out.starts[n] = off;
-      out.templates.push(c);
-      const ls = sizes[ti]!;
-      const first = block.names.length;
-      for (const j of order[ti]!) {
-        const name = u.label(k, j);
-        const lo = off + c.labelOffsets[j]!;
-        let at = block.names.length;
-        // Same address: by name, as the symbol table orders them.
-        while (at > first && block.starts[at - 1] === lo && block.names[at - 1]! > name) at--;
-        if (at === block.names.length) {
-          block.names.push(name);
-          block.starts.push(lo);
-          block.sizes.push(ls[j]!);
-        } else {
-          block.names.splice(at, 0, name);
-          block.starts.splice(at, 0, lo);
-          block.sizes.splice(at, 0, ls[j]!);
-        }
-      }
-      for (let i = first; i < block.names.length; i++) block.index.set(block.names[i]!, i);
-      for (let m = 0; m < c.mcountOffsets.length; m++) out.mcountLoc.push(programBase + BigInt(off + c.mcountOffsets[m]!));
-      off += c.bytes.length;
-    }
+    const plans = compiled[ui]!.map(plan);
+    off = placeUnit(u, plans, out, block, mcount, off, n);
+    n += u.count;
     out.units.push({ name: u.name, base: programBase + BigInt(unitStart), size: off - unitStart });
   }
+  // A loop of its own: the bigints the rest of the kernel wants, made in one go.
+  out.mcountLoc = mcount.map((o) => programBase + BigInt(o));
   out.end = programBase + BigInt(off);
   return out;
+}
+
+/** What placing an instance of a template takes, worked out once per template. */
+interface Plan {
+  c: CompiledTemplate;
+  /** One label: its offset and its symbol's size; else -1 and placeLabels does the work. */
+  label0: number;
+  size0: number;
+  /** Label holes in address order, and each one's symbol size. */
+  order: number[];
+  sizes: number[];
+}
+
+function plan(c: CompiledTemplate): Plan {
+  // A label's size: to the next label at a higher offset, or the end.
+  const sizes = c.labelOffsets.map((o) => Math.min(c.bytes.length, ...c.labelOffsets.filter((p) => p > o)) - o);
+  const order = c.labelOffsets.map((_, j) => j).sort((x, y) => c.labelOffsets[x]! - c.labelOffsets[y]!);
+  const single = c.labelOffsets.length === 1;
+  return { c, label0: single ? c.labelOffsets[0]! : -1, size0: single ? sizes[0]! : 0, order, sizes };
+}
+
+/**
+ * The per-function loop, kept small: at 200,000 functions it runs before the
+ * JIT has optimised it, and a small loop is optimised sooner.
+ */
+/** Places instance 0.. of `u` from `off` as instance n.. of the layout; returns where the unit ends. */
+function placeUnit(u: TemplateUnit, plans: readonly Plan[], out: Layout, block: Layout['block'], mcount: number[], off: number, n: number): number {
+  for (let k = 0; k < u.count; k++, n++) {
+    const ti = u.templateOf(k);
+    const p = plans[ti];
+    if (p === undefined) throw new AsmError(where(u, k), undefined, `template ${ti} is not one of the unit's`);
+    const c = p.c;
+    out.starts[n] = off;
+    out.templates.push(c);
+    if (p.label0 >= 0) {
+      const name = u.label(k, 0);
+      block.index.set(name, block.names.length);
+      block.names.push(name);
+      block.starts.push(off + p.label0);
+      block.sizes.push(p.size0);
+    } else placeLabels(u, k, p, block, off);
+    for (let m = 0; m < c.mcountOffsets.length; m++) mcount.push(off + c.mcountOffsets[m]!);
+    off += c.bytes.length;
+  }
+  return off;
+}
+
+/** Labels of a template with several: in address order, and by name at one address, as the symbol table orders them. */
+function placeLabels(u: TemplateUnit, k: number, p: Plan, block: Layout['block'], off: number): void {
+  const first = block.names.length;
+  for (const j of p.order) {
+    const name = u.label(k, j);
+    const lo = off + p.c.labelOffsets[j]!;
+    let at = block.names.length;
+    while (at > first && block.starts[at - 1] === lo && block.names[at - 1]! > name) at--;
+    block.names.splice(at, 0, name);
+    block.starts.splice(at, 0, lo);
+    block.sizes.splice(at, 0, p.sizes[j]!);
+  }
+  for (let i = first; i < block.names.length; i++) block.index.set(block.names[i]!, i);
 }
 
 /**
