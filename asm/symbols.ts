@@ -49,6 +49,8 @@ export class SymbolTable {
   private readonly dead: Uint8Array;
   private deadCount = 0;
   private readonly made: (KSymbol | undefined)[] = [];
+  /** Where the block's offsets stop being exact as numbers. */
+  private readonly blockLimit: bigint;
   private merged: KSymbol[] | undefined;
 
   constructor(symbols: Iterable<KSymbol> = [], block?: SymbolBlock) {
@@ -66,6 +68,7 @@ export class SymbolTable {
       for (const s of list) if (block.index.has(s.name)) throw new Error(`symbol ${s.name} is defined twice`);
     }
     this.dead = new Uint8Array(this.block?.names.length ?? 0);
+    this.blockLimit = (this.block?.base ?? 0n) + (1n << 52n);
   }
 
   private resort(): void {
@@ -194,9 +197,11 @@ export class SymbolTable {
 
   /**
    * The last symbol at or before `address` in the table's order: from the
-   * list, or block entry k (left unmade: format() needs only its name).
+   * list, or block entry k, `o` bytes in (left unmade: format() needs only
+   * its name). No bigint is made on the way but `address - base`: this runs
+   * once per call site at boot.
    */
-  private lastAtOrBefore(address: bigint): { list: KSymbol } | { k: number; at: bigint } | undefined {
+  private lastAtOrBefore(address: bigint): { list: KSymbol } | { k: number; o: number } | undefined {
     const a = this.sorted;
     let lo = 0;
     let hi = a.length - 1;
@@ -210,7 +215,7 @@ export class SymbolTable {
     }
     const fromList = best < 0 ? undefined : a[best]!;
     const b = this.block;
-    if (!b || address < b.base || address - b.base >= 1n << 52n) return fromList && { list: fromList };
+    if (!b || address < b.base || address >= this.blockLimit) return fromList && { list: fromList };
     const o = Number(address - b.base);
     let l = 0;
     let h = b.starts.length - 1;
@@ -224,9 +229,12 @@ export class SymbolTable {
     }
     while (k >= 0 && this.dead[k]) k--;
     if (k < 0) return fromList && { list: fromList };
-    const at = b.base + BigInt(b.starts[k]!);
-    if (fromList && (fromList.address > at || (fromList.address === at && fromList.name > b.names[k]!))) return { list: fromList };
-    return { k, at };
+    // The list's candidate wins only from inside the block's span (a trampoline, data).
+    if (fromList && fromList.address >= b.base) {
+      const at = b.base + BigInt(b.starts[k]!);
+      if (fromList.address > at || (fromList.address === at && fromList.name > b.names[k]!)) return { list: fromList };
+    }
+    return { k, o: o - b.starts[k]! };
   }
 
   /** The symbol containing `address` (the last one starting at or before it, within its size). */
@@ -247,7 +255,7 @@ export class SymbolTable {
       const last = this.lastAtOrBefore(address);
       if (last && 'k' in last) {
         const b = this.block!;
-        return Number(address - last.at) < Math.max(b.sizes[last.k]!, 1) ? b.names[last.k] : undefined;
+        return last.o < Math.max(b.sizes[last.k]!, 1) ? b.names[last.k] : undefined;
       }
     }
     const hit = this.lookup(address);
