@@ -13,20 +13,25 @@
  * A source line `FENTRY` is what -mfentry puts at a function's start: it
  * becomes `call __fentry__`, and its address goes into the program's
  * mcountLoc list, our __mcount_loc section.
+ *
+ * Template units (generated code: thousands of functions made from a handful
+ * of templates) come after the source units: Keystone assembles each distinct
+ * template once (template.ts) and the linker lays the instances out (link.ts).
+ * The cache holds only Keystone's output, checked on every read (cache.ts).
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { threadId } from 'node:worker_threads';
-import { join } from 'node:path';
-import { KS_ERR_ASM_SYMBOL_MISSING, KeystoneError, initKeystone, ksAssemble } from './keystone.js';
-import { SymbolTable, type KSymbol } from './symbols.js';
-import { hex } from '../emu/hex.js';
+import { readEntry, writeEntry, type SourcePart } from './cache.js';
+import { KeystoneError, initKeystone } from './keystone.js';
+import { checkLinked, layoutTemplateUnits, writeTemplateUnits, type Layout } from './link.js';
+import { SymbolTable, symbolOrder, type KSymbol } from './symbols.js';
+import { compileTemplate, type AsmTemplate, type CompiledTemplate, type TemplateUnit } from './template.js';
+import { AsmError, MCOUNT_PREFIX, alignUp, assembleUnit, def, diagnose, prepare, type SourceUnit } from './unit.js';
 
-export interface SourceUnit {
-  /** Shown in errors: a file name or a generated chunk's name. */
-  name: string;
-  text: string;
-}
+export { AsmError, type SourceUnit } from './unit.js';
+export { templateUnit, type AsmTemplate, type TemplateInstance, type TemplateUnit } from './template.js';
+
+/** What a program is made of: source units first, then template units. */
+export type ProgramUnit = SourceUnit | TemplateUnit;
 
 export interface AssembledUnit {
   name: string;
@@ -41,7 +46,10 @@ export interface Program {
   symbols: SymbolTable;
   /** Addresses of the `call __fentry__` sites, in source order. */
   mcountLoc: bigint[];
+  /** Whether Keystone's part came from the cache (templates are laid out either way). */
   fromCache: boolean;
+  /** Set when a cache entry was found damaged and assembled again. */
+  cacheMessage?: string;
 }
 
 export interface AssembleOptions {
@@ -52,207 +60,103 @@ export interface AssembleOptions {
   align?: number;
   /** Directory for a cache of assembled output keyed by a hash of everything that goes in. */
   cacheDir?: string;
+  /** Told when the cache had to be rebuilt; by default a line on stderr. */
+  onCacheMessage?: (message: string) => void;
 }
 
-export class AsmError extends Error {
-  constructor(
-    readonly unit: string,
-    readonly line: number | undefined,
-    readonly reason: string,
-    readonly sourceLine?: string,
-  ) {
-    super(`${unit}${line !== undefined ? `:${line}` : ''}: ${reason}${sourceLine ? `\n    ${sourceLine.trim()}` : ''}`);
-    this.name = 'AsmError';
-  }
-}
+const CACHE_VERSION = 2;
 
-const MCOUNT_PREFIX = '__mcount_loc_';
-const LABEL_RE = /^\s*([A-Za-z_]\w*)\s*:/;
-const IDENT_RE = /(?<![%\w.])[A-Za-z_]\w*/g;
-const CACHE_VERSION = 1;
+const isTemplate = (u: ProgramUnit): u is TemplateUnit => (u as TemplateUnit).kind === 'template';
+const templateKey = (t: AsmTemplate) => JSON.stringify([t.name, t.text, t.labels, t.symbols, t.values]);
 
-interface PreparedUnit {
-  name: string;
-  /** Source after FENTRY expansion and comment removal, line numbers kept. */
-  lines: string[];
-  labels: string[];
-  idents: Set<string>;
-}
-
-function stripComment(line: string): string {
-  // AT&T `#` comments; no string in our sources holds a '#'.
-  const i = line.indexOf('#');
-  return i < 0 ? line : line.slice(0, i);
-}
-
-const NUM_LABEL_DEF = /^(\s*)(\d+):/;
-const NUM_LABEL_REF = /(?<![\w$.])(\d+)([fb])\b/g;
-
-/**
- * GNU as numeric local labels (`1:` with `1f`/`1b`), which Keystone lacks:
- * each definition becomes a unique `.L` label and each reference names the
- * next (f) or latest (b) definition.
- */
-function expandNumericLabels(lines: string[], unitIndex: number): string[] {
-  const defs = new Map<string, number[]>();
-  lines.forEach((l, i) => {
-    const m = NUM_LABEL_DEF.exec(l);
-    if (m) defs.set(m[2]!, [...(defs.get(m[2]!) ?? []), i]);
-  });
-  if (defs.size === 0) return lines;
-  const name = (n: string, i: number) => `.Lnum_${unitIndex}_${n}_${i}`;
-  return lines.map((l, i) => {
-    let out = l.replace(NUM_LABEL_DEF, (_, ws: string, n: string) => `${ws}${name(n, i)}:`);
-    const head = out.length - l.length + (NUM_LABEL_DEF.exec(l)?.[0].length ?? 0);
-    const body = out.slice(head).replace(NUM_LABEL_REF, (whole, n: string, dir: string) => {
-      const at = defs.get(n) ?? [];
-      const target = dir === 'f' ? at.find((d) => d > i) : [...at].reverse().find((d) => d <= i);
-      return target === undefined ? whole : name(n, target);
-    });
-    out = out.slice(0, head) + body;
-    return out;
-  });
-}
-
-function prepare(unit: SourceUnit, unitIndex: number): PreparedUnit {
-  const labels: string[] = [];
-  let fentry = 0;
-  const raw = unit.text.split('\n').map((r) => {
-    const line = stripComment(r);
-    return line.trim() === 'FENTRY' ? `${MCOUNT_PREFIX}${unitIndex}_${fentry++}: call __fentry__` : line;
-  });
-  const lines = expandNumericLabels(raw, unitIndex);
-  for (const line of lines) {
-    const m = LABEL_RE.exec(line);
-    if (m) labels.push(m[1]!);
-  }
-  const idents = new Set<string>();
-  for (const line of lines) for (const m of line.matchAll(IDENT_RE)) idents.add(m[0]);
-  for (const l of labels) idents.delete(l);
-  return { name: unit.name, lines, labels, idents };
-}
-
-const ADDRESS_MARK = ' #addr';
-/** `name = value`, marked as an address when it is one (see assembleUnit). */
-function def(name: string, v: bigint): string {
-  return `${name} = ${hex(v)}` + (v >= 1n << 32n ? ADDRESS_MARK : '');
-}
-
-function alignUp(v: bigint, a: number): bigint {
-  const A = BigInt(a);
-  return ((v + A - 1n) / A) * A;
-}
-
-/** Assembles one unit; returns its code bytes and the addresses of its labels. */
-function assembleUnit(u: PreparedUnit, base: bigint, defs: string[]): { code: Uint8Array; labelAddrs: bigint[] } {
-  // Addresses are defined last: Keystone folds a symbol defined before its use
-  // into a constant, and then encodes `sym(%rip)` with the absolute value as
-  // the displacement. Small constants (offsets, flags) go first for the same
-  // reason: folded, they get the short encodings GNU as would pick.
-  const early = defs.filter((d) => !d.endsWith(ADDRESS_MARK));
-  const late = defs.filter((d) => d.endsWith(ADDRESS_MARK)).map((d) => d.slice(0, -ADDRESS_MARK.length));
-  const src = [...early, ...u.lines, ...u.labels.map((l) => `.quad ${l}`), ...late].join('\n');
-  const out = ksAssemble(src, base);
-  const tail = u.labels.length * 8;
-  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
-  const labelAddrs = u.labels.map((_, i) => view.getBigUint64(out.length - tail + i * 8, true));
-  return { code: out.slice(0, out.length - tail), labelAddrs };
-}
-
-/** Finds the line that made Keystone fail, for an error a person can act on. */
-function diagnose(u: PreparedUnit, base: bigint, known: ReadonlyMap<string, bigint>, err: KeystoneError): AsmError {
-  const defined = new Set([...known.keys(), ...u.labels]);
-  const operands = (body: string) =>
-    // The first identifier is the mnemonic (after any prefix such as `lock`).
-    [...body.replace(/^(lock|rep|repz|repnz|repe|repne)\s+/, '').matchAll(IDENT_RE)].map((m) => m[0]).slice(1);
-  if (err.code === KS_ERR_ASM_SYMBOL_MISSING) {
-    for (let i = 0; i < u.lines.length; i++) {
-      const body = u.lines[i]!.replace(LABEL_RE, '').trim();
-      if (body.startsWith('.') && !/^\.(byte|word|long|quad)\b/.test(body)) continue;
-      const missing = operands(body).find((id) => !defined.has(id));
-      if (missing) return new AsmError(u.name, i + 1, `undefined symbol ${missing}`, u.lines[i]);
-    }
-    return new AsmError(u.name, undefined, err.message);
-  }
-  // Blank one line at a time (keeping its label): the line whose removal
-  // lets the unit assemble is the one at fault.
-  const defs = [...u.idents].map((id) => def(id, known.get(id) ?? base));
-  for (let i = 0; i < u.lines.length; i++) {
-    const line = u.lines[i]!;
-    const label = LABEL_RE.exec(line);
-    if (!line.replace(LABEL_RE, '').trim()) continue;
-    const lines = [...u.lines];
-    lines[i] = label ? `${label[1]}:` : '';
-    try {
-      assembleUnit({ ...u, lines }, base, defs);
-      return new AsmError(u.name, i + 1, err.message, line);
-    } catch {
-      // not this line
-    }
-  }
-  return new AsmError(u.name, undefined, err.message);
-}
-
-interface CacheEntry {
-  units: { name: string; base: string; size: number }[];
-  symbols: { name: string; address: string; size: number }[];
-  mcountLoc: string[];
-}
-
-function cacheKey(units: readonly SourceUnit[], opts: AssembleOptions): string {
+function cacheKey(sources: readonly SourceUnit[], templateKeys: readonly string[], opts: AssembleOptions): string {
   const h = createHash('sha256');
   h.update(`v${CACHE_VERSION}\0${opts.base}\0${opts.align ?? 16}\0`);
   for (const [k, v] of [...(opts.externals ?? new Map()).entries()].sort()) h.update(`${k}=${v}\0`);
-  for (const u of units) h.update(`${u.name}\0${u.text}\0`);
+  for (const u of sources) h.update(`${u.name}\0${u.text}\0`);
+  for (const t of templateKeys) h.update(`${t}\0`);
   return h.digest('hex').slice(0, 32);
 }
 
-function readCache(dir: string, key: string, base: bigint): Program | undefined {
-  const meta = join(dir, `${key}.json`);
-  const bin = join(dir, `${key}.bin`);
-  if (!existsSync(meta) || !existsSync(bin)) return undefined;
-  try {
-    const e = JSON.parse(readFileSync(meta, 'utf8')) as CacheEntry;
-    return {
-      base,
-      bytes: new Uint8Array(readFileSync(bin)),
-      units: e.units.map((u) => ({ name: u.name, base: BigInt(u.base), size: u.size })),
-      symbols: new SymbolTable(e.symbols.map((s) => ({ name: s.name, address: BigInt(s.address), size: s.size }))),
-      mcountLoc: e.mcountLoc.map((a) => BigInt(a)),
-      fromCache: true,
-    };
-  } catch {
-    return undefined; // a damaged cache entry is simply rebuilt
-  }
-}
-
-function writeCache(dir: string, key: string, p: Program): void {
-  try {
-    mkdirSync(dir, { recursive: true });
-    const e: CacheEntry = {
-      units: p.units.map((u) => ({ name: u.name, base: hex(u.base), size: u.size })),
-      symbols: p.symbols.all().map((s) => ({ name: s.name, address: hex(s.address), size: s.size })),
-      mcountLoc: p.mcountLoc.map(hex),
-    };
-    // Write then rename, so a concurrent reader never sees half a file.
-    const tmp = `.${process.pid}.${threadId}.tmp`; // worker threads share the pid
-    writeFileSync(join(dir, key + '.bin' + tmp), p.bytes);
-    writeFileSync(join(dir, key + '.json' + tmp), JSON.stringify(e));
-    renameSync(join(dir, key + '.bin' + tmp), join(dir, key + '.bin'));
-    renameSync(join(dir, key + '.json' + tmp), join(dir, key + '.json'));
-  } catch {
-    // The cache is an optimisation: a read-only checkout still assembles.
-  }
-}
-
-export async function assembleProgram(units: readonly SourceUnit[], opts: AssembleOptions): Promise<Program> {
-  const key = opts.cacheDir ? cacheKey(units, opts) : '';
-  if (opts.cacheDir) {
-    const hit = readCache(opts.cacheDir, key, opts.base);
-    if (hit) return hit;
-  }
-  await initKeystone();
+export async function assembleProgram(units: readonly ProgramUnit[], opts: AssembleOptions): Promise<Program> {
   const align = opts.align ?? 16;
+  const externals: ReadonlyMap<string, bigint> = opts.externals ?? new Map();
+  const firstTemplate = units.findIndex(isTemplate);
+  const sources = (firstTemplate < 0 ? units : units.slice(0, firstTemplate)) as SourceUnit[];
+  const templateUnits: TemplateUnit[] = [];
+  for (const u of units.slice(sources.length)) {
+    if (!isTemplate(u)) throw new AsmError(u.name, undefined, 'source units must come before template units');
+    templateUnits.push(u);
+  }
+  const distinct = new Map<string, AsmTemplate>();
+  for (const u of templateUnits) for (const t of u.templates) distinct.set(templateKey(t), t);
+  const keys = [...distinct.keys()].sort();
+
+  const key = opts.cacheDir ? cacheKey(sources, keys, opts) : '';
+  let part: SourcePart | undefined;
+  let cacheMessage: string | undefined;
+  if (opts.cacheDir) {
+    const r = readEntry(opts.cacheDir, key, opts.base);
+    if (r && 'part' in r && r.part.templates.length === keys.length) part = r.part;
+    else if (r && 'damaged' in r) cacheMessage = `assembly cache entry damaged (${r.damaged}): assembled again and rewritten`;
+  }
+  const fromCache = part !== undefined;
+  if (!part) {
+    await initKeystone();
+    part = assembleSources(sources, opts.base, align, externals);
+    const at = alignUp(opts.base + BigInt(part.bytes.length), align);
+    part.templates = keys.map((k) => compileTemplate(distinct.get(k)!, at));
+    if (opts.cacheDir) writeEntry(opts.cacheDir, key, part);
+  }
+  if (cacheMessage) (opts.onCacheMessage ?? ((m: string) => process.stderr.write(`ftrace-sim: ${m}\n`)))(cacheMessage);
+
+  const compiledByKey = new Map(keys.map((k, i) => [k, part.templates[i]!]));
+  const compiled: CompiledTemplate[][] = templateUnits.map((u) => u.templates.map((t) => compiledByKey.get(templateKey(t))!));
+  const sourceSyms = new Map(part.symbols.map((s) => [s.name, s.address]));
+  const layout = layoutTemplateUnits(templateUnits, compiled, opts.base, opts.base + BigInt(part.bytes.length), align);
+  const bytes = new Uint8Array(Number(layout.end - opts.base)).fill(0xcc); // int3 padding between units, as the kernel pads
+  bytes.set(part.bytes, 0);
+  const outside = (name: string): number | undefined => {
+    const v = sourceSyms.get(name) ?? externals.get(name);
+    return v === undefined ? undefined : Number(BigInt.asIntN(64, v - opts.base));
+  };
+  const refs = writeTemplateUnits(templateUnits, layout, bytes, outside);
+  if (layout.block.index.size !== layout.block.names.length) throw duplicateLabel(layout, opts.base);
+  for (const s of part.symbols) if (layout.block.index.has(s.name)) throw new AsmError(unitOfLabel(s.name, layout, opts.base), undefined, `label ${s.name} is defined twice`);
+  for (const name of externals.keys()) if (layout.block.index.has(name)) throw new AsmError(unitOfLabel(name, layout, opts.base), undefined, `label ${name} is also an outside symbol`);
+  const symbols = new SymbolTable(part.symbols.slice().sort(symbolOrder), layout.block);
+  checkLinked(bytes, opts.base, refs, layout.mcountLoc, symbols, externals);
+
+  const program: Program = {
+    base: opts.base,
+    bytes,
+    units: [...part.units, ...layout.units],
+    symbols,
+    mcountLoc: [...part.mcountLoc, ...layout.mcountLoc],
+    fromCache,
+  };
+  if (cacheMessage) program.cacheMessage = cacheMessage;
+  return program;
+}
+
+/** The unit whose instances define `name`. */
+function unitOfLabel(name: string, layout: Layout, programBase: bigint): string {
+  const at = programBase + BigInt(layout.block.starts[layout.block.index.get(name) ?? 0] ?? 0);
+  return layout.units.find((u) => at >= u.base && at < u.base + BigInt(u.size))?.name ?? 'template units';
+}
+
+/** The error for a label defined twice (found by the label index having fewer names than labels). */
+function duplicateLabel(layout: Layout, programBase: bigint): AsmError {
+  const seen = new Set<string>();
+  for (const name of layout.block.names) {
+    if (seen.has(name)) return new AsmError(unitOfLabel(name, layout, programBase), undefined, `label ${name} is defined twice`);
+    seen.add(name);
+  }
+  return new AsmError('template units', undefined, 'a label is defined twice');
+}
+
+/** The source units through Keystone, laid out from `base`. */
+function assembleSources(units: readonly SourceUnit[], base: bigint, align: number, externals: ReadonlyMap<string, bigint>): SourcePart {
   const prepared = units.map(prepare);
 
   const owner = new Map<string, number>();
@@ -260,14 +164,14 @@ export async function assembleProgram(units: readonly SourceUnit[], opts: Assemb
     for (const l of u.labels) {
       const prev = owner.get(l);
       if (prev !== undefined) throw new AsmError(u.name, undefined, `label ${l} is also defined in ${prepared[prev]!.name}`);
-      if (opts.externals?.has(l)) throw new AsmError(u.name, undefined, `label ${l} is also an outside symbol`);
+      if (externals?.has(l)) throw new AsmError(u.name, undefined, `label ${l} is also an outside symbol`);
       owner.set(l, i);
     }
   });
 
-  const known = new Map<string, bigint>(opts.externals ?? []);
+  const known = new Map<string, bigint>(externals ?? []);
   const placed: { base: bigint; code: Uint8Array; needsSecondPass: boolean }[] = [];
-  let addr = opts.base;
+  let addr = base;
   for (const u of prepared) {
     addr = alignUp(addr, align);
     const defs: string[] = [];
@@ -303,9 +207,9 @@ export async function assembleProgram(units: readonly SourceUnit[], opts: Assemb
     p.code = code;
   });
 
-  const total = Number(addr - opts.base);
+  const total = Number(addr - base);
   const bytes = new Uint8Array(total).fill(0xcc); // int3 padding between units, as the kernel pads
-  for (const p of placed) bytes.set(p.code, Number(p.base - opts.base));
+  for (const p of placed) bytes.set(p.code, Number(p.base - base));
 
   const mcountLoc: bigint[] = [];
   const syms: KSymbol[] = [];
@@ -329,14 +233,11 @@ export async function assembleProgram(units: readonly SourceUnit[], opts: Assemb
     for (const j of order) if (u.labels[j]!.startsWith(MCOUNT_PREFIX)) mcountLoc.push(addrs[j]!);
   });
 
-  const program: Program = {
-    base: opts.base,
+  return {
     bytes,
     units: prepared.map((u, i) => ({ name: u.name, base: placed[i]!.base, size: placed[i]!.code.length })),
-    symbols: new SymbolTable(syms),
+    symbols: syms,
     mcountLoc,
-    fromCache: false,
+    templates: [],
   };
-  if (opts.cacheDir) writeCache(opts.cacheDir, key, program);
-  return program;
 }

@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { table } from '../bin/output.js';
 import { benchGuestCost, benchHostCost, benchMemory, benchScale, type GuestCostRow } from './ftrace.js';
 import { benchBoot, benchEngineCycles, benchSpeed } from './machine.js';
+import { benchBootProcess } from './boot-process.js';
 import { torture } from '../kernel-model/smp/torture.js';
 import { costPlotSvg } from './plot.js';
 import { benchExport } from './export.js';
@@ -103,6 +104,18 @@ try {
     ),
   );
 
+  log('\nBoot at scale, whole process: `ftrace-sim boot --functions N --no-cache`, a child process per run (no assembly cache)');
+  const bootProcess = await benchBootProcess([
+    { functions: 50000, runs: quick ? 1 : 3, targetMs: 1500, targetRssMb: 150 },
+    { functions: 200000, runs: quick ? 1 : 2, targetMs: 5000 },
+  ]);
+  log(
+    table(
+      ['functions', 'runs', 'wall ms (min)', 'wall ms (median)', 'target ms', 'peak RSS MB', 'target RSS MB', 'assemble+load ms (in process)', 'boot ms (in process)'],
+      bootProcess.map((r) => [r.functions, r.runs, r.wallMsMin, r.wallMsMedian, `< ${r.targetMs}`, r.maxRssMb, r.targetRssMb ? `< ${r.targetRssMb}` : '', r.assembleLoadMs, r.bootMs]),
+    ),
+  );
+
   log('\nGuest speed, no hooks: the simulator (Kernel.call) against a bare Unicorn engine on the same bytes');
   const speed = await benchSpeed(quick ? 2000 : 20000, quick ? 3 : 5);
   log(
@@ -145,6 +158,7 @@ try {
           scale,
           memory,
           boot: bootRows,
+          bootProcess,
           speed,
           engineCycles: cycles,
           export: exportRows,
