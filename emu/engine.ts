@@ -10,19 +10,28 @@
 import { GuestFault, type FaultKind, type RegisterDump } from './faults.js';
 import * as watchdog from './watchdog.js';
 import { hex, permsToUc, type GuestMemory, type MemoryListener, type Region } from './memory.js';
+import { PAGE_TABLES_PHYS } from './paging.js';
 import {
   GENERAL_REGS,
   HookCodeProto,
   HookIntrProto,
   HookMemInvalidProto,
+  HookTlbFillProto,
+  TlbEntry,
   UC_ARCH_X86,
+  UC_AT_LEAST_2_1,
   UC_CTL_TB_FLUSH,
   UC_CTL_TB_REMOVE_CACHE,
+  UC_CTL_TLB_FLUSH,
+  UC_CTL_TLB_TYPE,
   UC_ERR,
   UC_HOOK,
   UC_HOOK_MEM_INVALID,
   UC_MEM,
   UC_MODE_64,
+  UC_PROT,
+  UC_TLB_VIRTUAL,
+  UC_X86_REG_MSR,
   X86_REG,
   koffi,
   uc,
@@ -103,6 +112,24 @@ const nativeMemInvalid = koffi.register(
   koffi.pointer(HookMemInvalidProto),
 );
 
+const nativeTlbFill = koffi.register(
+  (_uc: Pointer, vaddr: number | bigint, type: number, result: Pointer, id: number) =>
+    !!(handlers.get(Number(id)) as ((v: number | bigint, t: number, r: Pointer) => boolean) | undefined)?.(vaddr, type, result),
+  koffi.pointer(HookTlbFillProto),
+);
+
+const X86_TRAP_PF = 14;
+
+/* Control registers for long mode with paging, as the kernel runs. */
+const CR0_PE = 1n;
+const CR0_WP = 1n << 16n; // supervisor writes honour read-only pages
+const CR0_PG = 1n << 31n;
+const CR4_PAE = 1n << 5n;
+const MSR_EFER = 0xc0000080;
+const EFER_LME = 1n << 8n;
+const EFER_LMA = 1n << 10n;
+const EFER_NXE = 1n << 11n;
+
 const memTypeToKind: Record<number, FaultKind> = {
   [UC_MEM.READ_UNMAPPED]: 'unmapped-read',
   [UC_MEM.WRITE_UNMAPPED]: 'unmapped-write',
@@ -159,7 +186,22 @@ export class Engine implements MemoryListener {
     this.translated = false;
     openEngines++;
     try {
+      if (UC_AT_LEAST_2_1) {
+        /*
+         * Unicorn 2.1 walks the page tables itself, but a failed walk is a
+         * #PF whose error code (read, write or fetch) it does not expose.
+         * With the virtual TLB, the TLB-fill hook below does the same walk
+         * over the same tables and sees the kind of access that failed, so
+         * faults keep their exact kind and virtual address. The hook runs
+         * once per page entering the TLB, not per access.
+         */
+        check(uc.ctl(this.h(), UC_CTL_TLB_TYPE, 'int', UC_TLB_VIRTUAL), 'virtual TLB');
+        this.addNative(UC_HOOK.TLB_FILL, nativeTlbFill, (v: number | bigint, t: number, r: Pointer) => this.onTlbFill(v, t, r), 1n, 0n);
+      }
+      const pt = this.memory.pageTables;
+      check(uc.memMapPtr(this.h(), PAGE_TABLES_PHYS, pt.size, UC_PROT.READ | UC_PROT.WRITE, pt.buffer), 'map page tables');
       this.memory.addListener(this);
+      this.enablePaging();
       this.addNative(UC_HOOK_MEM_INVALID, nativeMemInvalid, (type: number, address: number | bigint) => {
         this.lastBadAccess = { kind: memTypeToKind[type] ?? 'engine-error', address: toU64(address) };
       }, 1n, 0n);
@@ -169,6 +211,42 @@ export class Engine implements MemoryListener {
       this.close();
       throw e;
     }
+  }
+
+  /** What the kernel's startup_64 does: PAE, long mode, NX, then CR3 and paging with WP. */
+  private enablePaging(): void {
+    this.writeReg('cr4', this.readReg('cr4') | CR4_PAE);
+    const msr = Buffer.alloc(16);
+    msr.writeUInt32LE(MSR_EFER, 0);
+    // Unicorn 2.0.1's CPU model has no NX: EFER.NXE does not stick there (paging.ts).
+    msr.writeBigUInt64LE(EFER_LME | EFER_LMA | (UC_AT_LEAST_2_1 ? EFER_NXE : 0n), 8);
+    check(uc.regWrite(this.h(), UC_X86_REG_MSR, msr), 'write EFER');
+    this.writeReg('cr3', this.memory.pageTables.cr3);
+    this.writeReg('cr0', this.readReg('cr0') | CR0_PE | CR0_WP | CR0_PG);
+  }
+
+  /**
+   * Unicorn 2.1's TLB fill (virtual TLB): the MMU's walk of the page tables
+   * and its permission check. A refusal stops the run with UC_ERR_EXCEPTION;
+   * the access recorded here names the fault.
+   */
+  private onTlbFill(vaddr: number | bigint, type: number, result: Pointer): boolean {
+    const v = toU64(vaddr);
+    const t = this.memory.pageTables.walk(v);
+    const allowed = t && (type === UC_MEM.WRITE ? t.perms.write : type === UC_MEM.FETCH ? t.perms.exec : t.perms.read);
+    if (!allowed) {
+      const access = type === UC_MEM.WRITE ? 'write' : type === UC_MEM.FETCH ? 'fetch' : 'read';
+      this.lastBadAccess = { kind: `${t ? 'protection' : 'unmapped'}-${access}`, address: v };
+      return false;
+    }
+    koffi.encode(result, TlbEntry, { paddr: t.phys & ~0xfffn, perms: permsToUc(t.perms) });
+    return true;
+  }
+
+  /** Drops this CPU's cached translations after the page tables changed (a CR3 reload on 2.0). */
+  private flushTlb(): void {
+    if (UC_AT_LEAST_2_1) check(uc.ctl(this.h(), UC_CTL_TLB_FLUSH), 'flush TLB');
+    else this.writeReg('cr3', this.memory.pageTables.cr3);
   }
 
   /**
@@ -213,16 +291,28 @@ export class Engine implements MemoryListener {
     return this.handle;
   }
 
-  // MemoryListener: keep Unicorn's map equal to the GuestMemory's.
+  /*
+   * MemoryListener: each region's buffer is mapped at its physical home; the
+   * page tables (GuestMemory's) map it at its virtual address, and hold its
+   * permissions. Unicorn 2.0 also checks every access's *virtual* address
+   * against its mapped regions (a fetch through the page tables alone fails
+   * with UC_ERR_FETCH_UNMAPPED), so there the same buffer is mapped at the
+   * virtual address as well, with the region's permissions: its checks
+   * then agree with the page tables, and give the faults their kind.
+   */
   onMap(r: Region): void {
-    check(uc.memMapPtr(this.h(), r.base, r.size, permsToUc(r.perms), r.buffer), `map ${r.name} at ${hex(r.base)}`);
+    check(uc.memMapPtr(this.h(), r.phys, r.size, UC_PROT.ALL, r.buffer), `map ${r.name} at physical ${hex(r.phys)}`);
+    if (!UC_AT_LEAST_2_1) check(uc.memMapPtr(this.h(), r.base, r.size, permsToUc(r.perms), r.buffer), `map ${r.name} at ${hex(r.base)}`);
   }
   onUnmap(r: Region): void {
-    check(uc.memUnmap(this.h(), r.base, r.size), `unmap ${r.name}`);
+    check(uc.memUnmap(this.h(), r.phys, r.size), `unmap ${r.name}`);
+    if (!UC_AT_LEAST_2_1) check(uc.memUnmap(this.h(), r.base, r.size), `unmap ${r.name}`);
+    this.flushTlb();
     this.flushCode();
   }
   onProtect(r: Region): void {
-    check(uc.memProtect(this.h(), r.base, r.size, permsToUc(r.perms)), `protect ${r.name}`);
+    if (!UC_AT_LEAST_2_1) check(uc.memProtect(this.h(), r.base, r.size, permsToUc(r.perms)), `protect ${r.name}`);
+    this.flushTlb();
     this.flushCode();
   }
 
@@ -242,8 +332,29 @@ export class Engine implements MemoryListener {
     return out;
   }
 
-  /** Drops translated code for [begin, end): what sync_core() means for this CPU. */
+  /**
+   * Drops translated code for [begin, end): what sync_core() means for this CPU.
+   *
+   * Under paging both Unicorn versions index translations by physical
+   * address: TB_REMOVE_CACHE translates `begin` through the MMU and drops
+   * [phys(begin), phys(begin) + length). Regions are physically contiguous
+   * but not next to each other, so a range is dropped region by region, and
+   * only where code can be (executable regions).
+   */
   invalidate(begin: bigint, end: bigint): void {
+    const one = this.memory.find(begin, Number(end - begin));
+    if (one) {
+      if (one.perms.exec) this.removeTbs(begin, end);
+      return;
+    }
+    for (const r of this.memory.allRegions()) {
+      const rEnd = r.base + BigInt(r.size);
+      if (!r.perms.exec || r.base >= end || rEnd <= begin) continue;
+      this.removeTbs(begin > r.base ? begin : r.base, end < rEnd ? end : rEnd);
+    }
+  }
+
+  private removeTbs(begin: bigint, end: bigint): void {
     check(uc.ctl(this.h(), UC_CTL_TB_REMOVE_CACHE, 'uint64_t', begin, 'uint64_t', end), 'remove TB cache');
   }
 
@@ -321,6 +432,23 @@ export class Engine implements MemoryListener {
   }
 
   private onInterrupt(intno: number): void {
+    if (intno === X86_TRAP_PF) {
+      /*
+       * Unicorn 2.0 checks data accesses against the regions mapped at
+       * virtual addresses before the page walk, so those faults arrive
+       * typed; but an instruction fetch from a page the tables do not map
+       * is a #PF, delivered here (2.1's TLB-fill hook sees fetches itself).
+       * Unicorn does not expose the error code, so CR2 and RIP tell.
+       */
+      const cr2 = this.readReg('cr2');
+      const fetch = cr2 === this.readReg('rip');
+      const r = this.memory.find(cr2);
+      const kind: FaultKind = !fetch ? 'engine-error' : r ? 'protection-fetch' : 'unmapped-fetch';
+      this.lastBadAccess = { kind, address: cr2 };
+      this.pendingFault = { kind, note: `page fault at ${hex(cr2)}` };
+      uc.emuStop(this.h());
+      return;
+    }
     for (const fn of this.interruptHooks) {
       if (fn(intno, this) === 'handled') return;
     }
