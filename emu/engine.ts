@@ -119,6 +119,8 @@ const nativeTlbFill = koffi.register(
 );
 
 const X86_TRAP_PF = 14;
+/** Guest physical page where nothing is mapped: refused TLB fills point there (onTlbFill). */
+const FAULT_PHYS = 0xfff000n;
 
 /* Control registers for long mode with paging, as the kernel runs. */
 const CR0_PE = 1n;
@@ -163,6 +165,8 @@ export class Engine implements MemoryListener {
   private readonly interruptHooks: InterruptHook[] = [];
   private readonly regBuf = Buffer.alloc(8);
   private lastBadAccess: { kind: FaultKind; address: bigint } | undefined;
+  /** The page whose TLB fill was refused in this run (Unicorn 2.1, see onTlbFill). */
+  private refusedPage: { page: bigint; kind: FaultKind } | undefined;
   private pendingFault: { kind: FaultKind; note: string } | undefined;
   private stopRequested = false;
   /** Whether any code was translated since the last flush (a flush of a fresh engine costs seconds). */
@@ -202,9 +206,7 @@ export class Engine implements MemoryListener {
       check(uc.memMapPtr(this.h(), PAGE_TABLES_PHYS, pt.size, UC_PROT.READ | UC_PROT.WRITE, pt.buffer), 'map page tables');
       this.memory.addListener(this);
       this.enablePaging();
-      this.addNative(UC_HOOK_MEM_INVALID, nativeMemInvalid, (type: number, address: number | bigint) => {
-        this.lastBadAccess = { kind: memTypeToKind[type] ?? 'engine-error', address: toU64(address) };
-      }, 1n, 0n);
+      this.addNative(UC_HOOK_MEM_INVALID, nativeMemInvalid, (type: number, address: number | bigint) => this.onBadAccess(type, address), 1n, 0n);
       this.addNative(UC_HOOK.INTR, nativeIntr, (intno: number) => this.onInterrupt(intno), 1n, 0n);
       this.internalHooks = this.hookIds.size;
     } catch (e) {
@@ -227,20 +229,36 @@ export class Engine implements MemoryListener {
 
   /**
    * Unicorn 2.1's TLB fill (virtual TLB): the MMU's walk of the page tables
-   * and its permission check. A refusal stops the run with UC_ERR_EXCEPTION;
-   * the access recorded here names the fault.
+   * and its permission check. A refused fill would stop the run with a bare
+   * UC_ERR_EXCEPTION and the page's address only (the hook is given the
+   * page, and CR2 is not set). So a refused page is filled with FAULT_PHYS,
+   * where nothing is mapped: the access then fails in Unicorn's own memory
+   * check, whose hook gives the exact address within the page, and the kind
+   * (unmapped or protection; read, write or fetch) recorded here names it.
    */
   private onTlbFill(vaddr: number | bigint, type: number, result: Pointer): boolean {
-    const v = toU64(vaddr);
+    const v = toU64(vaddr) & ~0xfffn;
     const t = this.memory.pageTables.walk(v);
     const allowed = t && (type === UC_MEM.WRITE ? t.perms.write : type === UC_MEM.FETCH ? t.perms.exec : t.perms.read);
-    if (!allowed) {
+    if (allowed) {
+      koffi.encode(result, TlbEntry, { paddr: t.phys & ~0xfffn, perms: permsToUc(t.perms) });
+    } else {
       const access = type === UC_MEM.WRITE ? 'write' : type === UC_MEM.FETCH ? 'fetch' : 'read';
-      this.lastBadAccess = { kind: `${t ? 'protection' : 'unmapped'}-${access}`, address: v };
-      return false;
+      this.refusedPage = { page: v, kind: `${t ? 'protection' : 'unmapped'}-${access}` };
+      koffi.encode(result, TlbEntry, { paddr: FAULT_PHYS, perms: UC_PROT.ALL });
     }
-    koffi.encode(result, TlbEntry, { paddr: t.phys & ~0xfffn, perms: permsToUc(t.perms) });
     return true;
+  }
+
+  /** A bad access reported by Unicorn: through FAULT_PHYS, it is the refused page's. */
+  private onBadAccess(type: number, address: number | bigint): void {
+    const a = toU64(address);
+    const refused = this.refusedPage;
+    if (refused && a >= FAULT_PHYS && a < FAULT_PHYS + 0x1000n) {
+      this.lastBadAccess = { kind: refused.kind, address: refused.page + (a - FAULT_PHYS) };
+    } else {
+      this.lastBadAccess = { kind: memTypeToKind[type] ?? 'engine-error', address: a };
+    }
   }
 
   /** Drops this CPU's cached translations after the page tables changed (a CR3 reload on 2.0). */
@@ -490,6 +508,11 @@ export class Engine implements MemoryListener {
     } finally {
       if (gen) timedOut = watchdog.disarm(gen);
       if (budgetHook) this.removeHook(budgetHook);
+    }
+    if (this.refusedPage) {
+      // The refused page's TLB entry points at FAULT_PHYS: drop it before the next run.
+      this.refusedPage = undefined;
+      this.flushTlb();
     }
     const rip = this.readReg('rip');
     // Set by hooks during the run, which TypeScript's flow analysis cannot see.

@@ -70,9 +70,9 @@ describe('Engine', () => {
   });
 
   const faults: [string, number[], string, bigint | undefined][] = [
-    ['unmapped-read', [0x48, 0x8b, 0x04, 0x25, 0x00, 0x10, 0x00, 0x00], 'mov 0x1000,%rax', 0x1000n],
-    ['unmapped-write', [0x48, 0x89, 0x04, 0x25, 0x00, 0x10, 0x00, 0x00], 'mov %rax,0x1000', 0x1000n],
-    ['protection-write', [0x48, 0x89, 0x05, 0x00, 0x00, 0x00, 0x00], 'mov %rax,(%rip) into text', undefined],
+    ['unmapped-read', [0x48, 0x8b, 0x04, 0x25, 0x18, 0x10, 0x00, 0x00], 'mov 0x1018,%rax', 0x1018n],
+    ['unmapped-write', [0x48, 0x89, 0x04, 0x25, 0x18, 0x10, 0x00, 0x00], 'mov %rax,0x1018', 0x1018n],
+    ['protection-write', [0x48, 0x89, 0x05, 0x00, 0x00, 0x00, 0x00], 'mov %rax,(%rip) into text', TEXT + 0x17n],
     ['invalid-instruction', [0x0f, 0x0b], 'ud2', undefined],
     ['unhandled-interrupt', [0xcc], 'int3', undefined],
   ];
@@ -99,6 +99,27 @@ describe('Engine', () => {
     const { m, e, call } = machine();
     m.write(TEXT, Uint8Array.of(0x48, 0xc7, 0xc0, 0x00, 0x20, 0x00, 0x00, 0xff, 0xe0)); // mov $0x2000,%rax; jmp *%rax
     expect(() => call(TEXT)).toThrow(expect.objectContaining({ kind: 'unmapped-fetch', address: 0x2000n }));
+    e.close();
+  });
+
+  test('a fetch from data (NX in the page tables) is a protection fault at the address jumped to', () => {
+    const { m, e, call } = machine();
+    m.write(TEXT, Uint8Array.of(0x48, 0x89, 0xe0, 0x48, 0x83, 0xe8, 0x40, 0xff, 0xe0)); // mov %rsp,%rax; sub $0x40,%rax; jmp *%rax
+    expect(() => call(TEXT)).toThrow(expect.objectContaining({ kind: 'protection-fetch', address: STACK + 0x4000n - 8n - 0x40n }));
+    e.close();
+  });
+
+  test('CR3 points at 4-level page tables mapping each region at its virtual address', () => {
+    const { m, e } = machine();
+    expect(e.readReg('cr0') & (1n << 31n)).toBe(1n << 31n); // paging on
+    expect(e.readReg('cr3')).toBe(m.pageTables.cr3);
+    const text = m.pageTables.walk(TEXT + 0x123n)!;
+    expect(text.phys).toBe(m.region('text').phys + 0x123n);
+    expect(text.perms).toMatchObject({ write: false });
+    expect(m.pageTables.walk(STACK)!.perms.write).toBe(true);
+    expect(m.pageTables.walk(STACK + 0x4000n)).toBeUndefined();
+    m.unmap('stack');
+    expect(m.pageTables.walk(STACK)).toBeUndefined();
     e.close();
   });
 
