@@ -4,16 +4,16 @@
  * Exit codes: 0 all good, 1 a check failed, 2 bad usage or input.
  */
 import { Command, CommanderError } from 'commander';
-import { AsmError } from '../asm/assembler.js';
-import { UnicornUnavailableError } from '../emu/index.js';
 import { bootCommand } from './commands/boot.js';
 import { disasmCommand } from './commands/disasm.js';
 import { runCommand } from './commands/run.js';
 import { tracefsCommand } from './commands/tracefs.js';
 import { explainCommand } from './commands/explain.js';
 import { smpCommands } from './commands/smp.js';
-import { ScenarioError } from '../scenarios/engine/load.js';
 import { EXIT, UsageError } from './output.js';
+
+/** Errors about the user's input or machine (UnicornUnavailableError, AsmError, ScenarioError). */
+const INPUT_ERRORS = new Set(['UnicornUnavailableError', 'AsmError', 'ScenarioError']);
 
 const program = new Command('ftrace-sim')
   .description('Linux x86-64 dynamic ftrace and its per-ops trampolines, run as real x86-64 code in Unicorn')
@@ -40,7 +40,8 @@ try {
     process.stderr.write(`ftrace-sim: ${e.message}\n`);
     process.exit(EXIT.USAGE);
   }
-  if (e instanceof UnicornUnavailableError || e instanceof AsmError || e instanceof ScenarioError) {
+  // Known by name: their modules load only when a command needs them (a fast --help).
+  if (e instanceof Error && INPUT_ERRORS.has(e.name)) {
     process.stderr.write(`ftrace-sim: ${e.message}\n`);
     process.exit(EXIT.USAGE);
   }

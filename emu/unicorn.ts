@@ -8,8 +8,8 @@
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { packageRoot } from './package-root.js';
 
 const require = createRequire(import.meta.url);
 // koffi is CommonJS; its typings describe the default export.
@@ -96,7 +96,7 @@ export const GENERAL_REGS: readonly RegName[] = [
 
 export type Pointer = unknown; // an opaque koffi pointer
 
-const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
+const projectRoot = packageRoot(import.meta.url);
 /** Where `scripts/ensure-libunicorn.mjs` unpacks the library when it cannot install it. */
 export const LOCAL_LIBUNICORN = join(projectRoot, '.cache', 'libunicorn', 'usr', 'lib', 'x86_64-linux-gnu', 'libunicorn.so.2');
 

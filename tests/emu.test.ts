@@ -123,6 +123,27 @@ describe('Engine', () => {
     e.close();
   });
 
+  test('2 MiB pages map whole aligned stretches, 4 KiB pages the rest; code runs and faults through both', () => {
+    const { m, e, call } = machine();
+    const BIG = 0xffffffffa0000000n;
+    m.map('big', BIG, 0x400000 + 0x2000, RX);
+    const r = m.region('big');
+    expect(m.pageTables.walk(BIG + 0x212345n)!.phys).toBe(r.phys + 0x212345n);
+    expect(m.pageTables.walk(BIG + 0x401234n)!.phys).toBe(r.phys + 0x401234n);
+    expect(m.pageTables.walk(BIG + 0x402000n)).toBeUndefined();
+    m.write(BIG + 0x300000n, Uint8Array.of(0xb8, 5, 0, 0, 0, 0xc3)); // mov $5,%eax; ret
+    call(BIG + 0x300000n);
+    expect(e.readReg('rax')).toBe(5n);
+    m.write(BIG + 0x401000n, Uint8Array.of(0x48, 0x89, 0x05, 0x00, 0x00, 0x00, 0x00)); // mov %rax,(%rip): text is read-only
+    expect(() => call(BIG + 0x401000n)).toThrow(expect.objectContaining({ kind: 'protection-write', address: BIG + 0x401007n }));
+    m.protect('big', RW);
+    expect(m.pageTables.walk(BIG + 0x100000n)!.perms).toMatchObject({ write: true });
+    m.unmap('big');
+    expect(m.pageTables.walk(BIG + 0x100000n)).toBeUndefined();
+    expect(m.pageTables.walk(BIG + 0x401000n)).toBeUndefined();
+    e.close();
+  });
+
   test('an instruction budget and a wall-clock limit stop a runaway guest', () => {
     const { m, e, call } = machine();
     m.write(TEXT, Uint8Array.of(0x48, 0xff, 0xc0, 0xeb, 0xfb)); // 1: inc %rax; jmp 1b

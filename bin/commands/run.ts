@@ -2,12 +2,13 @@
 /* `ftrace-sim run` and `ftrace-sim list`: scenarios from the command line. */
 import type { Command } from 'commander';
 import { builtinScenarioFiles, displayPath, resolveScenario } from '../../scenarios/engine/catalog.js';
-import { loadScenarioFile } from '../../scenarios/engine/load.js';
-import { runScenario, type ScenarioResult } from '../../scenarios/engine/run.js';
+import type { ScenarioResult } from '../../scenarios/engine/run.js';
 import type { Scenario } from '../../scenarios/engine/types.js';
 import { EXIT, UsageError, colors as c, printJson, table } from '../output.js';
 
-function load(args: string[], all: boolean): Scenario[] {
+async function load(args: string[], all: boolean): Promise<Scenario[]> {
+  // Loaded here, not at start-up: the YAML, schema and engine code is not needed for --help.
+  const { loadScenarioFile } = await import('../../scenarios/engine/load.js');
   if (all && args.length) throw new UsageError('give scenario names or --all, not both');
   if (!all && !args.length) throw new UsageError('name a scenario (see `ftrace-sim list`) or give --all');
   const files = all
@@ -44,7 +45,8 @@ export function runCommand(program: Command): void {
     .option('--all', 'run every built-in scenario')
     .option('--json', 'print one JSON document: {"scenarios": [...]}')
     .action(async (names: string[], opts: { all?: boolean; json?: boolean }) => {
-      const scenarios = load(names, !!opts.all);
+      const scenarios = await load(names, !!opts.all);
+      const { runScenario } = await import('../../scenarios/engine/run.js');
       const results: ScenarioResult[] = [];
       for (const s of scenarios) {
         const r = await runScenario(s);
@@ -63,7 +65,8 @@ export function runCommand(program: Command): void {
     .command('list')
     .description('list the built-in scenarios')
     .option('--json', 'print the list as JSON')
-    .action((opts: { json?: boolean }) => {
+    .action(async (opts: { json?: boolean }) => {
+      const { loadScenarioFile } = await import('../../scenarios/engine/load.js');
       const list = builtinScenarioFiles().map((f) => {
         const s = loadScenarioFile(f, displayPath(f));
         return { name: s.name, file: displayPath(f), description: s.description.trim() };

@@ -2,9 +2,6 @@
 /* `ftrace-sim patch-race` and `ftrace-sim torture`: patching while other CPUs run. */
 import type { Command } from 'commander';
 import { MAX_CPUS } from '../../kernel-model/kernel.js';
-import { patchRace } from '../../kernel-model/patch-race.js';
-import { torture } from '../../kernel-model/torture.js';
-import { trampolineFree } from '../../kernel-model/trampoline-free.js';
 import { EXIT, UsageError, colors as c, intOption, printJson } from '../output.js';
 
 function seedOption(v: string | undefined): number {
@@ -28,6 +25,7 @@ export function smpCommands(program: Command): void {
     .option('--json', 'print the result as JSON')
     .action(async (opts: { cpus: string; patcher: string; era: string; rounds: string; seed?: string; json?: boolean }) => {
       const seed = seedOption(opts.seed);
+      const { patchRace } = await import('../../kernel-model/patch-race.js');
       const r = await patchRace({
         cpus: intOption('--cpus', opts.cpus, 2, MAX_CPUS),
         patching: choice('--patcher', opts.patcher, ['naive', 'int3'] as const),
@@ -56,6 +54,7 @@ export function smpCommands(program: Command): void {
     .option('--json', 'print the result as JSON')
     .action(async (opts: { cpus: string; changes: string; seed?: string; era: string; json?: boolean }) => {
       const seed = seedOption(opts.seed);
+      const { torture } = await import('../../kernel-model/torture.js');
       const r = await torture({
         cpus: intOption('--cpus', opts.cpus, 2, MAX_CPUS),
         changes: intOption('--changes', opts.changes, 1, 10_000_000),
@@ -80,6 +79,7 @@ export function smpCommands(program: Command): void {
     .option('--json', 'print the result as JSON')
     .action(async (opts: { preempt?: boolean; sync: string; seed?: string; json?: boolean }) => {
       const seed = seedOption(opts.seed);
+      const { trampolineFree } = await import('../../kernel-model/trampoline-free.js');
       const r = await trampolineFree({
         preempt: !!opts.preempt,
         sync: choice('--sync', opts.sync, ['none', 'schedule_on_each_cpu', 'rcu_tasks'] as const),

@@ -1,12 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* `ftrace-sim tracefs <file>`: a tracefs file, printed from guest memory after a scenario step. */
 import type { Command } from 'commander';
-import { boot } from '../../kernel-model/boot.js';
 import type { Ftrace } from '../../kernel-model/ftrace/core.js';
 import type { FtraceOps } from '../../kernel-model/ftrace/ops.js';
 import type { Kernel } from '../../kernel-model/kernel.js';
 import { TRACEFS_FILES, availableFilterFunctions, enabledFunctions, setFtraceHash, traceFile, type TracefsFile } from '../../kernel-model/tracefs.js';
-import { inspectScenario } from '../../scenarios/engine/run.js';
 import { UsageError, printJson } from '../output.js';
 import { loadScenarioArg, stepOption } from './scenario-arg.js';
 
@@ -44,13 +42,15 @@ export function tracefsCommand(program: Command): void {
       let out: { text: string; ops?: string } | undefined;
       let stepShown: number | null = null;
       if (opts.after) {
-        const s = loadScenarioArg(opts.after);
+        const s = await loadScenarioArg(opts.after);
+        const { inspectScenario } = await import('../../scenarios/engine/run.js');
         const step = stepOption(s, opts.step);
         await inspectScenario(s, step, ({ kernel, ftrace, ops, stepsRun }) => {
           stepShown = stepsRun - 1;
           out = render(f, kernel, ftrace, ops, opts.ops);
         });
       } else {
+        const { boot } = await import('../../kernel-model/boot.js');
         const { kernel, ftrace } = await boot();
         try {
           out = render(f, kernel, ftrace, new Map(), opts.ops);
