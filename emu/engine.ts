@@ -62,7 +62,10 @@ export interface RunOptions {
    * 2.0.1's own `count` leaves the engine slow or stuck in later timed runs.
    */
   budget?: number;
-  /** Wall-clock limit in milliseconds (0 or absent: none). */
+  /**
+   * Wall-clock limit in milliseconds (0 or absent: none), kept to within
+   * watchdog.TICK_MS. Ignored when `quantum` or `budget` bounds the run.
+   */
   timeoutMs?: number;
   /**
    * Stop after exactly this many instructions and return { reason: 'quantum' }
@@ -501,7 +504,9 @@ export class Engine implements MemoryListener {
     let err: number;
     let timedOut = false;
     this.translated = true;
-    const gen = opts.timeoutMs ? watchdog.arm(this.h(), opts.timeoutMs) : 0;
+    // A run that an instruction count bounds (a quantum, a budget) ends by itself: no watchdog.
+    const bounded = opts.quantum !== undefined || opts.budget !== undefined;
+    const gen = opts.timeoutMs && !bounded ? watchdog.arm(this.h(), opts.timeoutMs) : 0;
     try {
       const count = this.counting ? Math.min(opts.quantum ?? NO_QUANTUM, NO_QUANTUM) : 0;
       err = uc.emuStart(this.h(), opts.begin, opts.until, 0n, count) as number;

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-import { Engine, GuestFault, GuestMemory, MemoryAccessError, RW, RX, openEngineCount } from '../emu/index.js';
+import { Engine, GuestFault, GuestMemory, MemoryAccessError, RW, RX, openEngineCount, timedRunCount } from '../emu/index.js';
 
 const TEXT = 0xffffffff81000000n;
 const STACK = 0xffffc90000000000n;
@@ -155,6 +155,27 @@ describe('Engine', () => {
     expect(performance.now() - t0).toBeLessThan(5000);
     m.write(TEXT + 0x20n, Uint8Array.of(0xc3));
     expect(call(TEXT + 0x20n, { timeoutMs: 1000 })).toEqual({ reason: 'until' });
+    e.close();
+  });
+
+  test('runs an instruction count bounds use no watchdog; the watchdog still stops a runaway after a quiet spell', async () => {
+    const { m, e, call } = machine();
+    m.write(TEXT, Uint8Array.of(0x48, 0xff, 0xc0, 0xeb, 0xfb)); // 1: inc %rax; jmp 1b
+    m.write(TEXT + 0x20n, Uint8Array.of(0xc3));
+    const counting = Engine.open(m, { counting: true });
+    counting.writeReg('rsp', STACK + 0x1000n);
+    const before = timedRunCount();
+    expect(counting.run({ begin: TEXT, until: RET, quantum: 1000, timeoutMs: 5 })).toMatchObject({ reason: 'quantum' });
+    expect(() => call(TEXT, { budget: 100, timeoutMs: 5 })).toThrow(expect.objectContaining({ kind: 'budget-exhausted' }));
+    expect(timedRunCount()).toBe(before);
+    for (let i = 0; i < 1000; i++) call(TEXT + 0x20n, { timeoutMs: 1000 });
+    expect(timedRunCount()).toBe(before + 1000);
+    await new Promise((r) => setTimeout(r, 1200)); // the watchdog goes back to sleep
+    const t0 = performance.now();
+    expect(() => call(TEXT, { timeoutMs: 30 })).toThrow(expect.objectContaining({ kind: 'timeout' }));
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(29);
+    expect(call(TEXT + 0x20n, { timeoutMs: 1000 })).toEqual({ reason: 'until' });
+    counting.close();
     e.close();
   });
 
