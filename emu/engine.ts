@@ -30,6 +30,7 @@ import {
   UC_MEM,
   UC_MODE_64,
   UC_PROT,
+  UC_TLB_CPU,
   UC_TLB_VIRTUAL,
   UC_X86_REG_MSR,
   X86_REG,
@@ -121,6 +122,7 @@ const nativeTlbFill = koffi.register(
   koffi.pointer(HookTlbFillProto),
 );
 
+const X86_TRAP_DF = 8;
 const X86_TRAP_PF = 14;
 /** Guest physical page where nothing is mapped: refused TLB fills point there (onTlbFill). */
 const FAULT_PHYS = 0xfff000n;
@@ -168,6 +170,10 @@ export class Engine implements MemoryListener {
   private readonly interruptHooks: InterruptHook[] = [];
   private readonly regBuf = Buffer.alloc(8);
   private lastBadAccess: { kind: FaultKind; address: bigint } | undefined;
+  /** Unicorn 2.1: this engine runs in the virtual-TLB mode for good (forgetPageFault). */
+  private virtualTlb = false;
+  /** A #PF seen by onInterrupt in this run: where the CPU was, and CR2. */
+  private pageFault: { rip: bigint; cr2: bigint } | undefined;
   /** The page whose TLB fill was refused in this run (Unicorn 2.1, see onTlbFill). */
   private refusedPage: { page: bigint; kind: FaultKind } | undefined;
   private pendingFault: { kind: FaultKind; note: string } | undefined;
@@ -195,14 +201,13 @@ export class Engine implements MemoryListener {
     try {
       if (UC_AT_LEAST_2_1) {
         /*
-         * Unicorn 2.1 walks the page tables itself, but a failed walk is a
-         * #PF whose error code (read, write or fetch) it does not expose.
-         * With the virtual TLB, the TLB-fill hook below does the same walk
-         * over the same tables and sees the kind of access that failed, so
-         * faults keep their exact kind and virtual address. The hook runs
-         * once per page entering the TLB, not per access.
+         * Unicorn 2.1 walks the page tables itself (its CPU TLB), and a
+         * failed walk is a #PF whose error code (read, write or fetch) it
+         * does not expose. The TLB-fill hook below only runs in its virtual
+         * TLB mode, which replayFault() turns on to replay the faulting
+         * instruction and learn the kind. Running in virtual-TLB mode all
+         * the time was measured ~6x slower (npm run bench, Unicorn versions).
          */
-        check(uc.ctl(this.h(), UC_CTL_TLB_TYPE, 'int', UC_TLB_VIRTUAL), 'virtual TLB');
         this.addNative(UC_HOOK.TLB_FILL, nativeTlbFill, (v: number | bigint, t: number, r: Pointer) => this.onTlbFill(v, t, r), 1n, 0n);
       }
       const pt = this.memory.pageTables;
@@ -453,20 +458,11 @@ export class Engine implements MemoryListener {
   }
 
   private onInterrupt(intno: number): void {
-    if (intno === X86_TRAP_PF) {
-      /*
-       * Unicorn 2.0 checks data accesses against the regions mapped at
-       * virtual addresses before the page walk, so those faults arrive
-       * typed; but an instruction fetch from a page the tables do not map
-       * is a #PF, delivered here (2.1's TLB-fill hook sees fetches itself).
-       * Unicorn does not expose the error code, so CR2 and RIP tell.
-       */
-      const cr2 = this.readReg('cr2');
-      const fetch = cr2 === this.readReg('rip');
-      const r = this.memory.find(cr2);
-      const kind: FaultKind = !fetch ? 'engine-error' : r ? 'protection-fetch' : 'unmapped-fetch';
-      this.lastBadAccess = { kind, address: cr2 };
-      this.pendingFault = { kind, note: `page fault at ${hex(cr2)}` };
+    // Unicorn never delivers the #PF to the guest, so the CPU still thinks it
+    // is delivering it when the next one comes, and reports that one as a
+    // double fault (#DF, 8): with no IDT in the model, a #DF is always that.
+    if (intno === X86_TRAP_PF || intno === X86_TRAP_DF) {
+      this.pageFault = { rip: this.readReg('rip'), cr2: this.readReg('cr2') };
       uc.emuStop(this.h());
       return;
     }
@@ -475,6 +471,62 @@ export class Engine implements MemoryListener {
     }
     this.pendingFault = { kind: 'unhandled-interrupt', note: `interrupt ${intno}` };
     uc.emuStop(this.h());
+  }
+
+  /**
+   * Names a page fault: its kind (unmapped or protection; read, write or
+   * fetch) and its exact address, which Unicorn's #PF does not give.
+   *
+   * Unicorn 2.0 checks data accesses against the regions mapped at virtual
+   * addresses before the page walk, so those faults arrive typed; only an
+   * instruction fetch from a page the tables do not map arrives as a #PF,
+   * with CR2 = RIP.
+   *
+   * Unicorn 2.1: the faulting instruction is run once more, alone, in the
+   * virtual-TLB mode, where onTlbFill walks the same page tables and sees
+   * which access fails. It fails at the same access with the same
+   * registers, so it changes nothing the first attempt did not; the
+   * registers are put back and the CPU TLB mode restored.
+   */
+  private namePageFault(pf: { rip: bigint; cr2: bigint }): { kind: FaultKind; address: bigint } {
+    if (!UC_AT_LEAST_2_1 || this.virtualTlb) {
+      const kind: FaultKind = pf.cr2 !== pf.rip ? 'engine-error' : this.memory.find(pf.cr2) ? 'protection-fetch' : 'unmapped-fetch';
+      return { kind, address: pf.cr2 };
+    }
+    const saved = new Map<RegName, bigint>();
+    for (const r of [...GENERAL_REGS, 'fs_base', 'gs_base'] as RegName[]) saved.set(r, this.readReg(r));
+    this.lastBadAccess = undefined;
+    this.refusedPage = undefined;
+    check(uc.ctl(this.h(), UC_CTL_TLB_TYPE, 'int', UC_TLB_VIRTUAL), 'virtual TLB');
+    this.flushTlb();
+    try {
+      uc.emuStart(this.h(), pf.rip, 0n, 0n, 1);
+    } finally {
+      check(uc.ctl(this.h(), UC_CTL_TLB_TYPE, 'int', UC_TLB_CPU), 'CPU TLB');
+      this.refusedPage = undefined;
+      this.flushTlb();
+      for (const [r, v] of saved) this.writeReg(r, v);
+    }
+    const found = this.lastBadAccess as { kind: FaultKind; address: bigint } | undefined;
+    return found ?? { kind: 'engine-error', address: pf.cr2 };
+  }
+
+  /**
+   * Unicorn never delivers a #PF to the guest, so the CPU stays "inside" it:
+   * the next #PF is reported as a #DF, and the one after is a triple fault,
+   * which halts the CPU without an error. A fresh engine (renew) forgets it;
+   * an engine whose hooks are held cannot be renewed, and on Unicorn 2.1
+   * keeps running in the virtual-TLB mode instead, where no access raises a
+   * #PF (onTlbFill names the faults), at the cost of speed. (On 2.0 such an
+   * engine would report its third fetch fault as 'engine-error'.)
+   */
+  private forgetPageFault(): void {
+    if (this.renew()) return;
+    if (UC_AT_LEAST_2_1 && !this.virtualTlb) {
+      this.virtualTlb = true;
+      check(uc.ctl(this.h(), UC_CTL_TLB_TYPE, 'int', UC_TLB_VIRTUAL), 'virtual TLB');
+      this.flushTlb();
+    }
   }
 
   /** Asks the running guest to stop before its next instruction (from a hook). */
@@ -491,6 +543,7 @@ export class Engine implements MemoryListener {
     if (opts.quantum !== undefined && !this.counting) throw new Error('a quantum needs an engine opened with counting');
     this.lastBadAccess = undefined;
     this.pendingFault = undefined;
+    this.pageFault = undefined;
     this.stopRequested = false;
     let budgetHook: HookHandle | undefined;
     if (opts.budget !== undefined) {
@@ -513,6 +566,13 @@ export class Engine implements MemoryListener {
     } finally {
       if (gen) timedOut = watchdog.disarm(gen);
       if (budgetHook) this.removeHook(budgetHook);
+    }
+    const pf = this.pageFault as { rip: bigint; cr2: bigint } | undefined;
+    if (pf) {
+      const named = this.namePageFault(pf);
+      this.writeReg('rip', pf.rip); // where the faulting instruction is, as on hardware
+      this.forgetPageFault();
+      throw this.fault(named.kind, named.address, `page fault at ${hex(pf.cr2)}`);
     }
     if (this.refusedPage) {
       // The refused page's TLB entry points at FAULT_PHYS: drop it before the next run.

@@ -11,7 +11,7 @@
  *
  * The tables live in one host buffer (a pool of 4 KiB table pages) that the
  * engines map at PAGE_TABLES_PHYS, so the CPU's own walk (Unicorn 2.0) and
- * walk() below (Unicorn 2.1's TLB-fill hook) read the same entries.
+ * walk() below (Unicorn 2.1's TLB-fill hook, when a fault is replayed) read the same entries.
  */
 import type { Perms } from './memory.js';
 

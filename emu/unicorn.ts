@@ -77,6 +77,7 @@ export const UC_CTL_TB_FLUSH = 0x4000000a;
 /* 2.1 and later: UC_CTL_WRITE(UC_CTL_TLB_FLUSH, 0) and UC_CTL_WRITE(UC_CTL_TLB_TYPE, 1) */
 export const UC_CTL_TLB_FLUSH = 0x4000000b;
 export const UC_CTL_TLB_TYPE = 0x4400000c;
+export const UC_TLB_CPU = 0;
 export const UC_TLB_VIRTUAL = 1;
 
 /** Register ids from unicorn/x86.h (checked against the 2.0.1 header). */
