@@ -199,22 +199,21 @@ export class Engine implements MemoryListener {
     this.translated = false;
     openEngines++;
     try {
-      if (UC_AT_LEAST_2_1) {
-        /*
-         * Unicorn 2.1 walks the page tables itself (its CPU TLB), and a
-         * failed walk is a #PF whose error code (read, write or fetch) it
-         * does not expose. The TLB-fill hook below only runs in its virtual
-         * TLB mode, which replayFault() turns on to replay the faulting
-         * instruction and learn the kind. Running in virtual-TLB mode all
-         * the time was measured ~6x slower (npm run bench, Unicorn versions).
-         */
-        this.addNative(UC_HOOK.TLB_FILL, nativeTlbFill, (v: number | bigint, t: number, r: Pointer) => this.onTlbFill(v, t, r), 1n, 0n);
-      }
       const pt = this.memory.pageTables;
       check(uc.memMapPtr(this.h(), PAGE_TABLES_PHYS, pt.size, UC_PROT.READ | UC_PROT.WRITE, pt.buffer), 'map page tables');
       this.memory.addListener(this);
       this.enablePaging();
-      this.addNative(UC_HOOK_MEM_INVALID, nativeMemInvalid, (type: number, address: number | bigint) => this.onBadAccess(type, address), 1n, 0n);
+      /*
+       * Unicorn 2.1 walks the page tables itself (its CPU TLB), and a failed
+       * walk is a #PF whose error code (read, write or fetch) it does not
+       * expose: namePageFault() replays the faulting instruction in the
+       * virtual-TLB mode with the hooks of faultHooks() to learn it. Those
+       * hooks are installed only then: with a TLB-fill or an invalid-memory
+       * hook merely present, 2.1 ran the guest 2.5x slower and a traced call
+       * 7x slower (measured with npm run bench; the virtual-TLB mode itself
+       * ~6x). Unicorn 2.0 names data faults itself through this hook.
+       */
+      if (!UC_AT_LEAST_2_1) this.addFaultHooks();
       this.addNative(UC_HOOK.INTR, nativeIntr, (intno: number) => this.onInterrupt(intno), 1n, 0n);
       this.internalHooks = this.hookIds.size;
     } catch (e) {
@@ -267,6 +266,13 @@ export class Engine implements MemoryListener {
     } else {
       this.lastBadAccess = { kind: memTypeToKind[type] ?? 'engine-error', address: a };
     }
+  }
+
+  /** The hooks that name faults: invalid memory (both versions) and, on 2.1, the TLB fill. Returns their ids. */
+  private addFaultHooks(): number[] {
+    const ids = [this.addNative(UC_HOOK_MEM_INVALID, nativeMemInvalid, (type: number, address: number | bigint) => this.onBadAccess(type, address), 1n, 0n)];
+    if (UC_AT_LEAST_2_1) ids.push(this.addNative(UC_HOOK.TLB_FILL, nativeTlbFill, (v: number | bigint, t: number, r: Pointer) => this.onTlbFill(v, t, r), 1n, 0n));
+    return ids;
   }
 
   /** Drops this CPU's cached translations after the page tables changed (a CR3 reload on 2.0). */
@@ -497,11 +503,13 @@ export class Engine implements MemoryListener {
     for (const r of [...GENERAL_REGS, 'fs_base', 'gs_base'] as RegName[]) saved.set(r, this.readReg(r));
     this.lastBadAccess = undefined;
     this.refusedPage = undefined;
+    const hooks = this.addFaultHooks();
     check(uc.ctl(this.h(), UC_CTL_TLB_TYPE, 'int', UC_TLB_VIRTUAL), 'virtual TLB');
     this.flushTlb();
     try {
       uc.emuStart(this.h(), pf.rip, 0n, 0n, 1);
     } finally {
+      for (const id of hooks) this.removeHook({ id, kind: 'code' });
       check(uc.ctl(this.h(), UC_CTL_TLB_TYPE, 'int', UC_TLB_CPU), 'CPU TLB');
       this.refusedPage = undefined;
       this.flushTlb();
@@ -524,6 +532,7 @@ export class Engine implements MemoryListener {
     if (this.renew()) return;
     if (UC_AT_LEAST_2_1 && !this.virtualTlb) {
       this.virtualTlb = true;
+      this.internalHooks += this.addFaultHooks().length;
       check(uc.ctl(this.h(), UC_CTL_TLB_TYPE, 'int', UC_TLB_VIRTUAL), 'virtual TLB');
       this.flushTlb();
     }
