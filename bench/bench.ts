@@ -117,7 +117,7 @@ try {
   const shortCalls = await benchShortCall(quick ? 500 : 2000);
   log(
     table(
-      ['function', 'calls', 'Kernel.call ns', 'bare Unicorn ns', 'simulator / bare', 'target'],
+      ['function', 'calls per batch', 'Kernel.call ns', 'bare Unicorn ns', 'simulator / bare', 'target'],
       shortCalls.map((r) => [r.function, r.calls, r.simNsPerCall, r.bareNsPerCall, r.ratio, '<= 1.3']),
     ),
   );

@@ -164,6 +164,8 @@ export function openEngineCount(): number {
 
 export class Engine implements MemoryListener {
   private handle: Pointer | null;
+  /** The engine's address, for the watchdog (computed once: runs are hot). */
+  private address = 0n;
   /** How many of hookIds are this class's own (fault and interrupt hooks). */
   private internalHooks = 0;
   private readonly hookIds: Map<number, number> = new Map(); // our id -> native hook handle
@@ -196,6 +198,7 @@ export class Engine implements MemoryListener {
     const out: [Pointer] = [null];
     check(uc.open(UC_ARCH_X86, UC_MODE_64, out), 'uc_open');
     this.handle = out[0];
+    this.address = BigInt.asIntN(64, BigInt(koffi.address(this.handle)));
     this.translated = false;
     openEngines++;
     try {
@@ -568,7 +571,7 @@ export class Engine implements MemoryListener {
     this.translated = true;
     // A run that an instruction count bounds (a quantum, a budget) ends by itself: no watchdog.
     const bounded = opts.quantum !== undefined || opts.budget !== undefined;
-    const gen = opts.timeoutMs && !bounded ? watchdog.arm(this.h(), opts.timeoutMs) : 0;
+    const gen = opts.timeoutMs && !bounded ? watchdog.arm(this.address, opts.timeoutMs) : 0;
     try {
       const count = this.counting ? Math.min(opts.quantum ?? NO_QUANTUM, NO_QUANTUM) : 0;
       err = uc.emuStart(this.h(), opts.begin, opts.until, 0n, count) as number;

@@ -15,7 +15,7 @@
  */
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
-import { koffi, libraryPath, type Pointer } from './unicorn.js';
+import { libraryPath } from './unicorn.js';
 
 const require = createRequire(import.meta.url);
 
@@ -90,12 +90,12 @@ export function timedRunCount(): number {
   return timedRuns;
 }
 
-/** Enters a run of engine `handle` limited to `timeoutMs`; returns the run's generation. */
-export function arm(handle: Pointer, timeoutMs: number): number {
+/** Enters a run of the engine at `address` (its uc_engine pointer) limited to `timeoutMs`; returns the run's generation. */
+export function arm(address: bigint, timeoutMs: number): number {
   if (!worker) start();
   timedRuns++;
   generation = generation >= 0x3fffffff ? 1 : generation + 1;
-  args[0] = BigInt.asIntN(64, koffi.address(handle));
+  args[0] = address;
   args[1] = BigInt(Date.now() + Math.ceil(timeoutMs));
   Atomics.store(words, FIRED, 0);
   Atomics.store(words, STATE, generation);
