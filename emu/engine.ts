@@ -210,7 +210,7 @@ export class Engine implements MemoryListener {
        * Unicorn 2.1 walks the page tables itself (its CPU TLB), and a failed
        * walk is a #PF whose error code (read, write or fetch) it does not
        * expose: namePageFault() replays the faulting instruction in the
-       * virtual-TLB mode with the hooks of faultHooks() to learn it. Those
+       * virtual-TLB mode with the hooks of addFaultHooks() to learn it. Those
        * hooks are installed only then: with a TLB-fill or an invalid-memory
        * hook merely present, 2.1 ran the guest 2.5x slower and a traced call
        * 7x slower (measured with npm run bench; the virtual-TLB mode itself
@@ -370,9 +370,9 @@ export class Engine implements MemoryListener {
   /**
    * Drops translated code for [begin, end): what sync_core() means for this CPU.
    *
-   * Under paging both Unicorn versions index translations by physical
-   * address: TB_REMOVE_CACHE translates `begin` through the MMU and drops
-   * [phys(begin), phys(begin) + length). Regions are physically contiguous
+   * Under paging Unicorn keys translations by physical address (a test
+   * shows it on 2.1): TB_REMOVE_CACHE translates `begin` through the MMU and
+   * drops [phys(begin), phys(begin) + length). Regions are physically contiguous
    * but not next to each other, so a range is dropped region by region, and
    * only where code can be (executable regions).
    */
