@@ -3,8 +3,15 @@
  * A bare Unicorn engine with no simulator around it: the same guest bytes,
  * mapped from copies of the simulator's memory, started with uc_emu_start
  * directly. The yardstick for the simulator's own overhead.
+ *
+ * On Unicorn 2.0 the regions are mapped flat at their virtual addresses, as
+ * the simulator did before paging. Unicorn 2.1 cannot run at kernel
+ * addresses without paging: there the bare engine maps the regions at their
+ * physical homes with a copy of the page tables, and lets Unicorn's own MMU
+ * walk them (no TLB-fill hook), the cheapest way 2.1 runs these bytes.
  */
-import { GENERAL_REGS } from '../emu/unicorn.js';
+import { PAGE_TABLES_PHYS } from '../emu/paging.js';
+import { GENERAL_REGS, UC_AT_LEAST_2_1, UC_X86_REG_MSR } from '../emu/unicorn.js';
 import { UC_ARCH_X86, UC_MODE_64, X86_REG, uc } from '../emu/unicorn.js';
 import type { Kernel } from '../kernel-model/kernel.js';
 
@@ -20,7 +27,19 @@ export class BareEngine {
     for (const r of kernel.memory.allRegions()) {
       const copy = Buffer.from(r.buffer); // its own memory: nothing shared with the simulator
       this.buffers.push(copy);
-      if (uc.memMapPtr(this.h, r.base, r.size, 7, copy) !== 0) throw new Error(`map ${r.name} failed`);
+      if (uc.memMapPtr(this.h, UC_AT_LEAST_2_1 ? r.phys : r.base, r.size, 7, copy) !== 0) throw new Error(`map ${r.name} failed`);
+    }
+    if (UC_AT_LEAST_2_1) {
+      const tables = Buffer.from(kernel.memory.pageTables.buffer);
+      this.buffers.push(tables);
+      if (uc.memMapPtr(this.h, PAGE_TABLES_PHYS, tables.length, 3, tables) !== 0) throw new Error('map page tables failed');
+      this.set('cr4', this.get('cr4') | (1n << 5n));
+      const efer = Buffer.alloc(16);
+      efer.writeUInt32LE(0xc0000080, 0);
+      efer.writeBigUInt64LE((1n << 8n) | (1n << 10n) | (1n << 11n), 8);
+      uc.regWrite(this.h, UC_X86_REG_MSR, efer);
+      this.set('cr3', kernel.memory.pageTables.cr3);
+      this.set('cr0', this.get('cr0') | 1n | (1n << 16n) | (1n << 31n));
     }
     for (const name of GENERAL_REGS) this.set(name, kernel.machine.cpu.readReg(name));
     this.set('gs_base', kernel.machine.cpu.readReg('gs_base'));

@@ -16,6 +16,9 @@ import { benchBootProcess } from './boot-process.js';
 import { torture } from '../kernel-model/smp/torture.js';
 import { costPlotSvg } from './plot.js';
 import { benchExport } from './export.js';
+import { benchShortCall } from './short-call.js';
+import { benchVersions } from './versions.js';
+import { ucVersion } from '../emu/unicorn.js';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -67,8 +70,7 @@ try {
   log(`(plot written to docs/bench-cost-per-call.svg)`);
 
   log('\nHost cost per traced call: a guest loop calling the traced function, simulator against a bare Unicorn engine');
-  // 20,000 calls a run, so that Kernel.call's fixed cost (arming the
-  // wall-clock watchdog, entering Unicorn) stays small beside the calls.
+  // 20,000 calls a run, so that Kernel.call's fixed cost stays small beside the calls.
   const host = await benchHostCost(quick ? [0, 10] : opsCounts, 20000);
   log(
     table(
@@ -125,6 +127,28 @@ try {
     ),
   );
 
+  log('\nShort Kernel.call against a bare Unicorn engine running the same bytes (ns per call, best of several runs)');
+  const shortCalls = await benchShortCall(quick ? 500 : 2000);
+  log(
+    table(
+      ['function', 'calls per batch', 'Kernel.call ns', 'bare Unicorn ns', 'simulator / bare', 'target'],
+      shortCalls.map((r) => [r.function, r.calls, r.simNsPerCall, r.bareNsPerCall, r.ratio, '<= 1.3']),
+    ),
+  );
+
+  log(`\nUnicorn versions: the same measurements in a child process per library (this process runs ${ucVersion()})`);
+  const versions = benchVersions(quick);
+  log(
+    table(
+      ['library', 'version', 'sim M insn/s', 'bare M insn/s', 'ns per traced call', 'bare ns per traced call', 'short call ns', 'bare short call ns', 'short call sim / bare'],
+      versions.map((v) =>
+        'error' in v
+          ? [v.library, `failed: ${v.error}`, '', '', '', '', '', '', '']
+          : [v.library, v.version, v.simMips, v.bareMips, v.tracedCallNs, v.bareTracedCallNs, v.shortCallNs, v.bareShortCallNs, v.shortCallRatio],
+      ),
+    ),
+  );
+
   log('\nEngines: open / run / close cycles over one shared memory');
   const cycles = benchEngineCycles(quick ? 1000 : 10000);
   log(
@@ -162,6 +186,9 @@ try {
           speed,
           engineCycles: cycles,
           export: exportRows,
+          unicorn: ucVersion(),
+          shortCalls,
+          versions,
           torture: { cpus: tort.cpus, changes: tort.changes, seed: tort.seed, changesPerSecond: Math.round(tort.changesPerSecond), events: tort.events, int3Hits: tort.int3Hits, violations: tort.violations },
           seconds: Math.round((performance.now() - started) / 100) / 10,
         },

@@ -5,12 +5,6 @@
  * The process entry (cli.ts) and the tests both call it.
  */
 import { Command, CommanderError } from 'commander';
-import { AsmError } from '../asm/assembler.js';
-import { GuestFault, UnicornUnavailableError } from '../emu/index.js';
-import { KernelDataCorrupted } from '../kernel-model/corruption.js';
-import { FtraceBugError } from '../kernel-model/ftrace/arch.js';
-import { ConfigError } from '../kernel-model/kernel.js';
-import { ScenarioError } from '../scenarios/engine/load.js';
 import { bootCommand } from './commands/boot.js';
 import { disasmCommand } from './commands/disasm.js';
 import { explainCommand } from './commands/explain.js';
@@ -21,6 +15,11 @@ import { setMaxFileSize } from './commands/scenario-arg.js';
 import { smpCommands } from './commands/smp.js';
 import { tracefsCommand } from './commands/tracefs.js';
 import { EXIT, UsageError, currentExitCode, processIo, setExitCode, useIo, write, writeErr, type Io } from './output.js';
+
+/** Bad input or a machine without what it needs: ConfigError, UnicornUnavailableError, AsmError, ScenarioError. */
+const INPUT_ERRORS = new Set(['ConfigError', 'UnicornUnavailableError', 'AsmError', 'ScenarioError']);
+/** GuestFault, FtraceBugError, KernelDataCorrupted. */
+const BROKEN_KERNEL = new Set(['GuestFault', 'FtraceBugError', 'KernelDataCorrupted']);
 
 function program(): Command {
   const p = new Command('ftrace-sim')
@@ -52,15 +51,19 @@ export async function main(args: readonly string[], io: Io = processIo): Promise
   } catch (e) {
     // --help and --version end here too, with exit code 0.
     if (e instanceof CommanderError) return e.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
-    if (e instanceof UsageError || e instanceof ConfigError || e instanceof UnicornUnavailableError || e instanceof AsmError || e instanceof ScenarioError) {
-      io.err(`ftrace-sim: ${e.message}\n`);
+    // Errors are told apart by name: their modules load only when a command
+    // needs them, which keeps `--help` from loading Unicorn and Keystone.
+    const name = e instanceof Error ? e.name : '';
+    if (e instanceof UsageError || INPUT_ERRORS.has(name)) {
+      io.err(`ftrace-sim: ${(e as Error).message}\n`);
       return EXIT.USAGE;
     }
     // The guest crashed, or the kernel's data is not what ftrace built: the
     // kernel is broken, which is what a check failing means.
-    if (e instanceof GuestFault || e instanceof FtraceBugError || e instanceof KernelDataCorrupted) {
-      io.err(`ftrace-sim: ${e instanceof GuestFault ? e.report() : e.message}\n`);
-      return e instanceof GuestFault && e.kind === 'timeout' ? EXIT.BUDGET : EXIT.CHECK_FAILED;
+    if (BROKEN_KERNEL.has(name)) {
+      const fault = e as Error & { report?: () => string; kind?: string };
+      io.err(`ftrace-sim: ${fault.report ? fault.report() : fault.message}\n`);
+      return fault.kind === 'timeout' ? EXIT.BUDGET : EXIT.CHECK_FAILED;
     }
     // Anything else is a bug of ours: one line, and the stack only when asked for.
     const err = e instanceof Error ? e : new Error(String(e));

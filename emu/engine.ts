@@ -11,19 +11,29 @@ import { GuestFault, type FaultKind, type RegisterDump } from './faults.js';
 import * as watchdog from './watchdog.js';
 import { hex } from './hex.js';
 import { permsToUc, type GuestMemory, type MemoryListener, type Region } from './memory.js';
+import { PAGE_TABLES_PHYS } from './paging.js';
 import {
   GENERAL_REGS,
   HookCodeProto,
   HookIntrProto,
   HookMemInvalidProto,
+  HookTlbFillProto,
+  TlbEntry,
   UC_ARCH_X86,
+  UC_AT_LEAST_2_1,
   UC_CTL_TB_FLUSH,
   UC_CTL_TB_REMOVE_CACHE,
+  UC_CTL_TLB_FLUSH,
+  UC_CTL_TLB_TYPE,
   UC_ERR,
   UC_HOOK,
   UC_HOOK_MEM_INVALID,
   UC_MEM,
   UC_MODE_64,
+  UC_PROT,
+  UC_TLB_CPU,
+  UC_TLB_VIRTUAL,
+  UC_X86_REG_MSR,
   X86_REG,
   koffi,
   uc,
@@ -54,7 +64,10 @@ export interface RunOptions {
    * 2.0.1's own `count` leaves the engine slow or stuck in later timed runs.
    */
   budget?: number;
-  /** Wall-clock limit in milliseconds (0 or absent: none). */
+  /**
+   * Wall-clock limit in milliseconds (0 or absent: none), kept to within
+   * watchdog.TICK_MS. Ignored when `quantum` or `budget` bounds the run.
+   */
   timeoutMs?: number;
   /**
    * Stop after exactly this many instructions and return { reason: 'quantum' }
@@ -104,6 +117,27 @@ const nativeMemInvalid = koffi.register(
   koffi.pointer(HookMemInvalidProto),
 );
 
+const nativeTlbFill = koffi.register(
+  (_uc: Pointer, vaddr: number | bigint, type: number, result: Pointer, id: number) =>
+    !!(handlers.get(Number(id)) as ((v: number | bigint, t: number, r: Pointer) => boolean) | undefined)?.(vaddr, type, result),
+  koffi.pointer(HookTlbFillProto),
+);
+
+const X86_TRAP_DF = 8;
+const X86_TRAP_PF = 14;
+/** Guest physical page where nothing is mapped: refused TLB fills point there (onTlbFill). */
+const FAULT_PHYS = 0xfff000n;
+
+/* Control registers for long mode with paging, as the kernel runs. */
+const CR0_PE = 1n;
+const CR0_WP = 1n << 16n; // supervisor writes honour read-only pages
+const CR0_PG = 1n << 31n;
+const CR4_PAE = 1n << 5n;
+const MSR_EFER = 0xc0000080;
+const EFER_LME = 1n << 8n;
+const EFER_LMA = 1n << 10n;
+const EFER_NXE = 1n << 11n;
+
 const memTypeToKind: Record<number, FaultKind> = {
   [UC_MEM.READ_UNMAPPED]: 'unmapped-read',
   [UC_MEM.WRITE_UNMAPPED]: 'unmapped-write',
@@ -131,12 +165,20 @@ export function openEngineCount(): number {
 
 export class Engine implements MemoryListener {
   private handle: Pointer | null;
+  /** The engine's address, for the watchdog (computed once: runs are hot). */
+  private address = 0n;
   /** How many of hookIds are this class's own (fault and interrupt hooks). */
   private internalHooks = 0;
   private readonly hookIds: Map<number, number> = new Map(); // our id -> native hook handle
   private readonly interruptHooks: InterruptHook[] = [];
   private readonly regBuf = Buffer.alloc(8);
   private lastBadAccess: { kind: FaultKind; address: bigint } | undefined;
+  /** Unicorn 2.1: this engine runs in the virtual-TLB mode for good (forgetPageFault). */
+  private virtualTlb = false;
+  /** A #PF seen by onInterrupt in this run: where the CPU was, and CR2. */
+  private pageFault: { rip: bigint; cr2: bigint } | undefined;
+  /** The page whose TLB fill was refused in this run (Unicorn 2.1, see onTlbFill). */
+  private refusedPage: { page: bigint; kind: FaultKind } | undefined;
   private pendingFault: { kind: FaultKind; note: string } | undefined;
   private stopRequested = false;
   /** Whether any code was translated since the last flush (a flush of a fresh engine costs seconds). */
@@ -157,19 +199,90 @@ export class Engine implements MemoryListener {
     const out: [Pointer] = [null];
     check(uc.open(UC_ARCH_X86, UC_MODE_64, out), 'uc_open');
     this.handle = out[0];
+    this.address = BigInt.asIntN(64, BigInt(koffi.address(this.handle)));
     this.translated = false;
     openEngines++;
     try {
+      const pt = this.memory.pageTables;
+      check(uc.memMapPtr(this.h(), PAGE_TABLES_PHYS, pt.size, UC_PROT.READ | UC_PROT.WRITE, pt.buffer), 'map page tables');
       this.memory.addListener(this);
-      this.addNative(UC_HOOK_MEM_INVALID, nativeMemInvalid, (type: number, address: number | bigint) => {
-        this.lastBadAccess = { kind: memTypeToKind[type] ?? 'engine-error', address: toU64(address) };
-      }, 1n, 0n);
+      this.enablePaging();
+      /*
+       * Unicorn 2.1 walks the page tables itself (its CPU TLB), and a failed
+       * walk is a #PF whose error code (read, write or fetch) it does not
+       * expose: namePageFault() replays the faulting instruction in the
+       * virtual-TLB mode with the hooks of addFaultHooks() to learn it. Those
+       * hooks are installed only then: with a TLB-fill or an invalid-memory
+       * hook merely present, 2.1 ran the guest 2.5x slower and a traced call
+       * 7x slower (measured with npm run bench; the virtual-TLB mode itself
+       * ~6x). Unicorn 2.0 names data faults itself through this hook.
+       */
+      if (!UC_AT_LEAST_2_1) this.addFaultHooks();
       this.addNative(UC_HOOK.INTR, nativeIntr, (intno: number) => this.onInterrupt(intno), 1n, 0n);
       this.internalHooks = this.hookIds.size;
     } catch (e) {
       this.close();
       throw e;
     }
+  }
+
+  /** What the kernel's startup_64 does: PAE, long mode, NX, then CR3 and paging with WP. */
+  private enablePaging(): void {
+    this.writeReg('cr4', this.readReg('cr4') | CR4_PAE);
+    const msr = Buffer.alloc(16);
+    msr.writeUInt32LE(MSR_EFER, 0);
+    // Unicorn 2.0.1's CPU model has no NX: EFER.NXE does not stick there (paging.ts).
+    msr.writeBigUInt64LE(EFER_LME | EFER_LMA | (UC_AT_LEAST_2_1 ? EFER_NXE : 0n), 8);
+    check(uc.regWrite(this.h(), UC_X86_REG_MSR, msr), 'write EFER');
+    this.writeReg('cr3', this.memory.pageTables.cr3);
+    this.writeReg('cr0', this.readReg('cr0') | CR0_PE | CR0_WP | CR0_PG);
+  }
+
+  /**
+   * Unicorn 2.1's TLB fill (virtual TLB): the MMU's walk of the page tables
+   * and its permission check. A refused fill would stop the run with a bare
+   * UC_ERR_EXCEPTION and the page's address only (the hook is given the
+   * page, and CR2 is not set). So a refused page is filled with FAULT_PHYS,
+   * where nothing is mapped: the access then fails in Unicorn's own memory
+   * check, whose hook gives the exact address within the page, and the kind
+   * (unmapped or protection; read, write or fetch) recorded here names it.
+   */
+  private onTlbFill(vaddr: number | bigint, type: number, result: Pointer): boolean {
+    const v = toU64(vaddr) & ~0xfffn;
+    const t = this.memory.pageTables.walk(v);
+    const allowed = t && (type === UC_MEM.WRITE ? t.perms.write : type === UC_MEM.FETCH ? t.perms.exec : t.perms.read);
+    if (allowed) {
+      koffi.encode(result, TlbEntry, { paddr: t.phys & ~0xfffn, perms: permsToUc(t.perms) });
+    } else {
+      const access = type === UC_MEM.WRITE ? 'write' : type === UC_MEM.FETCH ? 'fetch' : 'read';
+      this.refusedPage = { page: v, kind: `${t ? 'protection' : 'unmapped'}-${access}` };
+      koffi.encode(result, TlbEntry, { paddr: FAULT_PHYS, perms: UC_PROT.ALL });
+    }
+    return true;
+  }
+
+  /** A bad access reported by Unicorn: through FAULT_PHYS, it is the refused page's. */
+  private onBadAccess(type: number, address: number | bigint): void {
+    const a = toU64(address);
+    const refused = this.refusedPage;
+    if (refused && a >= FAULT_PHYS && a < FAULT_PHYS + 0x1000n) {
+      this.lastBadAccess = { kind: refused.kind, address: refused.page + (a - FAULT_PHYS) };
+    } else {
+      this.lastBadAccess = { kind: memTypeToKind[type] ?? 'engine-error', address: a };
+    }
+  }
+
+  /** The hooks that name faults: invalid memory (both versions) and, on 2.1, the TLB fill. Returns their ids. */
+  private addFaultHooks(): number[] {
+    const ids = [this.addNative(UC_HOOK_MEM_INVALID, nativeMemInvalid, (type: number, address: number | bigint) => this.onBadAccess(type, address), 1n, 0n)];
+    if (UC_AT_LEAST_2_1) ids.push(this.addNative(UC_HOOK.TLB_FILL, nativeTlbFill, (v: number | bigint, t: number, r: Pointer) => this.onTlbFill(v, t, r), 1n, 0n));
+    return ids;
+  }
+
+  /** Drops this CPU's cached translations after the page tables changed (a CR3 reload on 2.0). */
+  private flushTlb(): void {
+    if (UC_AT_LEAST_2_1) check(uc.ctl(this.h(), UC_CTL_TLB_FLUSH), 'flush TLB');
+    else this.writeReg('cr3', this.memory.pageTables.cr3);
   }
 
   /**
@@ -210,16 +323,28 @@ export class Engine implements MemoryListener {
     return this.handle;
   }
 
-  // MemoryListener: keep Unicorn's map equal to the GuestMemory's.
+  /*
+   * MemoryListener: each region's buffer is mapped at its physical home; the
+   * page tables (GuestMemory's) map it at its virtual address, and hold its
+   * permissions. Unicorn 2.0 also checks every access's *virtual* address
+   * against its mapped regions (a fetch through the page tables alone fails
+   * with UC_ERR_FETCH_UNMAPPED), so there the same buffer is mapped at the
+   * virtual address as well, with the region's permissions: its checks
+   * then agree with the page tables, and give the faults their kind.
+   */
   onMap(r: Region): void {
-    check(uc.memMapPtr(this.h(), r.base, r.size, permsToUc(r.perms), r.buffer), `map ${r.name} at ${hex(r.base)}`);
+    check(uc.memMapPtr(this.h(), r.phys, r.size, UC_PROT.ALL, r.buffer), `map ${r.name} at physical ${hex(r.phys)}`);
+    if (!UC_AT_LEAST_2_1) check(uc.memMapPtr(this.h(), r.base, r.size, permsToUc(r.perms), r.buffer), `map ${r.name} at ${hex(r.base)}`);
   }
   onUnmap(r: Region): void {
-    check(uc.memUnmap(this.h(), r.base, r.size), `unmap ${r.name}`);
+    check(uc.memUnmap(this.h(), r.phys, r.size), `unmap ${r.name}`);
+    if (!UC_AT_LEAST_2_1) check(uc.memUnmap(this.h(), r.base, r.size), `unmap ${r.name}`);
+    this.flushTlb();
     this.flushCode();
   }
   onProtect(r: Region): void {
-    check(uc.memProtect(this.h(), r.base, r.size, permsToUc(r.perms)), `protect ${r.name}`);
+    if (!UC_AT_LEAST_2_1) check(uc.memProtect(this.h(), r.base, r.size, permsToUc(r.perms)), `protect ${r.name}`);
+    this.flushTlb();
     this.flushCode();
   }
 
@@ -239,8 +364,29 @@ export class Engine implements MemoryListener {
     return out;
   }
 
-  /** Drops translated code for [begin, end): what sync_core() means for this CPU. */
+  /**
+   * Drops translated code for [begin, end): what sync_core() means for this CPU.
+   *
+   * Under paging Unicorn keys translations by physical address (a test
+   * shows it on 2.1): TB_REMOVE_CACHE translates `begin` through the MMU and
+   * drops [phys(begin), phys(begin) + length). Regions are physically contiguous
+   * but not next to each other, so a range is dropped region by region, and
+   * only where code can be (executable regions).
+   */
   invalidate(begin: bigint, end: bigint): void {
+    const one = this.memory.find(begin, Number(end - begin));
+    if (one) {
+      if (one.perms.exec) this.removeTbs(begin, end);
+      return;
+    }
+    for (const r of this.memory.allRegions()) {
+      const rEnd = r.base + BigInt(r.size);
+      if (!r.perms.exec || r.base >= end || rEnd <= begin) continue;
+      this.removeTbs(begin > r.base ? begin : r.base, end < rEnd ? end : rEnd);
+    }
+  }
+
+  private removeTbs(begin: bigint, end: bigint): void {
     check(uc.ctl(this.h(), UC_CTL_TB_REMOVE_CACHE, 'uint64_t', begin, 'uint64_t', end), 'remove TB cache');
   }
 
@@ -312,11 +458,78 @@ export class Engine implements MemoryListener {
   }
 
   private onInterrupt(intno: number): void {
+    // Unicorn never delivers the #PF to the guest, so the CPU still thinks it
+    // is delivering it when the next one comes, and reports that one as a
+    // double fault (#DF, 8): with no IDT in the model, a #DF is always that.
+    if (intno === X86_TRAP_PF || intno === X86_TRAP_DF) {
+      this.pageFault = { rip: this.readReg('rip'), cr2: this.readReg('cr2') };
+      uc.emuStop(this.h());
+      return;
+    }
     for (const fn of this.interruptHooks) {
       if (fn(intno, this) === 'handled') return;
     }
     this.pendingFault = { kind: 'unhandled-interrupt', note: `interrupt ${intno}` };
     uc.emuStop(this.h());
+  }
+
+  /**
+   * Names a page fault: its kind (unmapped or protection; read, write or
+   * fetch) and its exact address, which Unicorn's #PF does not give.
+   *
+   * Unicorn 2.0 checks data accesses against the regions mapped at virtual
+   * addresses before the page walk, so those faults arrive typed; only an
+   * instruction fetch from a page the tables do not map arrives as a #PF,
+   * with CR2 = RIP.
+   *
+   * Unicorn 2.1: the faulting instruction is run once more, alone, in the
+   * virtual-TLB mode, where onTlbFill walks the same page tables and sees
+   * which access fails. It fails at the same access with the same
+   * registers, so it changes nothing the first attempt did not; the
+   * registers are put back and the CPU TLB mode restored.
+   */
+  private namePageFault(pf: { rip: bigint; cr2: bigint }): { kind: FaultKind; address: bigint } {
+    if (!UC_AT_LEAST_2_1 || this.virtualTlb) {
+      const kind: FaultKind = pf.cr2 !== pf.rip ? 'engine-error' : this.memory.find(pf.cr2) ? 'protection-fetch' : 'unmapped-fetch';
+      return { kind, address: pf.cr2 };
+    }
+    const saved = new Map<RegName, bigint>();
+    for (const r of [...GENERAL_REGS, 'fs_base', 'gs_base'] as RegName[]) saved.set(r, this.readReg(r));
+    this.lastBadAccess = undefined;
+    this.refusedPage = undefined;
+    const hooks = this.addFaultHooks();
+    check(uc.ctl(this.h(), UC_CTL_TLB_TYPE, 'int', UC_TLB_VIRTUAL), 'virtual TLB');
+    this.flushTlb();
+    try {
+      uc.emuStart(this.h(), pf.rip, 0n, 0n, 1);
+    } finally {
+      for (const id of hooks) this.removeHook({ id, kind: 'code' });
+      check(uc.ctl(this.h(), UC_CTL_TLB_TYPE, 'int', UC_TLB_CPU), 'CPU TLB');
+      this.refusedPage = undefined;
+      this.flushTlb();
+      for (const [r, v] of saved) this.writeReg(r, v);
+    }
+    const found = this.lastBadAccess as { kind: FaultKind; address: bigint } | undefined;
+    return found ?? { kind: 'engine-error', address: pf.cr2 };
+  }
+
+  /**
+   * Unicorn never delivers a #PF to the guest, so the CPU stays "inside" it:
+   * the next #PF is reported as a #DF, and the one after is a triple fault,
+   * which halts the CPU without an error. A fresh engine (renew) forgets it;
+   * an engine whose hooks are held cannot be renewed, and on Unicorn 2.1
+   * keeps running in the virtual-TLB mode instead, where no access raises a
+   * #PF (onTlbFill names the faults), at the cost of speed. (On 2.0 such an
+   * engine would report its third fetch fault as 'engine-error'.)
+   */
+  private forgetPageFault(): void {
+    if (this.renew()) return;
+    if (UC_AT_LEAST_2_1 && !this.virtualTlb) {
+      this.virtualTlb = true;
+      this.internalHooks += this.addFaultHooks().length;
+      check(uc.ctl(this.h(), UC_CTL_TLB_TYPE, 'int', UC_TLB_VIRTUAL), 'virtual TLB');
+      this.flushTlb();
+    }
   }
 
   /** Asks the running guest to stop before its next instruction (from a hook). */
@@ -333,6 +546,7 @@ export class Engine implements MemoryListener {
     if (opts.quantum !== undefined && !this.counting) throw new Error('a quantum needs an engine opened with counting');
     this.lastBadAccess = undefined;
     this.pendingFault = undefined;
+    this.pageFault = undefined;
     this.stopRequested = false;
     let budgetHook: HookHandle | undefined;
     if (opts.budget !== undefined) {
@@ -346,13 +560,27 @@ export class Engine implements MemoryListener {
     let err: number;
     let timedOut = false;
     this.translated = true;
-    const gen = opts.timeoutMs ? watchdog.arm(this.h(), opts.timeoutMs) : 0;
+    // A run that an instruction count bounds (a quantum, a budget) ends by itself: no watchdog.
+    const bounded = opts.quantum !== undefined || opts.budget !== undefined;
+    const gen = opts.timeoutMs && !bounded ? watchdog.arm(this.address, opts.timeoutMs) : 0;
     try {
       const count = this.counting ? Math.min(opts.quantum ?? NO_QUANTUM, NO_QUANTUM) : 0;
       err = uc.emuStart(this.h(), opts.begin, opts.until, 0n, count) as number;
     } finally {
       if (gen) timedOut = watchdog.disarm(gen);
       if (budgetHook) this.removeHook(budgetHook);
+    }
+    const pf = this.pageFault as { rip: bigint; cr2: bigint } | undefined;
+    if (pf) {
+      const named = this.namePageFault(pf);
+      this.writeReg('rip', pf.rip); // where the faulting instruction is, as on hardware
+      this.forgetPageFault();
+      throw this.fault(named.kind, named.address, `page fault at ${hex(pf.cr2)}`);
+    }
+    if (this.refusedPage) {
+      // The refused page's TLB entry points at FAULT_PHYS: drop it before the next run.
+      this.refusedPage = undefined;
+      this.flushTlb();
     }
     const rip = this.readReg('rip');
     // Set by hooks during the run, which TypeScript's flow analysis cannot see.

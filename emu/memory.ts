@@ -1,15 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * Guest physical memory as named regions backed by host buffers.
+ * Guest memory as named regions of the kernel's virtual address space, each
+ * backed by a host buffer that is its home in guest physical memory, and
+ * mapped at its virtual address by the page tables (paging.ts) that every
+ * CPU's CR3 points at.
  *
  * Every engine maps the same buffers with uc_mem_map_ptr, so several emulated
- * CPUs share one memory, and the host reads and writes guest memory without a
- * call into Unicorn. The price is the one real hardware pays too: a host write
+ * CPUs share one memory, and the host reads and writes guest memory by
+ * virtual address without a call into Unicorn. The price is the one real hardware pays too: a host write
  * to code is not seen by an engine that already translated it until that
  * engine's code cache is invalidated (Engine.invalidate).
  */
 import { hex } from './hex.js';
-import { UC_PROT } from './unicorn.js';
+import { PageTables } from './paging.js';
+import { UC_AT_LEAST_2_1, UC_PROT } from './unicorn.js';
 
 export type Perms = { read: boolean; write: boolean; exec: boolean };
 export const RX: Perms = { read: true, write: false, exec: true };
@@ -31,7 +35,12 @@ export interface Region {
   readonly size: number;
   perms: Perms;
   readonly buffer: Buffer;
+  /** Where the buffer sits in guest physical memory. */
+  readonly phys: bigint;
 }
+
+/** Regions' physical homes start above the page tables, 2 MiB aligned. */
+const PHYS_START = 0x1000000n;
 
 /** Anything that must follow the memory map: the engines that share it. */
 export interface MemoryListener {
@@ -51,10 +60,13 @@ export class MemoryAccessError extends Error {
   }
 }
 
-
 export class GuestMemory {
   private regions: Region[] = [];
   private listeners = new Set<MemoryListener>();
+  /** The page tables every CPU's CR3 points at (NX only where the CPU model has it). */
+  readonly pageTables = new PageTables(UC_AT_LEAST_2_1);
+  /** Physical memory is handed out upwards and never reused: there is plenty of it. */
+  private nextPhys = PHYS_START;
 
   map(name: string, base: bigint, size: number, perms: Perms): Region {
     if (base % BigInt(PAGE_SIZE) !== 0n || size <= 0 || size % PAGE_SIZE !== 0) {
@@ -67,7 +79,11 @@ export class GuestMemory {
       }
     }
     if (this.regions.some((r) => r.name === name)) throw new Error(`region ${name} is already mapped`);
-    const region: Region = { name, base, size, perms, buffer: Buffer.alloc(size) };
+    // 2 MiB aligned homes, so a region could be mapped with large pages too.
+    const phys = this.nextPhys;
+    this.nextPhys += (BigInt(size) + 0x1fffffn) & ~0x1fffffn;
+    const region: Region = { name, base, size, perms, buffer: Buffer.alloc(size), phys };
+    this.pageTables.map(base, phys, size, perms);
     this.regions.push(region);
     this.regions.sort((a, b) => (a.base < b.base ? -1 : 1));
     for (const l of this.listeners) l.onMap(region);
@@ -77,6 +93,7 @@ export class GuestMemory {
   unmap(name: string): void {
     const region = this.region(name);
     this.regions = this.regions.filter((r) => r !== region);
+    this.pageTables.unmap(region.base, region.size);
     if (this.lastHit === region) this.lastHit = undefined;
     for (const l of this.listeners) l.onUnmap(region);
   }
@@ -84,6 +101,7 @@ export class GuestMemory {
   protect(name: string, perms: Perms): void {
     const region = this.region(name);
     region.perms = perms;
+    this.pageTables.protect(region.base, region.size, perms);
     for (const l of this.listeners) l.onProtect(region);
   }
 

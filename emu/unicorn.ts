@@ -1,14 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * A small, flat binding to Unicorn 2.0.1 (Debian's libunicorn2) through koffi.
+ * A small, flat binding to Unicorn 2 (Debian's libunicorn2 2.0.1, or any
+ * later 2.x such as 2.1.4) through koffi.
  *
  * Only what the simulator uses is declared. Everything above this file talks to
  * Engine (engine.ts); this file only knows C signatures and constants.
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { packageRoot } from './package-root.js';
 
 const require = createRequire(import.meta.url);
 // koffi is CommonJS; its typings describe the default export.
@@ -45,6 +46,8 @@ export const UC_HOOK = {
   MEM_WRITE_PROT: 1 << 8,
   MEM_FETCH_PROT: 1 << 9,
   INSN_INVALID: 1 << 14,
+  /** 2.1 and later: called to fill the TLB when the TLB type is UC_TLB_VIRTUAL. */
+  TLB_FILL: 1 << 17,
 } as const;
 export const UC_HOOK_MEM_INVALID =
   UC_HOOK.MEM_READ_UNMAPPED |
@@ -54,8 +57,11 @@ export const UC_HOOK_MEM_INVALID =
   UC_HOOK.MEM_WRITE_PROT |
   UC_HOOK.MEM_FETCH_PROT;
 
-/** uc_mem_type values passed to invalid-memory hooks. */
+/** uc_mem_type values passed to invalid-memory and TLB-fill hooks. */
 export const UC_MEM = {
+  READ: 16,
+  WRITE: 17,
+  FETCH: 18,
   READ_UNMAPPED: 19,
   WRITE_UNMAPPED: 20,
   FETCH_UNMAPPED: 21,
@@ -68,13 +74,21 @@ export const UC_PROT = { NONE: 0, READ: 1, WRITE: 2, EXEC: 4, ALL: 7 } as const;
 /* UC_CTL_WRITE(UC_CTL_TB_REMOVE_CACHE, 2) and UC_CTL_WRITE(UC_CTL_TB_FLUSH, 0) */
 export const UC_CTL_TB_REMOVE_CACHE = 0x48000009;
 export const UC_CTL_TB_FLUSH = 0x4000000a;
+/* 2.1 and later: UC_CTL_WRITE(UC_CTL_TLB_FLUSH, 0) and UC_CTL_WRITE(UC_CTL_TLB_TYPE, 1) */
+export const UC_CTL_TLB_FLUSH = 0x4000000b;
+export const UC_CTL_TLB_TYPE = 0x4400000c;
+export const UC_TLB_CPU = 0;
+export const UC_TLB_VIRTUAL = 1;
 
 /** Register ids from unicorn/x86.h (checked against the 2.0.1 header). */
 export const X86_REG = {
   rax: 35, rbx: 37, rcx: 38, rdx: 40, rsi: 43, rdi: 39, rbp: 36, rsp: 44,
   r8: 106, r9: 107, r10: 108, r11: 109, r12: 110, r13: 111, r14: 112, r15: 113,
   rip: 41, rflags: 253, fs_base: 250, gs_base: 251,
+  cr0: 50, cr2: 52, cr3: 53, cr4: 54,
 } as const;
+/** UC_X86_REG_MSR: read and written through a { u32 id; u64 value } buffer. */
+export const UC_X86_REG_MSR = 248;
 export type RegName = keyof typeof X86_REG;
 export const GENERAL_REGS: readonly RegName[] = [
   'rax', 'rbx', 'rcx', 'rdx', 'rsi', 'rdi', 'rbp', 'rsp',
@@ -83,7 +97,7 @@ export const GENERAL_REGS: readonly RegName[] = [
 
 export type Pointer = unknown; // an opaque koffi pointer
 
-const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
+const projectRoot = packageRoot(import.meta.url);
 /** Where `scripts/ensure-libunicorn.mjs` unpacks the library when it cannot install it. */
 export const LOCAL_LIBUNICORN = join(projectRoot, '.cache', 'libunicorn', 'usr', 'lib', 'x86_64-linux-gnu', 'libunicorn.so.2');
 
@@ -126,6 +140,8 @@ const lib = loadLibrary();
 export const HookCodeProto = koffi.proto('void (void *uc, uint64_t address, uint32_t size, intptr_t user_data)');
 export const HookIntrProto = koffi.proto('void (void *uc, uint32_t intno, intptr_t user_data)');
 export const HookMemInvalidProto = koffi.proto('bool (void *uc, int type, uint64_t address, int size, int64_t value, intptr_t user_data)');
+export const TlbEntry = koffi.struct({ paddr: 'uint64_t', perms: 'uint32_t' });
+export const HookTlbFillProto = koffi.proto('bool (void *uc, uint64_t vaddr, int type, void *result, intptr_t user_data)');
 
 export const uc = {
   version: lib.func('unsigned int uc_version(_Out_ unsigned int *major, _Out_ unsigned int *minor)'),
@@ -152,9 +168,18 @@ export function ucStrerror(code: number): string {
   return String(uc.strerror(code));
 }
 
+/** The loaded library's version, e.g. "2.1.4" (uc_version packs major.minor.patch.extra). */
 export function ucVersion(): string {
-  const major = [0];
-  const minor = [0];
-  uc.version(major, minor);
-  return `${major[0]}.${minor[0]}`;
+  const packed = Number(uc.version(null, null));
+  return `${(packed >>> 24) & 0xff}.${(packed >>> 16) & 0xff}.${(packed >>> 8) & 0xff}`;
 }
+
+/**
+ * Unicorn 2.1 translates addresses through the guest's MMU (or a TLB-fill
+ * hook) and masks flat ones to the physical width; 2.0 checks every access
+ * against regions mapped at the virtual address. emu/ adapts to each.
+ */
+export const UC_AT_LEAST_2_1 = (() => {
+  const packed = Number(uc.version(null, null));
+  return ((packed >>> 24) & 0xff) > 2 || (((packed >>> 24) & 0xff) === 2 && ((packed >>> 16) & 0xff) >= 1);
+})();

@@ -5,10 +5,10 @@
  * hands it to ftrace_init().
  */
 import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { assembleProgram, type Program, type SourceUnit } from '../asm/assembler.js';
 import type { SymbolTable } from '../asm/symbols.js';
+import { packageRoot } from '../emu/package-root.js';
 import { GuestMemory, RW, RX, hex, permsToString } from '../emu/index.js';
 import {
   DIRECT_MAP_SIZE,
@@ -90,7 +90,7 @@ export interface KernelConfig {
   callBudgetMs: number;
 }
 
-const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
+const projectRoot = packageRoot(import.meta.url);
 export const DEFAULT_CACHE_DIR = join(projectRoot, '.cache', 'asm');
 
 export const DEFAULT_CONFIG: KernelConfig = {

@@ -26,10 +26,10 @@ function tryLoad() {
     try {
       const lib = koffi.load(p);
       const version = lib.func('unsigned int uc_version(_Out_ unsigned int *major, _Out_ unsigned int *minor)');
-      const major = [0];
-      const minor = [0];
-      version(major, minor);
-      if (major[0] === 2) return `${p} (Unicorn ${major[0]}.${minor[0]})`;
+      // uc_version returns major.minor.patch.extra packed in bytes: any 2.x from 2.0.1 on will do.
+      const packed = Number(version(null, null));
+      const [major, minor, patch] = [(packed >>> 24) & 0xff, (packed >>> 16) & 0xff, (packed >>> 8) & 0xff];
+      if (major === 2 && (minor > 0 || patch >= 1)) return `${p} (Unicorn ${major}.${minor}.${patch})`;
     } catch {
       // try the next place
     }
@@ -91,7 +91,7 @@ console.error(
     'ftrace-sim needs Unicorn 2 (Debian package libunicorn2), and it could not be installed here.',
     'Run, as root:',
     '    apt-get update && apt-get install -y libunicorn2',
-    'or point FTRACE_SIM_LIBUNICORN at a libunicorn.so.2 of version 2.x, then run `npm run setup` again.',
+    'or point FTRACE_SIM_LIBUNICORN at a libunicorn.so.2 of version 2.0.1 or later, then run `npm run setup` again.',
   ].join('\n'),
 );
 process.exit(1);

@@ -10,9 +10,9 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { basename, dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { basename, join } from 'node:path';
 import { hex } from '../emu/index.js';
+import { packageRoot } from '../emu/package-root.js';
 import { builtinScenarioFiles } from '../scenarios/engine/catalog.js';
 import { ScenarioError, loadScenarioText } from '../scenarios/engine/load.js';
 import { inspectScenario, runScenario, type ScenarioResult } from '../scenarios/engine/run.js';
@@ -24,7 +24,8 @@ export const MAX_UPLOAD_BYTES = 64 * 1024;
 export const MAX_UPLOAD_FUNCTIONS = 5000;
 const MAX_UPLOADS = 32;
 const MAX_CACHED = 256;
-const STATIC_DIR = join(dirname(fileURLToPath(import.meta.url)), 'static');
+// The page's files stay in web/static whether this module runs from source or from dist/.
+const STATIC_DIR = join(packageRoot(import.meta.url), 'web', 'static');
 const STATIC_FILES: Record<string, { file: string; type: string }> = {
   '/': { file: 'index.html', type: 'text/html; charset=utf-8' },
   '/app.js': { file: 'app.js', type: 'text/javascript; charset=utf-8' },

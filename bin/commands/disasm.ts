@@ -1,8 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* `ftrace-sim disasm`: disassemble guest memory at a symbol or address. */
 import type { Command } from 'commander';
-import { disassemble, formatInsn, initDisassembler } from '../../asm/disasm.js';
-import { boot } from '../../kernel-model/boot.js';
 import { MAX_FUNCTIONS } from '../../kernel-model/kernel.js';
 import { say, UsageError, intOption, printJson } from '../output.js';
 
@@ -17,6 +15,8 @@ export function disasmCommand(program: Command): void {
     .action(async (where: string, opts: { count: string; functions: string; json?: boolean }) => {
       const count = intOption('--count', opts.count, 1, 10_000);
       const functions = intOption('--functions', opts.functions, 0, MAX_FUNCTIONS);
+      const { boot } = await import('../../kernel-model/boot.js');
+      const { disassemble, formatInsn, initDisassembler } = await import('../../asm/disasm.js');
       const { kernel } = await boot({ functions });
       try {
         let addr: bigint;

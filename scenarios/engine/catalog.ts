@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* The built-in scenarios (scenarios/*.yaml) and how a name on the command line finds a file. */
 import { existsSync, readdirSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { basename, join } from 'node:path';
+import { packageRoot } from '../../emu/package-root.js';
 
-export const SCENARIO_DIR = join(dirname(fileURLToPath(import.meta.url)), '..');
+export const SCENARIO_DIR = join(packageRoot(import.meta.url), 'scenarios');
 
 export function builtinScenarioFiles(): string[] {
   return readdirSync(SCENARIO_DIR)
