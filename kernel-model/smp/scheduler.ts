@@ -57,6 +57,8 @@ export interface Task {
   cpu: number;
   spec: SmpTask;
   stackTop: bigint;
+  /** Its struct task_struct in guest memory (`current` while it runs). */
+  taskStruct: bigint;
   /** Registers while switched out; undefined before the first run and after each return. */
   saved: Map<RegName, bigint> | undefined;
   /** Times it called schedule() or returned: RCU-tasks' quiescent states. */
@@ -137,9 +139,16 @@ export class Smp implements CpuScheduler {
     const s = this.state(cpu);
     const id = this.nextTask++;
     const stackTop = s.tasks.length === 0 ? this.kernel.stackBase(cpu) + BigInt(THREAD_SIZE) : this.kernel.allocTaskStack(id);
-    const t: Task = { id, pid: 100 + id, cpu, spec, stackTop, saved: undefined, voluntary: 0, completions: 0 };
+    const pid = 100 + id;
+    const taskStruct = this.kernel.tasks.create(pid, this.ftrace.graph.active > 0);
+    const t: Task = { id, pid, cpu, spec, stackTop, taskStruct, saved: undefined, voluntary: 0, completions: 0 };
     s.tasks.push(t);
     return t;
+  }
+
+  /** Every task, on every CPU. */
+  allTasks(): Task[] {
+    return this.cpus.flatMap((s) => s.tasks);
   }
 
   current(cpu: number): Task | undefined {
@@ -165,6 +174,7 @@ export class Smp implements CpuScheduler {
 
   private pid(cpu: number, t: Task): void {
     this.kernel.memory.writeU64(PERCPU_BASE + BigInt(cpu * PERCPU_STRIDE + PERCPU.CURRENT_PID), BigInt(t.pid));
+    this.kernel.tasks.setCurrent(cpu, t.taskStruct);
   }
 
   /** Puts a task on its CPU: its saved registers, or a fresh call of its function. */

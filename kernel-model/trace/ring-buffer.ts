@@ -6,7 +6,7 @@
  * overwritten by a later lap of the ring.
  */
 import type { GuestMemory } from '../../emu/index.js';
-import { CALLBACK_KIND, TRACE_ENTRY, type CallbackName } from '../abi.js';
+import { CALLBACK_KIND, KIND_GRAPH_RETURN, TRACE_ENTRY, type CallbackName } from '../abi.js';
 import type { DataLayout, RangeAllocator } from '../allocator.js';
 import type { Kernel } from '../kernel.js';
 
@@ -36,12 +36,15 @@ export interface TraceEvent {
   regs: bigint;
   callback: CallbackName | undefined;
   cpu: number;
+  /** function_graph: which of its two events this is (depth in regs, calltime in aux0, rettime in aux1). */
+  graph: 'entry' | 'return' | undefined;
   /** kprobe_regs: regs->ip and regs->di. */
   aux0: bigint;
   aux1: bigint;
 }
 
 const KIND_NAMES = new Map<number, CallbackName>(Object.entries(CALLBACK_KIND).map(([k, v]) => [v, k as CallbackName]));
+KIND_NAMES.set(KIND_GRAPH_RETURN, 'function_graph');
 
 export class TraceBuffer {
   constructor(private readonly kernel: Kernel) {}
@@ -76,13 +79,15 @@ export class TraceBuffer {
         else pending++;
         continue;
       }
+      const kind = m.readU32(e + BigInt(TRACE_ENTRY.KIND));
       events.push({
         seq: s,
+        graph: kind === CALLBACK_KIND.function_graph ? 'entry' : kind === KIND_GRAPH_RETURN ? 'return' : undefined,
         ip: m.readU64(e + BigInt(TRACE_ENTRY.IP)),
         parentIp: m.readU64(e + BigInt(TRACE_ENTRY.PARENT_IP)),
         op: m.readU64(e + BigInt(TRACE_ENTRY.OP)),
         regs: m.readU64(e + BigInt(TRACE_ENTRY.REGS)),
-        callback: KIND_NAMES.get(m.readU32(e + BigInt(TRACE_ENTRY.KIND))),
+        callback: KIND_NAMES.get(kind),
         cpu: m.readU32(e + BigInt(TRACE_ENTRY.CPU)),
         aux0: m.readU64(e + BigInt(TRACE_ENTRY.AUX0)),
         aux1: m.readU64(e + BigInt(TRACE_ENTRY.AUX1)),
