@@ -31,6 +31,15 @@ function print(e: Explanation, s: Scenario, step: number): void {
   }
   h('One call, from the call site to the function body');
   say('  ' + e.path.join(c.dim(' -> ')));
+  if (e.graph) {
+    const g = e.graph;
+    const sym = (a: bigint | undefined) => (a === undefined ? '?' : `${hex(a)} <${e.symbolize(a) ?? '?'}>`);
+    h('The graph tracer: the return address it replaced');
+    say(`  prepare_ftrace_return(parent = ${hex(g.slot)}): the stack slot of ${e.function}'s return address (ret_stack depth ${g.depth})`);
+    say(`  before  ${hex(g.slot)}: ${sym(g.before)}`);
+    say(`  after   ${hex(g.slot)}: ${c.yellow(sym(g.after))}`);
+    say(`  on return, return_to_handler popped ret_stack and went to ${sym(g.returnedTo)}${g.returnedTo === g.before ? c.green(': the original caller') : c.red(': NOT the original caller')}`);
+  }
   h('What each callback received');
   if (!e.callbacks.length) say('  no callback ran: the call site is a NOP');
   for (const cb of e.callbacks) {

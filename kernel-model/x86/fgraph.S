@@ -237,38 +237,16 @@ ftrace_graph_panic:
 	ud2
 
 # int trace_graph_entry(func %rdi, depth %rsi): the function_graph tracer's
-# entry callback. Traced when nested in a set_graph_function function (or
-# when that file is empty), not deeper than max_graph_depth; a
-# set_graph_notrace function is kept on the return stack but not recorded.
+# entry callback. A set_graph_notrace function is kept on the return stack
+# (its push made the depth negative, so nothing below it is pushed) but not
+# recorded; it is asked first, as the kernels after the fix for notrace
+# with a negative depth do. Otherwise traced when nested in a
+# set_graph_function function (or when that file is empty), not deeper than
+# max_graph_depth.
 trace_graph_entry:
-	testq	%rsi, %rsi
-	js	.Ltge_no
-	jnz	1f
-	# Depth 0: only the functions of set_graph_function start a graph.
-	movq	ftrace_graph_hash(%rip), %rax
+	movq	ftrace_graph_notrace_hash(%rip), %rax
 	testq	%rax, %rax
 	jz	1f
-	cmpq	$0, HASH_COUNT(%rax)
-	je	1f
-	pushq	%rdi
-	pushq	%rsi
-	subq	$8, %rsp
-	movq	%rdi, %rsi
-	movq	%rax, %rdi
-	call	ftrace_lookup_ip
-	addq	$8, %rsp
-	popq	%rsi
-	popq	%rdi
-	testl	%eax, %eax
-	jz	.Ltge_no
-1:	movq	fgraph_max_depth(%rip), %rax
-	testq	%rax, %rax
-	jz	2f
-	cmpq	%rax, %rsi
-	jge	.Ltge_no
-2:	movq	ftrace_graph_notrace_hash(%rip), %rax
-	testq	%rax, %rax
-	jz	3f
 	pushq	%rdi
 	pushq	%rsi
 	subq	$8, %rsp
@@ -280,8 +258,32 @@ trace_graph_entry:
 	popq	%rdi
 	testl	%eax, %eax
 	jnz	.Ltge_yes
-3:
-	# __trace_graph_entry(): count it and write the entry event.
+1:	testq	%rsi, %rsi
+	js	.Ltge_no
+	jnz	2f
+	# Depth 0: only the functions of set_graph_function start a graph.
+	movq	ftrace_graph_hash(%rip), %rax
+	testq	%rax, %rax
+	jz	2f
+	cmpq	$0, HASH_COUNT(%rax)
+	je	2f
+	pushq	%rdi
+	pushq	%rsi
+	subq	$8, %rsp
+	movq	%rdi, %rsi
+	movq	%rax, %rdi
+	call	ftrace_lookup_ip
+	addq	$8, %rsp
+	popq	%rsi
+	popq	%rdi
+	testl	%eax, %eax
+	jz	.Ltge_no
+2:	movq	fgraph_max_depth(%rip), %rax
+	testq	%rax, %rax
+	jz	3f
+	cmpq	%rax, %rsi
+	jge	.Ltge_no
+3:	# __trace_graph_entry(): count it and write the entry event.
 	movq	fgraph_ops(%rip), %rdx
 	movq	OPS_PRIVATE(%rdx), %rax
 	lock incq	STATS_INVOCATIONS(%rax)
