@@ -221,6 +221,20 @@ export class Smp implements CpuScheduler {
 
   private started = new Set<Task>();
 
+  /**
+   * Where a task is: its %rip and %rsp (from its CPU while it runs there,
+   * else as it was switched out), or undefined when it has not started (or
+   * returned and will start afresh).
+   */
+  where(t: Task): { rip: bigint; rsp: bigint } | undefined {
+    if (!this.started.has(t)) return undefined;
+    if (this.current(t.cpu) === t) {
+      const cpu = this.machine.cpus[t.cpu]!;
+      return { rip: cpu.readReg('rip'), rsp: cpu.readReg('rsp') };
+    }
+    return t.saved ? { rip: t.saved.get('rip')!, rsp: t.saved.get('rsp')! } : undefined;
+  }
+
   /** Runs one quantum of CPU s; returns what ended it. */
   private runOne(s: CpuState, n: number): 'quantum' | 'schedule' | 'return' | 'fault' {
     const k = this.kernel;
