@@ -126,6 +126,24 @@ test('ftrace_graph_call is switched between ftrace_stub and ftrace_graph_caller,
   }
 });
 
+test('modern: the graph tracer is an ops with its own callback, and ftrace_graph_call stays unpatched', async () => {
+  const { kernel, ftrace } = await boot({ functions: 4, era: 'modern' });
+  try {
+    const g = ftrace.createOps({ name: 'graph', callback: 'function_graph' });
+    ftrace.graph.register(g);
+    expect(ftrace.arch.ftraceGraphCallTarget()).toBe(kernel.sym('ftrace_stub'));
+    expect(g.func).toBe(kernel.sym('ftrace_graph_func'));
+    expect(ftrace.arch.trampolineCallTarget(g)).toBe(kernel.sym('ftrace_graph_func'));
+    expect(ftrace.arch.checkTrampoline(g)).toEqual([]);
+    kernel.call('ksys_read', [3n, kernel.userBuffer, 64n]);
+    const forest = buildForest(kernel, new TraceBuffer(kernel).read(0n).events);
+    expect(treeDifference(forest.roots[0]!, parseTree('ksys_read > [fdget_pos, vfs_read > [rw_verify_area, new_sync_read > copy_to_user, fsnotify_access], fdput_pos]'))).toBeUndefined();
+    expect(checkReturns(kernel, forest)).toEqual([]);
+  } finally {
+    kernel.close();
+  }
+});
+
 test('returns: a return whose ret_stack entry was tampered with is caught from the guest records', async () => {
   const { kernel, ftrace } = await boot({ functions: 4 });
   try {

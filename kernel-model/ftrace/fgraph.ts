@@ -15,6 +15,7 @@ import type { Kernel } from '../kernel.js';
 import type { Ftrace, FtraceResult } from './core.js';
 import { filterParseRegex, globMatches } from './glob.js';
 import { writeHashPointer, type FtraceOps } from './ops.js';
+import { OPS } from '../abi.js';
 
 const GRAPH_DATA = ['fgraph_ops', 'ftrace_graph_entry', '__ftrace_graph_entry', 'ftrace_graph_return', 'ftrace_graph_hash', 'ftrace_graph_notrace_hash', 'fgraph_max_depth', 'kill_ftrace_graph'] as const;
 
@@ -54,6 +55,16 @@ export class FtraceGraph {
     ftrace.opsListChanged.push(() => this.update_function_graph_func());
   }
 
+  /**
+   * v3.18: every caller and trampoline ends in the shared ftrace_graph_call,
+   * so the entry hook tests the graph ops' hashes when other ops are
+   * registered. Modern: the graph tracer is an ops with its own callback
+   * (ftrace_graph_func) and, static, its own trampoline.
+   */
+  private get modern(): boolean {
+    return this.kernel.config.era === 'modern';
+  }
+
   private sym(n: string): bigint {
     return this.kernel.sym(n);
   }
@@ -72,11 +83,16 @@ export class FtraceGraph {
     this.active++;
     for (const [, t] of this.kernel.tasks.all()) this.kernel.tasks.allocRetStack(t); // start_graph_tracing()
     this.ops = ops;
+    if (this.modern) {
+      // The modern graph tracer is an ops whose callback hooks the return (it needs regs->sp).
+      this.kernel.memory.writeU64(ops.addr + BigInt(OPS.FUNC), this.sym('ftrace_graph_func'));
+      ops.setFlag('SAVE_REGS', true);
+    }
     this.put('fgraph_ops', ops.addr);
     this.put('kill_ftrace_graph', 0n);
     this.put('ftrace_graph_return', this.sym('trace_graph_return'));
     this.put('__ftrace_graph_entry', this.sym('trace_graph_entry'));
-    this.put('ftrace_graph_entry', this.sym('ftrace_graph_entry_test'));
+    this.put('ftrace_graph_entry', this.sym(this.modern ? 'trace_graph_entry' : 'ftrace_graph_entry_test'));
     const r = this.ftrace.register_ftrace_graph_ops(ops);
     if (!r.ok) this.reset();
     return r;
@@ -108,7 +124,8 @@ export class FtraceGraph {
    * hashes; otherwise ftrace_graph_entry_test asks them first.
    */
   private update_function_graph_func(): void {
-    if (!this.ops || this.active === 0) return;
+    // Modern: the graph ops' callback only runs for functions it traces.
+    if (!this.ops || this.active === 0 || this.modern) return;
     const list = this.ftrace.registered();
     const alone = list.length === 0 || (list.length === 1 && list[0] === this.ops);
     this.put('ftrace_graph_entry', this.sym(alone ? 'trace_graph_entry' : 'ftrace_graph_entry_test'));

@@ -72,6 +72,20 @@ ftrace_graph_caller:
 	addq	$PT_FRAME_SIZE, %rsp
 	retq
 
+# void ftrace_graph_func(ip %rdi, parent_ip %rsi, op %rdx, regs %rcx): the
+# modern kernels' way in (arch/x86/kernel/ftrace.c since v5.11): the graph
+# tracer is an ops of its own whose callback hooks the return address
+# through regs->sp, the slot of the traced function's return address. No
+# ftrace_graph_call is patched then.
+ftrace_graph_func:
+	testq	%rcx, %rcx
+	jz	1f
+	movq	%rdi, %rsi			# self_addr: the call site
+	movq	PT_RSP(%rcx), %rdi		# parent: &the return address
+	xorl	%edx, %edx
+	jmp	prepare_ftrace_return
+1:	retq
+
 # void prepare_ftrace_return(unsigned long *parent %rdi, self_addr %rsi,
 #                            frame_pointer %rdx): hook the return address.
 prepare_ftrace_return:

@@ -89,10 +89,13 @@ export class X86Ftrace implements FtraceArch {
   }
 
   ftrace_enable_ftrace_graph_caller(): void {
+    // With DYNAMIC_FTRACE_WITH_ARGS (the modern kernels) the graph tracer is an ops: nothing to patch.
+    if (this.kernel.config.era === 'modern') return;
     this.ftrace_mod_jmp(this.sym('ftrace_graph_call'), this.sym('ftrace_graph_caller'));
   }
 
   ftrace_disable_ftrace_graph_caller(): void {
+    if (this.kernel.config.era === 'modern') return;
     this.ftrace_mod_jmp(this.sym('ftrace_graph_call'), this.sym('ftrace_stub'));
   }
 
