@@ -13,6 +13,8 @@ import { table } from '../bin/output.js';
 import { benchGuestCost, benchHostCost, benchMemory, benchScale, type GuestCostRow } from './ftrace.js';
 import { benchBoot, benchEngineCycles, benchSpeed } from './machine.js';
 import { torture } from '../kernel-model/smp/torture.js';
+import { graphTorture } from '../kernel-model/smp/graph-torture.js';
+import { benchGraphCost } from './graph.js';
 import { costPlotSvg } from './plot.js';
 
 const args = process.argv.slice(2);
@@ -128,6 +130,18 @@ try {
     ),
   );
 
+  log('\nFunction graph tracer: guest instructions in ftrace code for one traced call of fsnotify_access (entry and return), beside the function tracer');
+  const graphCost = await benchGraphCost();
+  log(table(['tracer', 'era', 'ftrace instructions per call'], graphCost.map((r) => [r.tracer, r.era, r.ftraceInstructions])));
+  log('\nTorture --graph: the graph tracer on and off while preempted tasks are inside hooked calls');
+  const gt = await graphTorture({ cpus: 4, changes: quick ? 300 : 5000, seed: 1, era: '3.18' });
+  log(
+    table(
+      ['CPUs', 'changes', 'seed', 'changes per second', 'graph entries', 'graph returns', 'hooked returns at unregister', 'violations'],
+      [[gt.cpus, gt.changes, gt.seed, Math.round(gt.changesPerSecond), gt.graphEntries, gt.graphReturns, gt.hookedAtUnregister, gt.violations.length]],
+    ),
+  );
+
   log(`\nbenchmark ran ${Math.round((performance.now() - started) / 100) / 10} s${quick ? ' (--quick)' : ''}`);
 
   if (json) {
@@ -142,6 +156,8 @@ try {
           boot: bootRows,
           speed,
           engineCycles: cycles,
+          graphCost,
+          graphTorture: { cpus: gt.cpus, changes: gt.changes, seed: gt.seed, changesPerSecond: Math.round(gt.changesPerSecond), graphEntries: gt.graphEntries, graphReturns: gt.graphReturns, violations: gt.violations },
           torture: { cpus: tort.cpus, changes: tort.changes, seed: tort.seed, changesPerSecond: Math.round(tort.changesPerSecond), events: tort.events, int3Hits: tort.int3Hits, violations: tort.violations },
           seconds: Math.round((performance.now() - started) / 100) / 10,
         },
