@@ -186,6 +186,14 @@ export function loadScenarioText(text: string, file: string): Scenario {
         loc.check(validateStep.reset_counters, body, path);
         body.forEach((n, j) => needOps([...path, j], n));
         return { where, kind, ops: body };
+      case 'set_graph': {
+        loc.check(validateStep.set_graph, body, path);
+        const settings: GraphSettings = {};
+        if (body.functions) settings.functions = body.functions;
+        if (body.notrace) settings.notrace = body.notrace;
+        if (body.max_depth !== undefined) settings.maxDepth = body.max_depth;
+        return { where, expectError: body.expect_error, kind, settings };
+      }
       case 'corrupt':
         loc.check(validateStep.corrupt, body, path);
         return { where, kind, at: body.at, offset: body.offset ?? 0, bytes: body.bytes };

@@ -146,6 +146,8 @@ function executeStep(st: RunState, i: number, step: Step): void {
       if (r.ok) st.ops.delete(step.ops);
       return ftraceCall(r);
     }
+    case 'set_graph':
+      return ftraceCall(ftrace.graph.configure(step.settings));
     case 'reset_counters':
       for (const n of step.ops) st.ops.get(n)?.resetInvocations();
       return;

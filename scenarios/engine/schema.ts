@@ -105,6 +105,11 @@ export const stepSchemas = {
   call: Type.Object({ function: Type.String(), times: Type.Optional(Type.Integer({ minimum: 1, maximum: LIMITS.times })), args: Args }, closed),
   run: Type.Object({ workload: oneOf(WORKLOAD_NAMES), iterations: Type.Optional(Type.Integer({ minimum: 1, maximum: LIMITS.iterations })) }, closed),
   reset_counters: Type.Array(Type.String()),
+  /** Writes the graph tracer's files: set_graph_function, set_graph_notrace, max_graph_depth. */
+  set_graph: Type.Object(
+    { functions: Type.Optional(Patterns), notrace: Type.Optional(Patterns), max_depth: Type.Optional(Type.Integer({ minimum: 0, maximum: 1000 })), expect_error: ExpectError },
+    { ...closed, minProperties: 1 },
+  ),
   corrupt: Type.Object(
     {
       at: Type.String(),
