@@ -4,6 +4,8 @@ import { boot } from '../kernel-model/boot.js';
 import { RET_STACK } from '../kernel-model/abi.js';
 import { graphTorture } from '../kernel-model/smp/graph-torture.js';
 import { patchRace } from '../kernel-model/smp/patch-race.js';
+import { Smp } from '../kernel-model/smp/scheduler.js';
+import { TASK } from '../kernel-model/abi.js';
 import { buildForest, checkReturns, parseTree, treeDifference } from '../kernel-model/trace/graph-tree.js';
 import { TraceBuffer } from '../kernel-model/trace/ring-buffer.js';
 import { explainFunction } from '../kernel-model/views/explain.js';
@@ -191,4 +193,31 @@ describe('the graph tracer on several CPUs', () => {
     const b = await graphTorture({ cpus: 3, changes: 80, seed: 5, era: '3.18' });
     expect({ ...b, changesPerSecond: 0 }).toEqual({ ...a, changesPerSecond: 0 });
   });
+});
+
+test('a task whose ret_stack is lost while its returns are hooked ends in ftrace_graph_panic, and the graph tracer stops', async () => {
+  const { kernel, ftrace } = await boot({ functions: 60, cpus: 2, preempt: true });
+  try {
+    const smp = new Smp({ kernel, ftrace }, { seed: 4, quantum: [5, 40] });
+    const task = smp.start(1, { fn: 'sim_workload_callgraph', args: [50n, 1n] });
+    ftrace.graph.register(ftrace.createOps({ name: 'graph', callback: 'function_graph' }));
+    const rth = kernel.sym('return_to_handler');
+    const hooked = () => {
+      const w = smp.where(task);
+      let n = 0;
+      if (w) for (let a = w.rsp; a < task.stackTop; a += 8n) if (kernel.memory.readU64(a) === rth) n++;
+      return n;
+    };
+    for (let i = 0; i < 2000 && !(hooked() >= 2 && !ftrace.inFtraceCode(smp.where(task)!.rip)); i++) smp.run(1);
+    expect(hooked()).toBeGreaterThanOrEqual(2);
+    expect(kernel.tasks.retStack(task.taskStruct)).toHaveLength(hooked());
+    // The bug: the task's return stack forgotten (curr_ret_stack back to -1) while its stack still holds hooked returns.
+    kernel.memory.writeU64(task.taskStruct + BigInt(TASK.CURR_RET_STACK), BigInt.asUintN(64, -1n));
+    for (let i = 0; i < 2000 && smp.faults.length === 0; i++) smp.run(1);
+    expect(smp.faults).toHaveLength(1);
+    expect(smp.faults[0]!.fault.symbol).toMatch(/^ftrace_graph_panic/);
+    expect(ftrace.graph.dead).toBe(true);
+  } finally {
+    kernel.close();
+  }
 });
