@@ -90,7 +90,8 @@ export const CALLBACK_KIND = { function_trace: 1, counter: 2, kprobe_regs: 3, fu
  * The function_graph tracer writes two kinds of entry: its entry event has
  * KIND function_graph (4), its return event this one. Both carry ip = the
  * traced function, parent ip = the return address ret_stack kept, op = the
- * graph ops, regs = the depth, aux0 = calltime, aux1 = rettime (0 on entry).
+ * graph ops, regs = the depth (low 32 bits, signed) and the task's pid
+ * (high 32 bits), aux0 = calltime, aux1 = rettime (0 on entry).
  */
 export const KIND_GRAPH_RETURN = 5;
 export type CallbackName = keyof typeof CALLBACK_KIND;

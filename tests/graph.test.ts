@@ -221,3 +221,26 @@ test('a task whose ret_stack is lost while its returns are hooked ends in ftrace
     kernel.close();
   }
 });
+
+test('two tasks on one CPU: trees per task, and the trace marks each switch as verif_pid() does', async () => {
+  const { kernel, ftrace } = await boot({ functions: 20, cpus: 2, preempt: true });
+  try {
+    const smp = new Smp({ kernel, ftrace }, { seed: 4, quantum: [5, 60] });
+    const a = smp.start(1, { fn: 'sim_workload_callgraph', args: [2n, 1n] });
+    const b = smp.start(1, { fn: 'sim_workload_syscalls', args: [1n, kernel.userBuffer] });
+    ftrace.graph.register(ftrace.createOps({ name: 'graph', callback: 'function_graph' }));
+    smp.run(60);
+    const forest = buildForest(kernel, new TraceBuffer(kernel).read(0n).events);
+    expect(forest.orphanReturns).toEqual([]);
+    expect(checkReturns(kernel, forest)).toEqual([]);
+    expect(new Set(forest.roots.map((r) => r.pid))).toEqual(new Set([a.pid, b.pid]));
+    const lines = graphTraceFile(kernel, 2).split('\n');
+    const box = lines.indexOf(' ------------------------------------------');
+    expect(box).toBeGreaterThan(3);
+    // comm is cut to 7 characters ("ftrace-"), then -pid, centred in 14 columns.
+    expect(lines[box + 1]).toMatch(/^ 1\) {2}ftrace--10[01] {3}=> {2}ftrace--10[01] {2}$/);
+    expect(lines.slice(box + 2, box + 4)).toEqual([' ------------------------------------------', '']);
+  } finally {
+    kernel.close();
+  }
+});

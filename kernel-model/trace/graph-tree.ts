@@ -10,13 +10,14 @@ import { disassemble } from '../../asm/disasm.js';
 import { decodeBranch } from '../../asm/encoding.js';
 import { hex } from '../../emu/index.js';
 import type { Kernel } from '../kernel.js';
-import type { TraceEvent } from './ring-buffer.js';
+import { graphDepth, graphPid, type TraceEvent } from './ring-buffer.js';
 
 export interface CallNode {
   func: string;
   ip: bigint;
   depth: number;
   cpu: number;
+  pid: number;
   children: CallNode[];
   /** Guest instructions from entry to return (undefined while it has not returned). */
   duration: bigint | undefined;
@@ -27,17 +28,13 @@ export interface CallNode {
 }
 
 export interface GraphForest {
-  /** Completed and open top-level calls, per CPU, in order. */
+  /** Completed and open top-level calls, of every task, in order. */
   roots: CallNode[];
   /** Returns without an entry in the events read (entries lost or written before the read). */
   orphanReturns: TraceEvent[];
 }
 
-function depthOf(e: TraceEvent): number {
-  return Number(BigInt.asIntN(64, e.regs));
-}
-
-/** Nests the graph events into call trees, per CPU. */
+/** Nests the graph events into call trees, per task (a task may move between CPUs only when switched out). */
 export function buildForest(kernel: Kernel, events: readonly TraceEvent[]): GraphForest {
   const name = (a: bigint) => kernel.symbols.get(kernel.symbols.format(a, { short: true })?.split('+')[0] ?? '')?.name ?? hex(a);
   const stacks = new Map<number, CallNode[]>();
@@ -45,13 +42,14 @@ export function buildForest(kernel: Kernel, events: readonly TraceEvent[]): Grap
   const orphanReturns: TraceEvent[] = [];
   for (const e of events) {
     if (e.callback !== 'function_graph' || !e.graph) continue;
-    const st = stacks.get(e.cpu) ?? [];
-    stacks.set(e.cpu, st);
-    const depth = depthOf(e);
+    const pid = graphPid(e);
+    const st = stacks.get(pid) ?? [];
+    stacks.set(pid, st);
+    const depth = graphDepth(e);
     if (e.graph === 'entry') {
       // An entry shallower than the open calls means their returns were not recorded.
       while (st.length > 0 && st[st.length - 1]!.depth >= depth) st.pop();
-      const node: CallNode = { func: name(e.ip), ip: e.ip, depth, cpu: e.cpu, children: [], duration: undefined, ret: e.parentIp, returnedTo: undefined, entrySeq: e.seq };
+      const node: CallNode = { func: name(e.ip), ip: e.ip, depth, cpu: e.cpu, pid, children: [], duration: undefined, ret: e.parentIp, returnedTo: undefined, entrySeq: e.seq };
       const parent = st[st.length - 1];
       if (parent) parent.children.push(node);
       else roots.push(node);

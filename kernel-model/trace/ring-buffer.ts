@@ -96,3 +96,13 @@ export class TraceBuffer {
     return { events, lost, pending };
   }
 }
+
+/** A function_graph event's depth (curr_ret_stack when it was written). */
+export function graphDepth(e: TraceEvent): number {
+  return Number(BigInt.asIntN(32, e.regs & 0xffff_ffffn));
+}
+
+/** The pid of the task a function_graph event was written for. */
+export function graphPid(e: TraceEvent): number {
+  return Number(e.regs >> 32n);
+}

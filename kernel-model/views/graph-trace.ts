@@ -8,7 +8,7 @@
  */
 import { hex } from '../../emu/index.js';
 import type { Kernel } from '../kernel.js';
-import { TraceBuffer, type TraceEvent } from '../trace/ring-buffer.js';
+import { TraceBuffer, graphDepth, graphPid, type TraceEvent } from '../trace/ring-buffer.js';
 import { readGuestHash } from './tracefs.js';
 
 export const GRAPH_TRACEFS_FILES = ['set_graph_function', 'set_graph_notrace', 'max_graph_depth'] as const;
@@ -47,8 +47,16 @@ const NO_DURATION = '              |  ';
 /** __print_graph_headers_flags() with TRACE_GRAPH_PRINT_CPU and TRACE_GRAPH_PRINT_DURATION. */
 export const GRAPH_HEADER = ['# CPU  DURATION                  FUNCTION CALLS', '# |     |   |                     |   |   |   |'];
 
-function depthOf(e: TraceEvent): number {
-  return Number(BigInt.asIntN(64, e.regs));
+const depthOf = graphDepth;
+
+/** The comm every model task has; the kernel prints at most 7 characters of it here. */
+const COMM = 'ftrace-sim';
+
+/** print_graph_proc(): `comm-pid` centred in TRACE_GRAPH_PROCINFO_LENGTH (14) columns. */
+export function graphProc(pid: number): string {
+  const text = `${COMM.slice(0, 7)}-${pid}`;
+  const spaces = Math.max(14 - text.length, 0);
+  return ' '.repeat(Math.floor(spaces / 2)) + text + ' '.repeat(spaces - Math.floor(spaces / 2));
 }
 
 /**
@@ -72,16 +80,24 @@ export function graphTraceFile(kernel: Kernel, cpus = kernel.config.cpus): strin
     last.set(e.cpu, e);
   }
   const skip = new Set<TraceEvent>();
+  const lastPid = new Map<number, number>();
   for (const e of graph) {
     if (skip.has(e)) continue;
     const depth = Math.max(depthOf(e), 0);
     const cpu = ` ${String(e.cpu).padStart(cpuWidth)}) `;
+    // verif_pid(): another task on this CPU since its last line.
+    const pid = graphPid(e);
+    const prevPid = lastPid.get(e.cpu);
+    lastPid.set(e.cpu, pid);
+    if (prevPid !== undefined && prevPid !== pid) {
+      lines.push(' ------------------------------------------', `${cpu}${graphProc(prevPid)} => ${graphProc(pid)}`, ' ------------------------------------------', '');
+    }
     const indent = ' '.repeat(depth * INDENT);
     const funcs = enterFuncs.get(e.cpu) ?? [];
     enterFuncs.set(e.cpu, funcs);
     if (e.graph === 'entry') {
       const next = nextOnCpu.get(e);
-      if (next && next.graph === 'return' && next.ip === e.ip && depthOf(next) === depthOf(e)) {
+      if (next && next.graph === 'return' && next.ip === e.ip && graphPid(next) === pid && depthOf(next) === depthOf(e)) {
         skip.add(next);
         funcs[depth] = 0n;
         lines.push(`${cpu}${graphDurationColumn(next.aux1 - next.aux0)}${indent}${ps(e.ip)}();`);

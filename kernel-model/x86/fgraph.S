@@ -301,9 +301,12 @@ trace_graph_entry:
 	movq	fgraph_ops(%rip), %rdx
 	movq	OPS_PRIVATE(%rdx), %rax
 	lock incq	STATS_INVOCATIONS(%rax)
-	movq	%rsi, %rcx			# depth
 	xorl	%eax, %eax
 	movq	%gs:PERCPU_CURRENT_TASK(%rax), %rax
+	movl	%esi, %ecx			# depth, in the low half
+	movq	TASK_PID(%rax), %r10
+	shlq	$32, %r10
+	orq	%r10, %rcx			# the task's pid, in the high half
 	movq	TASK_CURR_RET_STACK(%rax), %r9
 	imulq	$RET_STACK_SIZE, %r9, %r9
 	addq	TASK_RET_STACK(%rax), %r9
@@ -324,7 +327,12 @@ trace_graph_entry:
 trace_graph_return:
 	movq	%rcx, %r10			# rettime
 	movq	%rdx, %r9			# calltime
-	movq	%rsi, %rcx			# depth
+	xorl	%eax, %eax
+	movq	%gs:PERCPU_CURRENT_TASK(%rax), %rax
+	movq	TASK_PID(%rax), %rax
+	shlq	$32, %rax
+	movl	%esi, %ecx			# depth, in the low half
+	orq	%rax, %rcx			# the task's pid, in the high half
 	movq	%r8, %rsi			# parent ip: where it returned
 	movq	fgraph_ops(%rip), %rdx
 	movl	$KIND_GRAPH_RETURN, %r8d
