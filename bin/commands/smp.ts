@@ -76,7 +76,7 @@ export function smpCommands(program: Command): void {
         });
         if (opts.json) printJson(g);
         else {
-          say(`torture --graph: ${g.cpus} CPUs, ${g.tasks} preemptible tasks, ${g.changes} changes, seed ${seed}: ${g.graphEntries} graph entries and ${g.graphReturns} returns, ${g.otherEvents} other events, ${g.hookedAtUnregister} return addresses hooked when the graph tracer was turned off, ${g.int3Hits} int3 hits, ${Math.round(g.changesPerSecond)} changes/s`);
+          say(`torture --graph: ${g.cpus} CPUs, ${g.tasks} preemptible tasks, ${g.changes} changes, seed ${seed}: ${g.graphEntries} graph entries and ${g.graphReturns} returns (${g.returnsChecked} paired and checked), ${g.otherEvents} other events, ${g.hookedAtUnregister} return addresses hooked when the graph tracer was turned off, ${g.int3Hits} int3 hits, ${Math.round(g.changesPerSecond)} changes/s`);
           for (const v of g.violations.slice(0, 10)) say(c.red(`  ${v}`));
           say(g.passed ? c.green('PASS: no lost return, no return into freed code, every ret_stack balanced') : c.red(`FAIL: ${g.violations.length} violation(s); replay with --seed ${seed}`));
         }

@@ -10,6 +10,9 @@
  *    in ftrace_graph_panic's ud2), none goes into a freed trampoline;
  *  - the graph tracer never found a return stack empty (kill_ftrace_graph);
  *  - every event came from an ops of the pool with its own callback;
+ *  - every recorded return went to the address its entry replaced, right
+ *    after a call of the function (per task, from the events; which caller
+ *    is not checked: a caller entered while the tracer was off has no entry);
  *  - at the end, with every ops gone and every task out of ftrace code, each
  *    task's ret_stack matches its stack: one entry per live return address
  *    replaced by return_to_handler, each entry's slot holding exactly that;
@@ -28,6 +31,11 @@ import type { KernelConfig } from '../kernel.js';
 import { checkEvents } from '../trace/check-events.js';
 import { TraceBuffer } from '../trace/ring-buffer.js';
 import { Smp, prng, type Task } from './scheduler.js';
+import { buildForest, checkReturns, type CallNode } from '../trace/graph-tree.js';
+
+function countReturned(nodes: readonly CallNode[]): number {
+  return nodes.reduce((n, c) => n + (c.returnedTo !== undefined ? 1 : 0) + countReturned(c.children), 0);
+}
 
 export interface GraphTortureOptions {
   cpus: number;
@@ -46,6 +54,8 @@ export interface GraphTortureResult {
   graphEntries: number;
   graphReturns: number;
   otherEvents: number;
+  /** Recorded returns checked against their entries (right caller, right address). */
+  returnsChecked: number;
   /** Return addresses hooked on task stacks when the graph tracer was turned off (summed). */
   hookedAtUnregister: number;
   tasks: number;
@@ -90,6 +100,7 @@ export async function graphTorture(o: GraphTortureOptions): Promise<GraphTorture
     let graphReturns = 0;
     let otherEvents = 0;
     let hookedAtUnregister = 0;
+    let returnsChecked = 0;
 
     const hookedSlots = (t: Task): bigint[] => {
       const w = smp.where(t);
@@ -110,6 +121,10 @@ export async function graphTorture(o: GraphTortureOptions): Promise<GraphTorture
       // Which ops traced what changed under way: only the ops and its callback are checked.
       const { rdx } = checkEvents(ftrace, events, { opsAt: (a) => byAddr.get(a), traced: () => true });
       for (const p of rdx) violations.push(`event ${p.seq} (${when}) in ${p.function}: ${p.problem}`);
+      // Every return recorded in this window went where its entry's return address pointed, per task.
+      const forest = buildForest(kernel, events);
+      for (const p of checkReturns(kernel, forest, { nesting: false })) violations.push(`${when}: ${p}`);
+      returnsChecked += countReturned(forest.roots);
     };
 
     const rnd = prng(o.seed ^ 0x6a4f);
@@ -176,6 +191,7 @@ export async function graphTorture(o: GraphTortureOptions): Promise<GraphTorture
       graphReturns,
       otherEvents,
       hookedAtUnregister,
+      returnsChecked,
       tasks: tasks.length,
       int3Hits: ftrace.arch.int3Hits,
       changesPerSecond: o.changes / Math.max(seconds, 1e-9),

@@ -169,13 +169,33 @@ export function staticCallTree(kernel: Kernel, func: string, isTraced: (ip: bigi
 }
 
 /**
+ * Whether the instruction before `ret` is a call that may reach `func`:
+ * `call func` (e8 rel32), or an indirect call (ff /2, with an optional REX
+ * prefix) that ends exactly at `ret`, as a dispatch through a table makes.
+ */
+function followsCallOf(kernel: Kernel, ret: bigint, func: bigint): boolean {
+  const br = decodeBranch(ret - 5n, kernel.memory.read(ret - 5n, 5));
+  if (br) return br.kind === 'call' && br.target === func;
+  const before = kernel.memory.read(ret - 8n, 8);
+  for (let len = 2; len <= 7; len++) {
+    const at = 8 - len;
+    if (before[at] === 0xff && ((before[at + 1]! >> 3) & 7) === 2) return true;
+    if (len >= 3 && (before[at]! & 0xf0) === 0x40 && before[at + 1] === 0xff && ((before[at + 2]! >> 3) & 7) === 2) return true;
+  }
+  return false;
+}
+
+/**
  * Every traced return went back to its caller: the return address the
  * return handed back is the one the entry replaced, and it follows a call
- * of the traced function in the caller (decoded from the caller's bytes).
+ * of the traced function in the caller (decoded from the caller's bytes; an
+ * indirect call is taken as one).
  * Nested calls must return into their parent's function. (A call the host
  * made returns to the host's sentinel, which no call instruction precedes.)
  */
-export function checkReturns(kernel: Kernel, forest: GraphForest): string[] {
+export function checkReturns(kernel: Kernel, forest: GraphForest, opts: { nesting?: boolean } = {}): string[] {
+  // A tracer turned off and on while a task is inside hooked calls leaves callers unrecorded: nesting is then not checked.
+  const nesting = opts.nesting ?? true;
   const problems: string[] = [];
   const sentinel = kernel.machine.sentinel;
   const fn = (a: bigint) => kernel.symbols.format(a, { short: true })?.split('+')[0];
@@ -183,9 +203,8 @@ export function checkReturns(kernel: Kernel, forest: GraphForest): string[] {
     if (n.returnedTo !== undefined) {
       if (n.returnedTo !== n.ret) problems.push(`${n.func} (event ${n.entrySeq}) returned to ${kernel.symbolize(n.returnedTo) ?? hex(n.returnedTo)}, its call came from ${kernel.symbolize(n.ret) ?? hex(n.ret)}`);
       else if (n.ret !== sentinel) {
-        const br = decodeBranch(n.ret - 5n, kernel.memory.read(n.ret - 5n, 5));
-        if (!br || br.kind !== 'call' || br.target !== n.ip) problems.push(`${n.func} returned to ${kernel.symbolize(n.ret) ?? hex(n.ret)}, which does not follow a call of ${n.func}`);
-        else if (parent && fn(n.ret) !== parent.func) problems.push(`${n.func} returned into ${fn(n.ret)}, not into its caller ${parent.func}`);
+        if (!followsCallOf(kernel, n.ret, n.ip)) problems.push(`${n.func} returned to ${kernel.symbolize(n.ret) ?? hex(n.ret)}, which does not follow a call of ${n.func}`);
+        else if (nesting && parent && fn(n.ret) !== parent.func) problems.push(`${n.func} returned into ${fn(n.ret)}, not into its caller ${parent.func}`);
       }
     }
     n.children.forEach((c) => check(c, n));
