@@ -14,6 +14,8 @@ import { benchGuestCost, benchHostCost, benchMemory, benchScale, type GuestCostR
 import { benchBoot, benchEngineCycles, benchSpeed } from './machine.js';
 import { benchBootProcess } from './boot-process.js';
 import { torture } from '../kernel-model/smp/torture.js';
+import { graphTorture } from '../kernel-model/smp/graph-torture.js';
+import { benchGraphCost } from './graph.js';
 import { costPlotSvg } from './plot.js';
 import { benchExport } from './export.js';
 import { benchShortCall } from './short-call.js';
@@ -169,6 +171,17 @@ try {
   log('\nTrace writers: a four-CPU trace of function events as trace.dat and as Chrome JSON (best of 3)');
   const exportRows = benchExport(quick ? 50_000 : 200_000, 3);
   log(table(['format', 'events', 'ms', 'M events/s'], exportRows.map((r) => [r.format, r.events, r.ms, r.mEventsPerSecond])));
+  log('\nFunction graph tracer: guest instructions in ftrace code for one traced call of fsnotify_access (entry and return), beside the function tracer');
+  const graphCost = await benchGraphCost();
+  log(table(['tracer', 'era', 'ftrace instructions per call'], graphCost.map((r) => [r.tracer, r.era, r.ftraceInstructions])));
+  log('\nTorture --graph: the graph tracer on and off while preempted tasks are inside hooked calls');
+  const gt = await graphTorture({ cpus: 4, changes: quick ? 300 : 5000, seed: 1, era: '3.18' });
+  log(
+    table(
+      ['CPUs', 'changes', 'seed', 'changes per second', 'graph entries', 'graph returns', 'hooked returns at unregister', 'violations'],
+      [[gt.cpus, gt.changes, gt.seed, Math.round(gt.changesPerSecond), gt.graphEntries, gt.graphReturns, gt.hookedAtUnregister, gt.violations.length]],
+    ),
+  );
 
   log(`\nbenchmark ran ${Math.round((performance.now() - started) / 100) / 10} s${quick ? ' (--quick)' : ''}`);
 
@@ -189,6 +202,8 @@ try {
           unicorn: ucVersion(),
           shortCalls,
           versions,
+          graphCost,
+          graphTorture: { cpus: gt.cpus, changes: gt.changes, seed: gt.seed, changesPerSecond: Math.round(gt.changesPerSecond), graphEntries: gt.graphEntries, graphReturns: gt.graphReturns, violations: gt.violations },
           torture: { cpus: tort.cpus, changes: tort.changes, seed: tort.seed, changesPerSecond: Math.round(tort.changesPerSecond), events: tort.events, int3Hits: tort.int3Hits, violations: tort.violations },
           seconds: Math.round((performance.now() - started) / 100) / 10,
         },

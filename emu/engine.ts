@@ -430,6 +430,19 @@ export class Engine implements MemoryListener {
     return { id, kind: 'code' };
   }
 
+  /**
+   * Calls `fn` before every translated block in [begin, end] (all code when
+   * omitted) with its address (a signed number for upper-half addresses, as
+   * koffi hands it over: cheap to use as a key) and size in bytes. Cheaper
+   * than a code hook; best added before the engine first runs, when no
+   * translation has to be dropped.
+   */
+  addBlockHook(fn: (address: number | bigint, size: number) => void, begin = 1n, end = 0n): HookHandle {
+    const id = this.addNative(UC_HOOK.BLOCK, nativeCode, fn, begin, end);
+    if (this.translated) this.retranslate(begin, end);
+    return { id, kind: 'code' };
+  }
+
   /** Counts instructions executed in [begin, end]; read the count with the returned getter. */
   addInstructionCounter(begin = 1n, end = 0n): { handle: HookHandle; count: () => number; reset: () => void } {
     let n = 0;

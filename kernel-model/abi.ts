@@ -88,12 +88,22 @@ export const TRACE_ENTRY = {
   SEQ: 0, IP: 8, PARENT_IP: 16, OP: 24, REGS: 32, KIND: 40, CPU: 42, PID: 44, AUX0: 48, AUX1: 56, SIZE: 64,
 } as const;
 /** Which built-in callback wrote an entry (TRACE_ENTRY.KIND). */
-export const CALLBACK_KIND = { function_trace: 1, counter: 2, kprobe_regs: 3 } as const;
+export const CALLBACK_KIND = { function_trace: 1, counter: 2, kprobe_regs: 3, function_graph: 4 } as const;
+/**
+ * The function_graph tracer writes two kinds of entry: its entry event has
+ * KIND function_graph (4), its return event this one. Both carry ip = the
+ * traced function, parent ip = the return address ret_stack kept, op = the
+ * graph ops, regs = the depth (low 32 bits, signed) and the task's pid
+ * (high 32 bits), aux0 = calltime, aux1 = rettime (0 on entry).
+ */
+export const KIND_GRAPH_RETURN = 5;
 export type CallbackName = keyof typeof CALLBACK_KIND;
 export const CALLBACK_FUNC: Record<CallbackName, string> = {
   function_trace: 'function_trace_call',
   counter: 'ftrace_count_probe',
   kprobe_regs: 'kprobe_ftrace_handler',
+  // v3.18's graph_ops.func: the graph tracer works through ftrace_graph_call, not its ops' callback.
+  function_graph: 'ftrace_stub',
 };
 
 /* The model's struct file: enough for read and write to move real bytes. */
@@ -102,7 +112,21 @@ export const FILE = { POS: 0, DATA: 8, SIZE: 16, CSUM: 24, STRUCT_SIZE: 32 } as 
 export const NR = { read: 0, write: 1, getpid: 39, syscalls: 40 } as const;
 
 /* Per-CPU area fields (%gs-relative). */
-export const PERCPU = { CPU_NUMBER: 0, RECURSION: 8, CURRENT_PID: 16 } as const;
+export const PERCPU = { CPU_NUMBER: 0, RECURSION: 8, CURRENT_PID: 16, CURRENT_TASK: 24, TRACE_CLOCK: 32 } as const;
+
+/*
+ * The part of struct task_struct the graph tracer uses: the task's return
+ * stack (ret_stack, FTRACE_RETFUNC_DEPTH entries of struct ftrace_ret_stack)
+ * and its index curr_ret_stack (-1 when empty). %gs:PERCPU_CURRENT_TASK is
+ * `current`.
+ */
+export const TASK = { PID: 0, CURR_RET_STACK: 8, RET_STACK: 16, TRACE_OVERRUN: 24, SIZE: 64 } as const;
+/** struct ftrace_ret_stack, with retp: the stack slot whose return address was replaced. */
+export const RET_STACK = { RET: 0, FUNC: 8, CALLTIME: 16, SUBTIME: 24, FP: 32, RETP: 40, SIZE: 48 } as const;
+export const FTRACE_RETFUNC_DEPTH = 50;
+/** set_graph_notrace makes curr_ret_stack this much negative while a notrace function runs. */
+export const FTRACE_NOTRACE_DEPTH = 65536;
+
 
 /** Every constant above that the x86 sources use, as assembler symbols. */
 export function abiSymbols(): Map<string, bigint> {
@@ -119,6 +143,11 @@ export function abiSymbols(): Map<string, bigint> {
   put('TE_', TRACE_ENTRY);
   put('KIND_', CALLBACK_KIND);
   put('PERCPU_', PERCPU);
+  put('TASK_', TASK);
+  put('RET_STACK_', RET_STACK);
+  m.set('FTRACE_RETFUNC_DEPTH', BigInt(FTRACE_RETFUNC_DEPTH));
+  m.set('FTRACE_NOTRACE_DEPTH', BigInt(FTRACE_NOTRACE_DEPTH));
+  m.set('KIND_GRAPH_RETURN', BigInt(KIND_GRAPH_RETURN));
   put('FILE_', FILE);
   put('NR_', NR);
   m.set('__KERNEL_CS', __KERNEL_CS);

@@ -33,6 +33,10 @@ import { initFtraceData, placeFtraceData, placeStaticOpsPool, STATIC_OPS_POOL_SI
 import { generateFunctions } from './generate.js';
 import { Machine, type CallOptions, type TaskSync } from './machine.js';
 import { initRingBuffer, placeRingBuffer } from './trace/ring-buffer.js';
+import { InstructionClock } from './trace/clock.js';
+import { initGraphData, placeGraphData } from './ftrace/fgraph.js';
+import { Tasks, placeTaskData } from './tasks.js';
+import { initDisassembler } from '../asm/disasm.js';
 
 export const ERAS = ['3.18', 'modern'] as const;
 export type Era = (typeof ERAS)[number];
@@ -81,6 +85,11 @@ export interface KernelConfig {
    * 12cce594fa8f), 'rcu_tasks' (every task voluntarily scheduled, 0598e4f08e3d).
    */
   trampolineSync: 'none' | TaskSync;
+  /**
+   * Keep each CPU's guest instruction clock (trace_clock_local()): a block
+   * hook on every CPU, so off by default; the graph tracer's durations need it.
+   */
+  instructionClock: boolean;
   /** Where assembled kernels are cached; undefined disables the cache. */
   cacheDir: string | undefined;
   /**
@@ -104,6 +113,7 @@ export const DEFAULT_CONFIG: KernelConfig = {
   preempt: false,
   dynamicTrampolines: false,
   trampolineSync: 'schedule_on_each_cpu',
+  instructionClock: false,
   cacheDir: DEFAULT_CACHE_DIR,
   callBudgetMs: 10_000,
 };
@@ -136,9 +146,9 @@ export function resolveConfig(config: Partial<KernelConfig>): KernelConfig {
 
 /**
  * The x86 sources of the hand-written kernel, in link order. ftrace's text
- * is the first three, between the __ftrace_text_start/_end markers.
+ * is the first four, between the __ftrace_text_start/_end markers.
  */
-export const CORE_SOURCES = ['ftrace_64.S', 'ftrace_list.S', 'callbacks.S', 'core.S', 'runtime.S'];
+export const CORE_SOURCES = ['ftrace_64.S', 'ftrace_list.S', 'fgraph.S', 'callbacks.S', 'core.S', 'runtime.S'];
 
 export function coreSources(): SourceUnit[] {
   return CORE_SOURCES.map((f) => ({
@@ -182,6 +192,10 @@ export class Kernel {
   readonly dmesg: string[] = [];
   /** Every task's pid and comm, as the kernel's saved_cmdlines keeps them for the trace. */
   readonly savedCmdlines = new Map<number, string>();
+  /** Every task's task_struct, and `current` per CPU. */
+  readonly tasks: Tasks;
+  /** The guest instruction clock, when config.instructionClock. */
+  readonly clock: InstructionClock | undefined;
 
   private constructor(
     readonly config: KernelConfig,
@@ -210,6 +224,8 @@ export class Kernel {
     this.staticPool = new RangeAllocator('static ftrace_ops', this.sym('__static_ops_pool'), STATIC_OPS_POOL_SIZE, 16);
     this.machine = new Machine(memory, config.cpus, (a) => this.symbolize(a), program.symbols.addr('__sim_return'));
     this.machine.cpus.forEach((e, c) => e.writeReg('gs_base', PERCPU_BASE + BigInt(c * PERCPU_STRIDE)));
+    this.tasks = new Tasks(memory, this.kmalloc, layout.symbols.get('init_task')!);
+    this.clock = config.instructionClock ? new InstructionClock(this.machine) : undefined;
   }
 
   /** Each CPU's initial task has its own stack, with an unmapped guard gap between stacks. */
@@ -231,6 +247,7 @@ export class Kernel {
   /** Assembles (or loads from the cache) the kernel, maps it and initialises its data. */
   static async assemble(config: Partial<KernelConfig> = {}): Promise<{ kernel: Kernel; assembleMs: number; loadMs: number; fromCache: boolean }> {
     const cfg = resolveConfig(config);
+    if (cfg.instructionClock) await initDisassembler();
     const t0 = performance.now();
     const { program, layout } = await kernelImage(cfg);
     const t1 = performance.now();
@@ -245,6 +262,7 @@ export class Kernel {
     const d = (n: string) => this.sym(n);
     initFtraceData(m, d);
     initRingBuffer(m, this.kmalloc, d, this.config.traceEntries);
+    initGraphData(m, d);
     // System calls and files: fd 3 reads a 4 KiB file of known bytes, fd 4 sums what it is written.
     for (let nr = 0; nr < NR.syscalls; nr++) m.writeU64(d('sys_call_table') + BigInt(nr * 8), d('sys_ni_syscall'));
     m.writeU64(d('sys_call_table') + BigInt(NR.read * 8), d('__x64_sys_read'));
@@ -264,6 +282,7 @@ export class Kernel {
       m.writeU64(area + BigInt(PERCPU.CURRENT_PID), BigInt(c + 1));
       this.savedCmdlines.set(c + 1, 'ftrace-sim');
     }
+    this.tasks.initCpus(this.config.cpus);
   }
 
   /** A WARN_ON-style report: logged, never thrown; the caller falls back. */
@@ -338,6 +357,8 @@ function staticData(): DataLayout {
   const l = new DataLayout(KERNEL_DATA);
   placeFtraceData(l);
   placeRingBuffer(l);
+  placeGraphData(l);
+  placeTaskData(l);
   l.place('sys_call_table', NR.syscalls * 8, 64);
   l.place('fd_table', 8 * 8);
   l.place('file_in', FILE.STRUCT_SIZE);

@@ -42,6 +42,8 @@ export class Machine {
   /** CPU 0 runs the control plane's calls; the others always count instructions, for the scheduler's quanta. */
   readonly cpus: Engine[] = [];
   scheduler: CpuScheduler = UNIPROCESSOR;
+  /** Called at every syncCores(): code may have changed (caches of decoded code drop here). */
+  readonly onSync: (() => void)[] = [];
   private pokesSinceRenew = 0;
 
   constructor(
@@ -108,6 +110,7 @@ export class Machine {
       spans = [[lo, hi]];
     }
     for (const cpu of this.cpus) for (const [a, b] of spans) cpu.invalidate(a, b);
+    for (const f of this.onSync) f();
     // A CPU with hooks installed declines to renew; it is asked again next time round.
     this.pokesSinceRenew += ranges.length;
     if (this.pokesSinceRenew >= RENEW_AFTER_POKES) {

@@ -70,3 +70,17 @@ test('boot --json and disasm print what the guest holds', async () => {
   expect(d.out).toMatch(/^ffffffff81[0-9a-f]{6} <vfs_read\+0x0>:  0f 1f 44 00 00 +nopl/);
   expect((await cli('disasm', 'no_such_symbol')).code).toBe(2);
 });
+
+test('the graph tracer from the command line: its trace file, its settings, torture --graph', async () => {
+  const t = await cli('tracefs', 'trace', '--after', 'graph-plus-kprobe', '--step', '6', '--json');
+  expect(t.code).toBe(0);
+  const lines = (JSON.parse(t.out) as { lines: string[] }).lines;
+  expect(lines.slice(0, 3)).toEqual(['# tracer: function_graph', '#', '# CPU  DURATION                  FUNCTION CALLS']);
+  expect(lines).toContain(' 0)               |  vfs_read() {');
+  expect(lines.some((l) => /^ 0\)   \d\.\d{3} us    \|    rw_verify_area\(\);$/.test(l))).toBe(true);
+  const d = await cli('tracefs', 'max_graph_depth', '--after', 'graph-depth', '--step', '0');
+  expect(d).toMatchObject({ code: 0, out: '2\n' });
+  const g = await cli('torture', '--graph', '--cpus', '3', '--changes', '30', '--seed', '3', '--json');
+  expect(g.code).toBe(0);
+  expect(JSON.parse(g.out)).toMatchObject({ passed: true, seed: 3, violations: [] });
+});

@@ -31,8 +31,17 @@ function print(e: Explanation, s: Scenario, step: number): void {
   }
   h('One call, from the call site to the function body');
   say('  ' + e.path.join(c.dim(' -> ')));
+  if (e.graph) {
+    const g = e.graph;
+    const sym = (a: bigint | undefined) => (a === undefined ? '?' : `${hex(a)} <${e.symbolize(a) ?? '?'}>`);
+    h('The graph tracer: the return address it replaced');
+    say(`  prepare_ftrace_return(parent = ${hex(g.slot)}): the stack slot of ${e.function}'s return address (ret_stack depth ${g.depth})`);
+    say(`  before  ${hex(g.slot)}: ${sym(g.before)}`);
+    say(`  after   ${hex(g.slot)}: ${c.yellow(sym(g.after))}`);
+    say(`  on return, return_to_handler popped ret_stack and went to ${sym(g.returnedTo)}${g.returnedTo === g.before ? c.green(': the original caller') : c.red(': NOT the original caller')}`);
+  }
   h('What each callback received');
-  if (!e.callbacks.length) say('  no callback ran: the call site is a NOP');
+  if (!e.callbacks.length) say(e.target === 'nop' ? '  no callback ran: the call site is a NOP' : "  no recording callback ran (a graph ops' func is ftrace_stub: the graph tracer records from ftrace_graph_caller)");
   for (const cb of e.callbacks) {
     const verdict = cb.ownOps ? c.green(`%rdx = &${cb.ops}: its own ops`) : c.red(`%rdx = ${cb.ops ? `&${cb.ops}` : hex(cb.rdx)}: NOT its own ops`);
     say(`  ${c.bold(cb.callback)}: %rdi = ${hex(cb.rdi)} (ip), %rsi = ${hex(cb.rsi)} (parent ip), %rcx = ${hex(cb.rcx)}${cb.rcx ? ' (pt_regs)' : ''}`);

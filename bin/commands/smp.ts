@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { ERAS, ERA_ALIASES, MAX_CPUS, parseEra, type Era } from '../../kernel-model/kernel.js';
 import { patchRace } from '../../kernel-model/smp/patch-race.js';
 import { torture, type TortureOptions } from '../../kernel-model/smp/torture.js';
+import { graphTorture } from '../../kernel-model/smp/graph-torture.js';
 import { trampolineFree } from '../../kernel-model/smp/trampoline-free.js';
 import { say, setExitCode, EXIT, UsageError, colors as c, intOption, printJson, table } from '../output.js';
 import { defaultJobs, runJobs } from '../workers/pool.js';
@@ -80,21 +81,24 @@ export function smpCommands(program: Command): void {
     .option('--patcher <kind>', 'naive (bytes written in place) or int3 (the breakpoint protocol)', 'int3')
     .option('--era <era>', '3.18 (alias seed: the int3 handler skips the site) or modern (it emulates the new instruction)', '3.18')
     .option('--rounds <n>', 'register/unregister rounds', '5')
+    .option('--graph', 'graph mode: the function graph tracer comes and goes too (ftrace_graph_call is patched as well)')
     .option('--seed <s>', 'seed of the scheduler (printed; the same seed gives the same run)')
     .option('--json', 'print the result as JSON')
-    .action(async (opts: { cpus: string; patcher: string; era: string; rounds: string; seed?: string; json?: boolean }) => {
+    .action(async (opts: { cpus: string; patcher: string; era: string; rounds: string; graph?: boolean; seed?: string; json?: boolean }) => {
       const seed = seedOption(opts.seed);
       const r = await patchRace({
         cpus: intOption('--cpus', opts.cpus, 2, MAX_CPUS),
         patching: choice('--patcher', opts.patcher, ['naive', 'int3'] as const),
         era: eraOption(opts.era),
         rounds: intOption('--rounds', opts.rounds, 1, 1000),
+        graph: !!opts.graph,
         seed,
       });
       if (opts.json) printJson(r);
       else {
         say(`patch-race: ${r.options.cpus} CPUs, ${r.options.patching} patcher, ${r.options.era} era, seed ${seed}`);
         say(`  function tracer events: ${r.events}; int3 hits handled: ${r.int3Hits}; wrong %rdx: ${r.rdxProblems.length}`);
+        if (opts.graph) say(`  graph mode: ${r.graphEvents} function_graph events${r.graphKilled ? c.red('; the graph tracer found a return stack empty') : ''}`);
         for (const f of r.faults) say(c.red(`  CPU ${f.cpu} faulted:\n    ${f.report.replace(/\n/g, '\n    ')}`));
         for (const p of r.rdxProblems.slice(0, 5)) say(c.red(`  ${p}`));
         say(r.passed ? c.green('PASS: no CPU faulted, every callback got its own ops') : c.red('FAIL: patching raced with the other CPUs'));
@@ -112,8 +116,25 @@ export function smpCommands(program: Command): void {
     .option('--campaign', 'run many seeds (--seeds A..B) in parallel workers; print a summary and the failing seeds')
     .option('--seeds <A..B>', 'with --campaign: the seeds A to B, inclusive')
     .option('--jobs <n>', `with --campaign: runs at once, in worker threads (default: the number of cores, ${defaultJobs()} here)`)
+    .option('--graph', 'turn the function graph tracer on and off while preempted tasks are deep inside traced functions')
     .option('--json', 'print the result as JSON')
-    .action(async (opts: { cpus: string; changes: string; seed?: string; era: string; campaign?: boolean; seeds?: string; jobs?: string; json?: boolean }) => {
+    .action(async (opts: { cpus: string; changes: string; seed?: string; era: string; campaign?: boolean; seeds?: string; jobs?: string; graph?: boolean; json?: boolean }) => {
+      if (opts.graph) {
+        const seed = seedOption(opts.seed);
+        const g = await graphTorture({
+          cpus: intOption('--cpus', opts.cpus, 2, MAX_CPUS),
+          changes: intOption('--changes', opts.changes, 1, MAX_TORTURE_CHANGES),
+          era: eraOption(opts.era),
+          seed,
+        });
+        if (opts.json) printJson(g);
+        else {
+          say(`torture --graph: ${g.cpus} CPUs, ${g.tasks} preemptible tasks, ${g.changes} changes, seed ${seed}: ${g.graphEntries} graph entries and ${g.graphReturns} returns (${g.returnsChecked} paired and checked), ${g.otherEvents} other events, ${g.hookedAtUnregister} return addresses hooked when the graph tracer was turned off, ${g.int3Hits} int3 hits, ${Math.round(g.changesPerSecond)} changes/s`);
+          for (const v of g.violations.slice(0, 10)) say(c.red(`  ${v}`));
+          say(g.passed ? c.green('PASS: no lost return, no return into freed code, every ret_stack balanced') : c.red(`FAIL: ${g.violations.length} violation(s); replay with --seed ${seed}`));
+        }
+        return setExitCode(g.passed ? EXIT.OK : EXIT.CHECK_FAILED);
+      }
       const base = {
         cpus: intOption('--cpus', opts.cpus, 2, MAX_CPUS),
         changes: intOption('--changes', opts.changes, 1, MAX_TORTURE_CHANGES),

@@ -7,17 +7,26 @@ import type { FtraceOps } from '../../kernel-model/ftrace/ops.js';
 import type { Kernel } from '../../kernel-model/kernel.js';
 import { TRACEFS_FILES, availableFilterFunctions, enabledFunctions, setFtraceHash, traceFile, type TracefsFile } from '../../kernel-model/views/tracefs.js';
 import { inspectScenario } from '../../scenarios/engine/run.js';
-import { write, UsageError, printJson } from '../output.js';
+import { GRAPH_TRACEFS_FILES, graphTraceFile, graphTracefsFile, hasGraphEvents, type GraphTracefsFile } from '../../kernel-model/views/graph-trace.js';
+import { write, writeErr, UsageError, printJson } from '../output.js';
 import { backgroundCpusHooks, loadScenarioArg, stepOption } from './scenario-arg.js';
 
-function render(file: TracefsFile, kernel: Kernel, ftrace: Ftrace, ops: ReadonlyMap<string, FtraceOps>, opsName: string | undefined): { text: string; ops?: string } {
+const FILES = [...TRACEFS_FILES, ...GRAPH_TRACEFS_FILES] as const;
+type AnyFile = TracefsFile | GraphTracefsFile;
+
+function render(file: AnyFile, kernel: Kernel, ftrace: Ftrace, ops: ReadonlyMap<string, FtraceOps>, opsName: string | undefined): { text: string; ops?: string } {
   switch (file) {
     case 'available_filter_functions':
       return { text: availableFilterFunctions(kernel, ftrace) };
     case 'enabled_functions':
       return { text: enabledFunctions(kernel, ftrace) };
     case 'trace':
-      return { text: traceFile(kernel) };
+      // current_tracer: function_graph once the graph tracer has written events.
+      return { text: hasGraphEvents(kernel) ? graphTraceFile(kernel) : traceFile(kernel) };
+    case 'set_graph_function':
+    case 'set_graph_notrace':
+    case 'max_graph_depth':
+      return { text: graphTracefsFile(kernel, file) };
     case 'set_ftrace_filter':
     case 'set_ftrace_notrace': {
       // The files belong to an ops: by default the function tracer's, as in tracefs.
@@ -32,7 +41,7 @@ export function tracefsCommand(program: Command): void {
   program
     .command('tracefs')
     .description('print a tracefs file, in the kernel\'s format, from guest memory')
-    .argument('<file>', TRACEFS_FILES.join(' | '))
+    .argument('<file>', FILES.join(' | '))
     .option('--after <scenario>', 'run this scenario first (a built-in name or a file)')
     .option('--step <n>', 'stop after step n of the scenario (default: all steps)')
     .option('--ops <name>', 'for set_ftrace_filter/notrace: the ops whose hash to show (default: the function tracer)')
@@ -40,11 +49,12 @@ export function tracefsCommand(program: Command): void {
     .option('--seed <s>', 'with --cpus: seed of the scheduler (printed on stderr; the same seed gives the same run)')
     .option('--json', 'print {file, scenario, step, ops, lines} as JSON')
     .action(async (file: string, opts: { after?: string; step?: string; ops?: string; cpus?: string; seed?: string; json?: boolean }) => {
-      if (!(TRACEFS_FILES as readonly string[]).includes(file)) throw new UsageError(`no tracefs file '${file}' here; there are: ${TRACEFS_FILES.join(', ')}`);
-      const f = file as TracefsFile;
+      if (!(FILES as readonly string[]).includes(file)) throw new UsageError(`no tracefs file '${file}' here; there are: ${FILES.join(', ')}`);
+      const f = file as AnyFile;
       if ((opts.step ?? opts.cpus) !== undefined && !opts.after) throw new UsageError('--step and --cpus go with --after <scenario>');
       const bg = backgroundCpusHooks(opts);
-      if (bg.seed !== null && !opts.json) process.stderr.write(`seed ${bg.seed}\n`);
+      if (bg.seed !== null && !opts.json) writeErr(`seed ${bg.seed}
+`);
       let out: { text: string; ops?: string } | undefined;
       let stepShown: number | null = null;
       if (opts.after) {

@@ -75,6 +75,12 @@ export interface FtraceArch {
   /** ftrace_update_ftrace_func(): point ftrace_call (and ftrace_regs_call) at func. */
   ftrace_update_ftrace_func(func: bigint): void;
 
+  /** ftrace_enable_ftrace_graph_caller / ftrace_disable_ftrace_graph_caller: the jmp at ftrace_graph_call. */
+  ftrace_enable_ftrace_graph_caller(): void;
+  ftrace_disable_ftrace_graph_caller(): void;
+  /** Where ftrace_graph_call jumps now. */
+  ftraceGraphCallTarget(): bigint | undefined;
+
   arch_ftrace_update_trampoline(ops: FtraceOps): void;
   arch_ftrace_trampoline_free(ops: FtraceOps): void;
   trampolineLayout(saveRegs: boolean): TrampolineLayout;

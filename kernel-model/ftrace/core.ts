@@ -11,6 +11,7 @@ import type { Kernel } from '../kernel.js';
 import type { CodeRange } from '../machine.js';
 import type { CodeUpdate, FtraceArch } from './arch.js';
 import { takeFtraceCodeRanges } from './data.js';
+import { FtraceGraph } from './fgraph.js';
 import { filterParseRegex, globMatches } from './glob.js';
 import { FtraceOps, type OpsSpec } from './ops.js';
 import { DynFtraceTable, recFlags, type DynFtrace } from './records.js';
@@ -27,6 +28,8 @@ function fail(errno: Errno, message: string): FtraceResult {
 /* Commands of ftrace_run_update_code(). */
 const FTRACE_UPDATE_CALLS = 1 << 0;
 const FTRACE_UPDATE_TRACE_FUNC = 1 << 2;
+const FTRACE_START_FUNC_RET = 1 << 3;
+const FTRACE_STOP_FUNC_RET = 1 << 4;
 
 type UpdateKind = 'ignore' | 'make_call' | 'modify_call' | 'make_nop';
 
@@ -156,6 +159,29 @@ export class Ftrace {
     return this.ftrace_shutdown(ops, 0);
   }
 
+  /**
+   * The graph tracer's ops (register_ftrace_graph / unregister_ftrace_graph,
+   * kernel-model/ftrace/fgraph.ts): registered like any ops, and the shared
+   * ftrace_graph_call is switched to ftrace_graph_caller after the call
+   * sites are enabled, back to ftrace_stub when the ops leaves.
+   */
+  register_ftrace_graph_ops(ops: FtraceOps): FtraceResult {
+    return this.ftrace_startup(ops, FTRACE_START_FUNC_RET);
+  }
+
+  unregister_ftrace_graph_ops(ops: FtraceOps): FtraceResult {
+    return this.ftrace_shutdown(ops, FTRACE_STOP_FUNC_RET);
+  }
+
+  private graphTracer: FtraceGraph | undefined;
+  /** The function graph tracer (made on first use). */
+  get graph(): FtraceGraph {
+    return (this.graphTracer ??= new FtraceGraph(this));
+  }
+
+  /** Told whenever ftrace_ops_list changed (update_function_graph_func() listens). */
+  readonly opsListChanged: (() => void)[] = [];
+
   private __register_ftrace_function(ops: FtraceOps): FtraceResult {
     if (ops.hasFlag('DELETED')) return fail('EINVAL', `${ops.name} is being deleted`);
     if (ops.hasFlag('ENABLED')) return fail('EBUSY', `${ops.name} is already registered`);
@@ -208,6 +234,7 @@ export class Ftrace {
     }
     this.ftraceTraceFunction = func;
     this.kernel.memory.writeU64(this.kernel.sym('ftrace_trace_function'), func);
+    for (const f of this.opsListChanged) f();
   }
 
   private ftrace_startup(ops: FtraceOps, command: number): FtraceResult {
@@ -490,6 +517,8 @@ export class Ftrace {
       scheduler.quiesce();
       this.arch.ftrace_update_ftrace_func(this.ftraceTraceFunction);
     }
+    if (command & FTRACE_START_FUNC_RET) this.arch.ftrace_enable_ftrace_graph_caller();
+    else if (command & FTRACE_STOP_FUNC_RET) this.arch.ftrace_disable_ftrace_graph_caller();
   }
 
   /* ---- what the guest looks like now --------------------------------------- */

@@ -145,7 +145,7 @@ export function hashLong(ip: bigint, bits: number): number {
  * Freeing at once is safe while one CPU runs guest code only between control
  * plane steps; the kernel defers it with RCU.
  */
-function writeHashPointer(kernel: Kernel, slot: bigint, ips: ReadonlySet<bigint>): void {
+export function writeHashPointer(kernel: Kernel, slot: bigint, ips: ReadonlySet<bigint>): void {
   const m = kernel.memory;
   const old = m.readU64(slot);
   let addr = 0n;

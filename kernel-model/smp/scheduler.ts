@@ -57,6 +57,8 @@ export interface Task {
   cpu: number;
   spec: SmpTask;
   stackTop: bigint;
+  /** Its struct task_struct in guest memory (`current` while it runs). */
+  taskStruct: bigint;
   /** Registers while switched out; undefined before the first run and after each return. */
   saved: Map<RegName, bigint> | undefined;
   /** Times it called schedule() or returned: RCU-tasks' quiescent states. */
@@ -137,11 +139,18 @@ export class Smp implements CpuScheduler {
     const s = this.state(cpu);
     const id = this.nextTask++;
     const stackTop = s.tasks.length === 0 ? this.kernel.stackBase(cpu) + BigInt(THREAD_SIZE) : this.kernel.allocTaskStack(id);
-    const t: Task = { id, pid: 100 + id, cpu, spec, stackTop, saved: undefined, voluntary: 0, completions: 0 };
+    const pid = 100 + id;
+    const taskStruct = this.kernel.tasks.create(pid, this.ftrace.graph.active > 0);
+    const t: Task = { id, pid, cpu, spec, stackTop, taskStruct, saved: undefined, voluntary: 0, completions: 0 };
     s.tasks.push(t);
     // Its comm: the workload's name (sim_workload_syscalls runs as "syscalls").
     this.kernel.savedCmdlines.set(t.pid, spec.fn.replace(/^sim_workload_/, '').slice(0, 15));
     return t;
+  }
+
+  /** Every task, on every CPU. */
+  allTasks(): Task[] {
+    return this.cpus.flatMap((s) => s.tasks);
   }
 
   current(cpu: number): Task | undefined {
@@ -167,6 +176,7 @@ export class Smp implements CpuScheduler {
 
   private pid(cpu: number, t: Task): void {
     this.kernel.memory.writeU64(PERCPU_BASE + BigInt(cpu * PERCPU_STRIDE + PERCPU.CURRENT_PID), BigInt(t.pid));
+    this.kernel.tasks.setCurrent(cpu, t.taskStruct);
   }
 
   /** Puts a task on its CPU: its saved registers, or a fresh call of its function. */
@@ -212,6 +222,20 @@ export class Smp implements CpuScheduler {
   }
 
   private started = new Set<Task>();
+
+  /**
+   * Where a task is: its %rip and %rsp (from its CPU while it runs there,
+   * else as it was switched out), or undefined when it has not started (or
+   * returned and will start afresh).
+   */
+  where(t: Task): { rip: bigint; rsp: bigint } | undefined {
+    if (!this.started.has(t)) return undefined;
+    if (this.current(t.cpu) === t) {
+      const cpu = this.machine.cpus[t.cpu]!;
+      return { rip: cpu.readReg('rip'), rsp: cpu.readReg('rsp') };
+    }
+    return t.saved ? { rip: t.saved.get('rip')!, rsp: t.saved.get('rsp')! } : undefined;
+  }
 
   /** Runs one quantum of CPU s; returns what ended it. */
   private runOne(s: CpuState, n: number): 'quantum' | 'schedule' | 'return' | 'fault' {

@@ -6,7 +6,7 @@
  * overwritten by a later lap of the ring.
  */
 import type { GuestMemory } from '../../emu/index.js';
-import { CALLBACK_KIND, TRACE_ENTRY, type CallbackName } from '../abi.js';
+import { CALLBACK_KIND, KIND_GRAPH_RETURN, TRACE_ENTRY, type CallbackName } from '../abi.js';
 import type { DataLayout, RangeAllocator } from '../allocator.js';
 import type { Kernel } from '../kernel.js';
 
@@ -38,6 +38,8 @@ export interface TraceEvent {
   cpu: number;
   /** The task that was current on that CPU (its per-CPU current pid). */
   pid: number;
+  /** function_graph: which of its two events this is (depth in regs, calltime in aux0, rettime in aux1). */
+  graph: 'entry' | 'return' | undefined;
   /** kprobe_regs: regs->ip and regs->di. */
   aux0: bigint;
   aux1: bigint;
@@ -53,6 +55,7 @@ export function traceClockNs(e: Pick<TraceEvent, 'seq'>): bigint {
 }
 
 const KIND_NAMES = new Map<number, CallbackName>(Object.entries(CALLBACK_KIND).map(([k, v]) => [v, k as CallbackName]));
+KIND_NAMES.set(KIND_GRAPH_RETURN, 'function_graph');
 
 export class TraceBuffer {
   constructor(private readonly kernel: Kernel) {}
@@ -89,7 +92,6 @@ export class TraceBuffer {
     if (n > 0) bytes.set(m.read(base + BigInt(startSlot * size), head * size), 0);
     if (n > head) bytes.set(m.read(base, (n - head) * size), head * size);
     const v = new DataView(bytes.buffer);
-    const onlyKind = only === undefined ? undefined : CALLBACK_KIND[only];
     for (let i = 0; i < n; i++) {
       const s = first + 1n + BigInt(i);
       const o = i * size;
@@ -99,14 +101,16 @@ export class TraceBuffer {
         else pending++;
         continue;
       }
-      if (onlyKind !== undefined && v.getUint16(o + TRACE_ENTRY.KIND, true) !== onlyKind) continue;
+      const kind = v.getUint16(o + TRACE_ENTRY.KIND, true);
+      if (only !== undefined && KIND_NAMES.get(kind) !== only) continue;
       events.push({
         seq: s,
+        graph: kind === CALLBACK_KIND.function_graph ? 'entry' : kind === KIND_GRAPH_RETURN ? 'return' : undefined,
         ip: v.getBigUint64(o + TRACE_ENTRY.IP, true),
         parentIp: v.getBigUint64(o + TRACE_ENTRY.PARENT_IP, true),
         op: v.getBigUint64(o + TRACE_ENTRY.OP, true),
         regs: v.getBigUint64(o + TRACE_ENTRY.REGS, true),
-        callback: KIND_NAMES.get(v.getUint16(o + TRACE_ENTRY.KIND, true)),
+        callback: KIND_NAMES.get(kind),
         cpu: v.getUint16(o + TRACE_ENTRY.CPU, true),
         pid: v.getUint32(o + TRACE_ENTRY.PID, true),
         aux0: v.getBigUint64(o + TRACE_ENTRY.AUX0, true),
@@ -115,4 +119,14 @@ export class TraceBuffer {
     }
     return { events, lost, pending };
   }
+}
+
+/** A function_graph event's depth (curr_ret_stack when it was written). */
+export function graphDepth(e: TraceEvent): number {
+  return Number(BigInt.asIntN(32, e.regs & 0xffff_ffffn));
+}
+
+/** The pid of the task a function_graph event was written for. */
+export function graphPid(e: TraceEvent): number {
+  return Number(e.regs >> 32n);
 }

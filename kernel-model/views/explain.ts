@@ -5,7 +5,7 @@
  * call takes to each callback, with the registers each callback received.
  */
 import { disassemble, formatInsnText, ripTarget, type Insn } from '../../asm/disasm.js';
-import { hex, hexBytes } from '../../emu/index.js';
+import { hex, hexBytes, type HookHandle } from '../../emu/index.js';
 import { CALLBACK_FUNC, type CallbackName } from '../abi.js';
 import { siteTargetLabel, type Ftrace } from '../ftrace/core.js';
 import type { FtraceOps } from '../ftrace/ops.js';
@@ -46,6 +46,10 @@ export interface Explanation {
   trampoline: { ops: string; address: bigint; size: number; copiedFrom: string; lines: TrampolineLine[] } | null;
   path: string[];
   callbacks: CallbackVisit[];
+  /** With the graph tracer on: the stack slot whose return address it replaced. */
+  graph: GraphVisit | null;
+  /** `func+0xoff` of an address, for printing. */
+  symbolize: (a: bigint) => string | undefined;
 }
 
 function oneInsn(kernel: Kernel, bytes: Uint8Array, at: bigint): string {
@@ -81,7 +85,7 @@ function annotateTrampoline(kernel: Kernel, ftrace: Ftrace, ops: FtraceOps): Non
 }
 
 /** Runs `fn` once with hooks that record the path from its call site and each callback's registers. */
-function tracePath(kernel: Kernel, ftrace: Ftrace, fn: string, args: readonly bigint[], site: bigint): { path: string[]; callbacks: CallbackVisit[] } {
+function tracePath(kernel: Kernel, ftrace: Ftrace, fn: string, args: readonly bigint[], site: bigint): { path: string[]; callbacks: CallbackVisit[]; graph: GraphVisit | null } {
   const cpu = kernel.machine.cpu;
   const path: string[] = [];
   const callbacks: CallbackVisit[] = [];
@@ -92,6 +96,7 @@ function tracePath(kernel: Kernel, ftrace: Ftrace, fn: string, args: readonly bi
     if (path[path.length - 1] !== name) path.push(name);
   };
   const byAddr = new Map(ftrace.allOps().map((o) => [o.addr, o]));
+  const graph: GraphVisit[] = [];
   const hooks = [
     cpu.addCodeHook(() => {
       armed = true;
@@ -101,7 +106,9 @@ function tracePath(kernel: Kernel, ftrace: Ftrace, fn: string, args: readonly bi
       armed = false;
     }, site + 5n, site + 5n),
     ...ftrace.codeRanges.map(([a, b]) => cpu.addCodeHook((x) => visit(x), a, b)),
-    ...(Object.entries(CALLBACK_FUNC) as [CallbackName, string][]).map(([cb, f]) =>
+    ...graphHooks(kernel, () => armed, graph),
+    // ftrace_stub is no callback of its own (the graph ops' func, and where ftrace_graph_call jumps when off).
+    ...(Object.entries(CALLBACK_FUNC) as [CallbackName, string][]).filter(([, f]) => f !== 'ftrace_stub').map(([cb, f]) =>
       cpu.addCodeHook(() => {
         if (!armed) return;
         const rdx = cpu.readReg('rdx');
@@ -125,7 +132,57 @@ function tracePath(kernel: Kernel, ftrace: Ftrace, fn: string, args: readonly bi
     for (const h of hooks) cpu.removeHook(h);
   }
   path.push(`${fn}+0x5 (the function runs on)`);
-  return { path, callbacks };
+  return { path, callbacks, graph: graph[0] ?? null };
+}
+
+/**
+ * The return hook of the graph tracer, seen from the stack: the slot
+ * prepare_ftrace_return() was handed (&the return address), what it held
+ * before and after, and where the function really returned once
+ * return_to_handler had run.
+ */
+export interface GraphVisit {
+  slot: bigint;
+  before: bigint;
+  after: bigint;
+  /** What ftrace_return_to_handler() handed back: where the function then returned. */
+  returnedTo: bigint | undefined;
+  /** The task's return stack depth while the function ran. */
+  depth: number;
+}
+
+function graphHooks(kernel: Kernel, armed: () => boolean, out: GraphVisit[]): HookHandle[] {
+  const cpu = kernel.machine.cpu;
+  const pfr = kernel.sym('prepare_ftrace_return');
+  const caller = kernel.symbols.get('ftrace_graph_caller')!;
+  let open: GraphVisit | undefined;
+  let waitingAfter = false;
+  // The instruction after ftrace_return_to_handler's call in return_to_handler: %rax is the real return address.
+  const rth = kernel.symbols.get('return_to_handler')!;
+  const afterCall = disassemble(kernel.memory.read(rth.address, rth.size), rth.address).find((_i, k, all) => k > 0 && all[k - 1]!.mnemonic.startsWith('call'));
+  return [
+    cpu.addCodeHook(() => {
+      if (!armed() || open) return;
+      const slot = cpu.readReg('rdi');
+      open = { slot, before: kernel.memory.readU64(slot), after: 0n, returnedTo: undefined, depth: -1 };
+      waitingAfter = true;
+    }, pfr, pfr),
+    cpu.addCodeHook(() => {
+      if (!open || !waitingAfter) return;
+      waitingAfter = false;
+      open.after = kernel.memory.readU64(open.slot);
+      open.depth = kernel.tasks.currRetStack(kernel.tasks.current(0));
+      out.push(open);
+    }, caller.address, caller.address + BigInt(caller.size) - 1n),
+    ...(afterCall
+      ? [
+          cpu.addCodeHook(() => {
+            const v = out[0];
+            if (v && v.returnedTo === undefined && kernel.tasks.currRetStack(kernel.tasks.current(0)) === v.depth - 1) v.returnedTo = cpu.readReg('rax');
+          }, afterCall.address, afterCall.address),
+        ]
+      : []),
+  ];
 }
 
 /** A call site's bytes as compiled, after boot and now, each with its instruction. */
@@ -147,7 +204,7 @@ export function explainFunction(kernel: Kernel, ftrace: Ftrace, fn: string): Exp
   const stages = siteStages(kernel, site);
   const target = ftrace.siteTarget(rec);
   const owner = target.kind === 'trampoline' ? ftrace.ops(target.ops) : undefined;
-  const { path, callbacks } = tracePath(kernel, ftrace, fn, defaultArgs(kernel, fn), site);
+  const { path, callbacks, graph } = tracePath(kernel, ftrace, fn, defaultArgs(kernel, fn), site);
   return {
     function: fn,
     site,
@@ -156,5 +213,7 @@ export function explainFunction(kernel: Kernel, ftrace: Ftrace, fn: string): Exp
     trampoline: owner ? annotateTrampoline(kernel, ftrace, owner) : null,
     path,
     callbacks,
+    graph,
+    symbolize: (a) => kernel.symbolize(a),
   };
 }

@@ -53,7 +53,8 @@ ftrace_call:
 ftrace_caller_end:
 ftrace_return:
 ftrace_graph_call:
-	# Where every caller and trampoline ends; the graph tracer would patch this jmp.
+	# Where every caller and trampoline ends: v3.18's graph tracer patches this jmp
+	# to ftrace_graph_caller (fgraph.S) while it is registered.
 	.byte	0xe9
 	.long	ftrace_stub - ftrace_graph_call - 5
 ftrace_stub:

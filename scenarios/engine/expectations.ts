@@ -10,6 +10,8 @@ import type { FtraceOps } from '../../kernel-model/ftrace/ops.js';
 import type { Kernel } from '../../kernel-model/kernel.js';
 import type { EventProblem } from '../../kernel-model/trace/check-events.js';
 import type { CountExpectation, Expectation } from './types.js';
+import { TraceBuffer } from '../../kernel-model/trace/ring-buffer.js';
+import { buildForest, checkReturns, formatTree, lastCallOf, staticCallTree, treeDifference, type CallNode, type StaticNode } from '../../kernel-model/trace/graph-tree.js';
 
 /** What the checked invocations showed so far: problems found, events read and lost. */
 export interface EventLedger {
@@ -142,6 +144,45 @@ const warnings: Checker<'warnings'> = ({ kernel }, want) => {
   return [{ what: 'warnings', passed, detail: log.length ? log.join(' | ') : `no warning; expected one containing '${want.contains}'` }];
 };
 
+function graphForest(kernel: Kernel) {
+  return buildForest(kernel, new TraceBuffer(kernel).read(0n).events);
+}
+
+const graph: Checker<'graph'> = ({ kernel, ftrace }, want) => {
+  const forest = graphForest(kernel);
+  const root = want.kind === 'tree' ? want.tree.func : want.root;
+  const what = `graph ${want.kind === 'tree' ? want.text : `static(${root})`}`;
+  const got = lastCallOf(forest, root);
+  if (!got) return [{ what, passed: false, detail: `no completed call of ${root} in the function_graph events` }];
+  let expected: StaticNode;
+  if (want.kind === 'tree') expected = want.tree;
+  else {
+    const g = ftrace.graph;
+    const ops = g.ops;
+    const traced = (ip: bigint) => !!ftrace.records.lookup(ip) && (!ops || ops.tracesIp(ip)) && !g.notrace.has(ip);
+    const max = g.maxDepth;
+    expected = staticCallTree(kernel, root, traced, max > 0 ? Math.max(max - got.depth, 1) : 0);
+  }
+  const diff = treeDifference(got, expected);
+  return [{ what, passed: diff === undefined, detail: diff ?? `the last call of ${root} (depth ${got.depth}, CPU ${got.cpu}) was ${formatTree(got)}` }];
+};
+
+const returns: Checker<'returns'> = ({ kernel }) => {
+  const forest = graphForest(kernel);
+  const problems = checkReturns(kernel, forest);
+  let count = 0;
+  const walk = (n: CallNode) => {
+    if (n.returnedTo !== undefined) count++;
+    n.children.forEach(walk);
+  };
+  forest.roots.forEach(walk);
+  const depth = kernel.tasks.currRetStack(kernel.tasks.current(0));
+  if (depth !== -1) problems.push(`the return stack of the current task is not empty: curr_ret_stack = ${depth}`);
+  if (forest.orphanReturns.length) problems.push(`${forest.orphanReturns.length} return event(s) without their entry`);
+  const detail = problems.length ? `${problems.length} problem(s); first: ${problems[0]}` : `all ${count} traced returns went back to the caller their call came from; ret_stack empty`;
+  return [{ what: 'returns', passed: problems.length === 0 && count > 0, detail: count === 0 && !problems.length ? 'no traced return recorded' : detail }];
+};
+
 /** Every kind of expectation, in the order an `expect` step reports them. */
 type CheckerTable = { [K in keyof Wanted]: CheckerEntry<K> };
 export const CHECKERS: CheckerTable = {
@@ -153,6 +194,8 @@ export const CHECKERS: CheckerTable = {
   ftraceCall: { inVariant: false, check: ftraceCall },
   moduleBytes: { inVariant: false, check: moduleBytes },
   warnings: { inVariant: false, check: warnings },
+  graph: { inVariant: true, check: graph },
+  returns: { inVariant: true, check: returns },
 };
 
 function run<K extends keyof Wanted>(kind: K, ctx: CheckContext, e: Expectation, variantRun: boolean): Outcome[] {

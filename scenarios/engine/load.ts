@@ -9,7 +9,9 @@ import { readFileSync, statSync } from 'node:fs';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { LineCounter, isMap, isScalar, parseDocument, type Document } from 'yaml';
 import { DEFAULT_CONFIG, parseEra, type KernelConfig } from '../../kernel-model/kernel.js';
-import { COUNT_RE, LIMITS, scenarioSchema, stepSchemas, type RawArg, type RawCount, type RawScenario, type RawStep, type StepKind } from './schema.js';
+import { COUNT_RE, LIMITS, scenarioSchema, stepSchemas, type RawArg, type RawCount, type RawOps, type RawScenario, type RawStep, type StepKind } from './schema.js';
+import type { GraphSettings } from '../../kernel-model/ftrace/fgraph.js';
+import { parseTree } from '../../kernel-model/trace/graph-tree.js';
 import type { Arg, CountExpectation, Expectation, OpsDecl, Scenario, Step, TrampolineExpectation, Where } from './types.js';
 
 export class ScenarioError extends Error {
@@ -179,6 +181,7 @@ export function loadScenarioText(text: string, file: string): Scenario {
     callback: o.callback,
     flags: o.flags ?? [],
     dynamic: o.dynamic ?? false,
+    graph: graphSettings(loc, o, i),
     where: loc.at(['ops', i]),
   }));
   const opsNames = new Set<string>();
@@ -237,6 +240,14 @@ export function loadScenarioText(text: string, file: string): Scenario {
         loc.check(validateStep.reset_counters, body, path);
         body.forEach((n, j) => needOps([...path, j], n));
         return { where, kind, ops: body };
+      case 'set_graph': {
+        loc.check(validateStep.set_graph, body, path);
+        const settings: GraphSettings = {};
+        if (body.functions) settings.functions = body.functions;
+        if (body.notrace) settings.notrace = body.notrace;
+        if (body.max_depth !== undefined) settings.maxDepth = body.max_depth;
+        return { where, expectError: body.expect_error, kind, settings };
+      }
       case 'corrupt':
         loc.check(validateStep.corrupt, body, path);
         return { where, kind, at: body.at, offset: body.offset ?? 0, bytes: body.bytes };
@@ -324,7 +335,33 @@ function parseExpect(loc: Locator, base: Path, b: RawStep<'expect'>, needOps: (p
   if (b.ftrace_call !== undefined) e.ftraceCall = b.ftrace_call;
   if (b.module_bytes !== undefined) e.moduleBytes = parseCount(b.module_bytes);
   if (b.warnings !== undefined) e.warnings = b.warnings === 'none' ? { none: true } : { contains: b.warnings };
+  if (b.graph !== undefined) {
+    const st = /^\s*static\(\s*([A-Za-z_][A-Za-z0-9_.]*)\s*\)\s*$/.exec(b.graph);
+    if (st) e.graph = { kind: 'static', root: st[1]! };
+    else {
+      try {
+        e.graph = { kind: 'tree', tree: parseTree(b.graph), text: b.graph };
+      } catch (err) {
+        loc.fail([...base, 'graph'], (err as Error).message);
+      }
+    }
+  }
+  if (b.returns) e.returns = 'match';
   return e;
+}
+
+/** The graph settings of an ops; only a function_graph ops may have them. */
+function graphSettings(loc: Locator, o: RawOps, i: number): GraphSettings | undefined {
+  const any = o.graph_functions !== undefined || o.graph_notrace !== undefined || o.max_depth !== undefined;
+  if (o.callback !== 'function_graph') {
+    if (any) loc.fail(['ops', i, o.graph_functions ? 'graph_functions' : o.graph_notrace ? 'graph_notrace' : 'max_depth'], 'only an ops with callback function_graph has graph settings');
+    return undefined;
+  }
+  const g: GraphSettings = {};
+  if (o.graph_functions) g.functions = o.graph_functions;
+  if (o.graph_notrace) g.notrace = o.graph_notrace;
+  if (o.max_depth !== undefined) g.maxDepth = o.max_depth;
+  return g;
 }
 
 export function loadScenarioFile(path: string, displayName = path, maxBytes: number = LIMITS.fileBytes): Scenario {

@@ -13,6 +13,7 @@ import { boot } from '../../kernel-model/boot.js';
 import type { Ftrace, FtraceResult } from '../../kernel-model/ftrace/core.js';
 import type { FtraceOps } from '../../kernel-model/ftrace/ops.js';
 import type { Kernel, KernelConfig } from '../../kernel-model/kernel.js';
+import type { GraphSettings } from '../../kernel-model/ftrace/fgraph.js';
 import { TraceBuffer } from '../../kernel-model/trace/ring-buffer.js';
 import { defaultArgs, measureTracedCall, runWorkload } from '../../kernel-model/workloads/workloads.js';
 import { ScenarioError } from './load.js';
@@ -76,6 +77,7 @@ interface RunState extends CheckContext {
   lastTrampoline: Map<string, bigint>;
   instructions: Record<string, number>;
   variantRun: boolean;
+  graphSettings: Map<string, GraphSettings>;
 }
 
 function opsOf(st: RunState, name: string): FtraceOps {
@@ -117,18 +119,28 @@ function executeStep(st: RunState, i: number, step: Step): void {
       return ftraceCall(ftrace.ftrace_set_filter(opsOf(st, step.ops), step.patterns, step.reset));
     case 'set_notrace':
       return ftraceCall(ftrace.ftrace_set_notrace(opsOf(st, step.ops), step.patterns, step.reset));
-    case 'register':
-      ftraceCall(ftrace.register_ftrace_function(opsOf(st, step.ops)));
+    case 'register': {
+      const ops = opsOf(st, step.ops);
+      if (ops.callback === 'function_graph') {
+        const settings = st.graphSettings.get(step.ops);
+        const c = settings ? ftrace.graph.configure(settings) : { ok: true as const };
+        ftraceCall(c.ok ? ftrace.graph.register(ops) : c);
+      } else ftraceCall(ftrace.register_ftrace_function(ops));
       return noteTrampolines(st);
-    case 'unregister':
+    }
+    case 'unregister': {
       noteTrampolines(st);
-      return ftraceCall(ftrace.unregister_ftrace_function(opsOf(st, step.ops)));
+      const ops = opsOf(st, step.ops);
+      return ftraceCall(ops.callback === 'function_graph' ? ftrace.graph.unregister(ops) : ftrace.unregister_ftrace_function(ops));
+    }
     case 'destroy': {
       noteTrampolines(st);
       const r = ftrace.destroyOps(opsOf(st, step.ops));
       if (r.ok) st.ops.delete(step.ops);
       return ftraceCall(r);
     }
+    case 'set_graph':
+      return ftraceCall(ftrace.graph.configure(step.settings));
     case 'reset_counters':
       for (const n of step.ops) st.ops.get(n)?.resetInvocations();
       return;
@@ -187,7 +199,9 @@ interface RunOptions extends RunHooks {
 async function runOnce(s: Scenario, config: ScenarioConfig, opts: RunOptions): Promise<{ st: RunState; fault: Stop | undefined }> {
   const variantRun = opts.variantRun;
   await initDisassembler();
-  const { kernel, ftrace } = await boot({ ...config, ...opts.kernelConfig });
+  // Durations of the graph tracer are guest instructions: keep the clock when a scenario has one.
+  const graphOps = s.ops.filter((o) => o.callback === 'function_graph');
+  const { kernel, ftrace } = await boot({ ...config, instructionClock: graphOps.length > 0, ...opts.kernelConfig });
   const st: RunState = {
     kernel,
     ftrace,
@@ -199,6 +213,7 @@ async function runOnce(s: Scenario, config: ScenarioConfig, opts: RunOptions): P
     lastTrampoline: new Map(),
     instructions: {},
     variantRun,
+    graphSettings: new Map(graphOps.flatMap((o) => (o.graph ? [[o.name, o.graph] as const] : []))),
   };
   let fault: Stop | undefined;
   try {

@@ -78,6 +78,10 @@ const OpsSchema = Type.Object(
     callback: oneOf(Object.keys(CALLBACK_KIND) as (keyof typeof CALLBACK_KIND)[]),
     flags: Type.Optional(Type.Array(oneOf(USER_OPS_FLAGS))),
     dynamic: Type.Optional(Type.Boolean()),
+    /** function_graph only: set_graph_function, set_graph_notrace, max_graph_depth. */
+    graph_functions: Type.Optional(Patterns),
+    graph_notrace: Type.Optional(Patterns),
+    max_depth: Type.Optional(Type.Integer({ minimum: 0, maximum: 1000 })),
   },
   closed,
 );
@@ -118,6 +122,11 @@ export const stepSchemas = {
   call: Type.Object({ function: Type.String(), times: Type.Optional(Type.Integer({ minimum: 1, maximum: LIMITS.times })), args: Args }, closed),
   run: Type.Object({ workload: oneOf(WORKLOAD_NAMES), iterations: Type.Optional(Type.Integer({ minimum: 1, maximum: LIMITS.iterations })) }, closed),
   reset_counters: Type.Array(Type.String(), { maxItems: LIMITS.ops }),
+  /** Writes the graph tracer's files: set_graph_function, set_graph_notrace, max_graph_depth. */
+  set_graph: Type.Object(
+    { functions: Type.Optional(Patterns), notrace: Type.Optional(Patterns), max_depth: Type.Optional(Type.Integer({ minimum: 0, maximum: 1000 })), expect_error: ExpectError },
+    { ...closed, minProperties: 1 },
+  ),
   corrupt: Type.Object(
     {
       at: Type.String(),
@@ -137,6 +146,9 @@ export const stepSchemas = {
       ftrace_call: Type.Optional(Type.String()),
       module_bytes: Type.Optional(Count),
       warnings: Type.Optional(Type.String()),
+      /** The last call tree of a function, `f > [a, b > [c]]`, or `static(f)`: the model kernel's static call graph below f. */
+      graph: Type.Optional(Type.String({ minLength: 1 })),
+      returns: Type.Optional(Type.Literal('match')),
     },
     { ...closed, minProperties: 1 },
   ),

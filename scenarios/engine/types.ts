@@ -3,6 +3,8 @@
 import type { CallbackName, USER_OPS_FLAGS } from '../../kernel-model/abi.js';
 import type { Errno } from '../../kernel-model/ftrace/core.js';
 import type { KernelConfig } from '../../kernel-model/kernel.js';
+import type { GraphSettings } from '../../kernel-model/ftrace/fgraph.js';
+import type { StaticNode } from '../../kernel-model/trace/graph-tree.js';
 import type { WorkloadName as Workload } from '../../kernel-model/workloads/workloads.js';
 
 export interface Where {
@@ -20,8 +22,13 @@ export interface OpsDecl {
   callback: CallbackName;
   flags: (typeof USER_OPS_FLAGS)[number][];
   dynamic: boolean;
+  /** function_graph: set_graph_function, set_graph_notrace, max_graph_depth. */
+  graph: GraphSettings | undefined;
   where: Where;
 }
+
+/** `graph:` in an expect step: an explicit tree, or the static call graph below a function. */
+export type GraphExpectation = { kind: 'tree'; tree: StaticNode; text: string } | { kind: 'static'; root: string };
 
 
 /** A count expectation: an exact number or a comparison such as ">0" or "<=3". */
@@ -38,6 +45,8 @@ export interface Expectation {
   ftraceCall?: string;
   moduleBytes?: CountExpectation;
   warnings?: { contains: string } | { none: true };
+  graph?: GraphExpectation;
+  returns?: 'match';
 }
 
 /** A call argument: a number, or `&symbol` for an address in the kernel. */
@@ -55,6 +64,7 @@ export type Step =
   | (StepBase & { kind: 'call'; function: string; times: number; args: Arg[] | undefined })
   | (StepBase & { kind: 'run'; workload: Workload; iterations: number })
   | (StepBase & { kind: 'reset_counters'; ops: string[] })
+  | (StepBase & { kind: 'set_graph'; settings: GraphSettings })
   | (StepBase & { kind: 'corrupt'; at: string; offset: number; bytes: number[] })
   | (StepBase & { kind: 'measure'; function: string; label: string; args: Arg[] | undefined })
   | (StepBase & { kind: 'expect'; expect: Expectation });

@@ -76,6 +76,35 @@ export class X86Ftrace implements FtraceArch {
     }
   }
 
+  /**
+   * ftrace_mod_jmp(): the jmp at ftrace_graph_call is a patch site of its
+   * own, changed by the same protocol as the call sites (on SMP, int3 first;
+   * a CPU that hits it meanwhile skips it, which is the jmp to ftrace_stub).
+   */
+  private ftrace_mod_jmp(ip: bigint, func: bigint): void {
+    const old = this.read(ip);
+    const jmp = ftraceJmpReplace(ip, func);
+    if (bytesEqual(old, jmp)) return;
+    this.ftrace_replace_code([{ ip, old, new: jmp, operation: 'modify jmp' }]);
+  }
+
+  ftrace_enable_ftrace_graph_caller(): void {
+    // With DYNAMIC_FTRACE_WITH_ARGS (the modern kernels) the graph tracer is an ops: nothing to patch.
+    if (this.kernel.config.era === 'modern') return;
+    this.ftrace_mod_jmp(this.sym('ftrace_graph_call'), this.sym('ftrace_graph_caller'));
+  }
+
+  ftrace_disable_ftrace_graph_caller(): void {
+    if (this.kernel.config.era === 'modern') return;
+    this.ftrace_mod_jmp(this.sym('ftrace_graph_call'), this.sym('ftrace_stub'));
+  }
+
+  ftraceGraphCallTarget(): bigint | undefined {
+    const ip = this.sym('ftrace_graph_call');
+    const br = decodeBranch(ip, this.read(ip));
+    return br?.kind === 'jmp' ? br.target : undefined;
+  }
+
   decodeCallSite(ip: bigint): CallSiteInsn {
     const bytes = this.read(ip);
     if (isNop5(bytes)) return { kind: 'nop' };
