@@ -7,16 +7,10 @@
 import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { main } from '../bin/main.js';
+import { cli } from './helpers.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
-async function cli(...args: string[]) {
-  let out = '';
-  let err = '';
-  const code = await main(args, { out: (t) => void (out += t), err: (t) => void (err += t) });
-  return { code, out, err };
-}
 
 test('the installed command runs the CLI and exits with its status', () => {
   const r = spawnSync(process.execPath, [join(root, 'bin', 'ftrace-sim.js'), 'run', 'tests/fixtures/bad-key.yaml'], { cwd: root, encoding: 'utf8' });

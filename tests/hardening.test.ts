@@ -9,12 +9,11 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { main } from '../bin/main.js';
 import { OPS } from '../kernel-model/abi.js';
-import { boot } from '../kernel-model/boot.js';
 import { KernelDataCorrupted } from '../kernel-model/corruption.js';
 import { readGuestHash, setFtraceHash } from '../kernel-model/views/tracefs.js';
-import { ScenarioError, loadScenarioFile, loadScenarioText } from '../scenarios/engine/load.js';
+import { loadScenarioFile, loadScenarioText } from '../scenarios/engine/load.js';
+import { cli, loadError as loadErrorOf, withKernel } from './helpers.js';
 import { runScenario } from '../scenarios/engine/run.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -26,22 +25,7 @@ function file(name: string, text: string): string {
   return p;
 }
 
-async function cli(...args: string[]) {
-  let out = '';
-  let err = '';
-  const code = await main(args, { out: (t) => void (out += t), err: (t) => void (err += t) });
-  return { code, out, err };
-}
-
-function loadError(text: string): ScenarioError {
-  try {
-    loadScenarioText(text, 'h.yaml');
-  } catch (e) {
-    if (e instanceof ScenarioError) return e;
-    throw e;
-  }
-  throw new Error('expected a ScenarioError');
-}
+const loadError = (text: string) => loadErrorOf(text, 'h.yaml');
 
 const head = 'name: h\nops:\n  - { name: t, callback: function_trace }\nsteps:\n';
 
@@ -128,8 +112,7 @@ describe('call arguments are 64-bit values', () => {
 
 describe("the host's reading of guest structures is bounded", () => {
   test('a self-linked hash chain is reported as corrupted, not walked forever', async () => {
-    const { kernel, ftrace } = await boot({ functions: 10 });
-    try {
+    await withKernel({ functions: 10 }, ({ kernel, ftrace }) => {
       const ops = ftrace.createOps({ name: 'p', callback: 'counter' });
       ftrace.ftrace_set_filter(ops, ['vfs_read']);
       const hash = kernel.memory.readU64(ops.addr + BigInt(OPS.FILTER_HASH));
@@ -143,20 +126,15 @@ describe("the host's reading of guest structures is bounded", () => {
       expect(() => readGuestHash(kernel, hash)).toThrow(/kernel data corrupted: ftrace_hash at 0x[0-9a-f]+: its chains hold more than its count of 1 entries/);
       kernel.memory.writeU64(hash + 16n, 0x10n);
       expect(() => readGuestHash(kernel, hash)).toThrow(/ftrace_hash buckets at 0x10: 8 bytes there are not mapped memory/);
-    } finally {
-      kernel.close();
-    }
+    });
   });
 
   test('a corrupted trampoline_size is reported, not allocated', async () => {
-    const { kernel, ftrace } = await boot({ functions: 10 });
-    try {
+    await withKernel({ functions: 10 }, ({ kernel, ftrace }) => {
       const ops = ftrace.createOps({ name: 'p', callback: 'counter' });
       kernel.memory.writeU64(ops.addr + BigInt(OPS.TRAMPOLINE_SIZE), 0x7fffffffffffffffn);
       expect(() => ops.trampolineSize).toThrow(/kernel data corrupted: ftrace_ops at .*p's trampoline_size is 9223372036854775807/);
-    } finally {
-      kernel.close();
-    }
+    });
   });
 });
 

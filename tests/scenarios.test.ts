@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 import { builtinScenarioFiles, displayPath } from '../scenarios/engine/catalog.js';
-import { ScenarioError, loadScenarioFile, loadScenarioText } from '../scenarios/engine/load.js';
+import { loadScenarioFile, loadScenarioText } from '../scenarios/engine/load.js';
+import { loadError as loadErrorOf } from './helpers.js';
 import { runScenario } from '../scenarios/engine/run.js';
 
 describe('built-in scenarios', () => {
@@ -36,15 +37,7 @@ ops:
 steps:
 `;
 
-function loadError(text: string): ScenarioError {
-  try {
-    loadScenarioText(text, 'bad.yaml');
-  } catch (e) {
-    if (e instanceof ScenarioError) return e;
-    throw e;
-  }
-  throw new Error("expected a ScenarioError");
-}
+const loadError = (text: string) => loadErrorOf(text, 'bad.yaml');
 
 describe('scenario files: errors name the file, the line and the key', () => {
   test.each([

@@ -31,6 +31,7 @@ import type { KernelConfig } from '../kernel.js';
 import { checkEvents } from '../trace/check-events.js';
 import { TraceBuffer } from '../trace/ring-buffer.js';
 import { Smp, prng, type Task } from './scheduler.js';
+import { leftovers, verdict } from './leftovers.js';
 import { buildForest, checkReturns, type CallNode } from '../trace/graph-tree.js';
 
 function countReturned(nodes: readonly CallNode[]): number {
@@ -175,18 +176,10 @@ export async function graphTorture(o: GraphTortureOptions): Promise<GraphTorture
         if (kernel.memory.readU64(e.retp) !== rth) violations.push(`${who}: the slot ${hex(e.retp)} of ${kernel.symbolize(e.func)}'s return holds ${hex(kernel.memory.readU64(e.retp))}, not return_to_handler`);
       }
     }
-    const dirty = ftrace.records.all().filter((r) => r.flags !== 0);
-    if (dirty.length) violations.push(`${dirty.length} records still have flags after every ops left`);
-    const moduleBytes = kernel.moduleSpace?.bytesInUse ?? 0;
-    if (moduleBytes) violations.push(`${moduleBytes} bytes of module memory are still in use`);
-    for (const w of kernel.dmesg) violations.push(w);
+    violations.push(...leftovers(ftrace));
     if (graphEntries === 0) violations.push('the graph tracer recorded nothing: the run proves nothing');
     return {
-      cpus: o.cpus,
-      changes: o.changes,
-      seed: o.seed,
-      passed: violations.length === 0,
-      violations,
+      ...verdict(o, violations),
       graphEntries,
       graphReturns,
       otherEvents,

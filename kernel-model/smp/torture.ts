@@ -22,6 +22,7 @@ import type { KernelConfig } from '../kernel.js';
 import { Smp, prng } from './scheduler.js';
 import { TraceBuffer } from '../trace/ring-buffer.js';
 import { checkEvents } from '../trace/check-events.js';
+import { leftovers, verdict } from './leftovers.js';
 
 export interface TortureOptions {
   cpus: number;
@@ -154,17 +155,10 @@ export async function torture(o: TortureOptions): Promise<TortureResult> {
     }
     // Everything back: no flags, no module memory.
     for (const x of pool) if (x.hasFlag('ENABLED')) ftrace.unregister_ftrace_function(x);
-    const dirty = ftrace.records.all().filter((r) => r.flags !== 0);
-    if (dirty.length) violations.push(`${dirty.length} records still have flags after every ops left (first: ${ftrace.recordName(dirty[0]!)})`);
+    violations.push(...leftovers(ftrace));
     const moduleBytesAfter = kernel.moduleSpace?.bytesInUse ?? 0;
-    if (moduleBytesAfter !== 0) violations.push(`${moduleBytesAfter} bytes of module memory are still in use`);
-    for (const w of kernel.dmesg) violations.push(w);
     return {
-      cpus: o.cpus,
-      changes: o.changes,
-      seed: o.seed,
-      passed: violations.length === 0,
-      violations,
+      ...verdict(o, violations),
       events,
       int3Hits: ftrace.arch.int3Hits,
       changesPerSecond: o.changes / Math.max(seconds, 1e-9),

@@ -1,0 +1,23 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * What a torture run checks once every ops has gone: nothing left behind.
+ * No record still counts an ops, no module memory holds a trampoline, and
+ * the kernel logged no warning. And the verdict every torture result starts with.
+ */
+import type { Ftrace } from '../ftrace/core.js';
+
+export function leftovers(ftrace: Ftrace): string[] {
+  const { kernel } = ftrace;
+  const found: string[] = [];
+  const dirty = ftrace.records.all().filter((r) => r.flags !== 0);
+  if (dirty.length) found.push(`${dirty.length} records still have flags after every ops left (first: ${ftrace.recordName(dirty[0]!)})`);
+  const moduleBytes = kernel.moduleSpace?.bytesInUse ?? 0;
+  if (moduleBytes !== 0) found.push(`${moduleBytes} bytes of module memory are still in use`);
+  found.push(...kernel.dmesg);
+  return found;
+}
+
+/** The head of a torture result: the run's parameters, and whether it found no violation. */
+export function verdict(o: { cpus: number; changes: number; seed: number }, violations: string[]): { cpus: number; changes: number; seed: number; passed: boolean; violations: string[] } {
+  return { cpus: o.cpus, changes: o.changes, seed: o.seed, passed: violations.length === 0, violations };
+}
