@@ -56,6 +56,10 @@ function parseSignedHex(s: string): bigint {
   return BigInt.asUintN(64, neg ? -v : v);
 }
 
+export function isDisassemblerReady(): boolean {
+  return cs !== undefined;
+}
+
 export function disassemble(code: Uint8Array, address: bigint, count?: number): Insn[] {
   if (!cs) throw new Error('initDisassembler() must be awaited first');
   // Capstone wants a signed 64-bit address for the upper half.

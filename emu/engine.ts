@@ -43,6 +43,8 @@ import {
 } from './unicorn.js';
 
 export type Symbolizer = (address: bigint) => string | undefined;
+/** Finds the instruction of a data fault from the start of its block (see Engine.fault). */
+export type DataFaultLocator = (blockStart: bigint, address: bigint, write: boolean, registers: RegisterDump) => bigint | undefined;
 
 /** Returned by an interrupt handler: 'handled' resumes the guest, 'unhandled' faults. */
 export type InterruptVerdict = 'handled' | 'unhandled';
@@ -304,8 +306,10 @@ export class Engine implements MemoryListener {
   }
 
   /** Opens a CPU that sees every region of `memory`, now and later. */
-  static open(memory: GuestMemory, opts: { symbolize?: Symbolizer; counting?: boolean } = {}): Engine {
-    return new Engine(memory, opts.symbolize, !!opts.counting);
+  static open(memory: GuestMemory, opts: { symbolize?: Symbolizer; counting?: boolean; locateDataFault?: DataFaultLocator } = {}): Engine {
+    const e = new Engine(memory, opts.symbolize, !!opts.counting);
+    e.locateDataFault = opts.locateDataFault;
+    return e;
   }
 
   close(): void {
@@ -611,8 +615,20 @@ export class Engine implements MemoryListener {
     throw this.fault('engine-error', rip, 'emulation stopped for no known reason');
   }
 
+  /**
+   * Unicorn 2.0.1 leaves %rip at the start of the translation block when a
+   * data access faults; the locator, given the registers the faulting
+   * instruction saw, names the instruction (2.1 is exact already).
+   */
+  private locateDataFault: DataFaultLocator | undefined;
+
   private fault(kind: FaultKind, address: bigint, note: string): GuestFault {
-    const rip = this.readReg('rip');
+    let rip = this.readReg('rip');
+    const data = /^(unmapped|protection)-(read|write)$/.exec(kind);
+    if (data && !UC_AT_LEAST_2_1 && this.locateDataFault) {
+      const at = this.locateDataFault(rip, address, data[2] === 'write', this.registers());
+      if (at !== undefined) this.writeReg('rip', (rip = at));
+    }
     let code: Uint8Array | undefined;
     try {
       code = this.memory.read(rip, 16);

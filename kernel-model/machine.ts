@@ -5,7 +5,8 @@
  * code (text_poke + sync_core on every CPU). It knows nothing of ftrace or of
  * what the kernel holds; the SMP scheduler plugs in as its CpuScheduler.
  */
-import { Engine, type GuestMemory, type RunOptions, type Symbolizer } from '../emu/index.js';
+import { Engine, type DataFaultLocator, type GuestMemory, type RunOptions, type Symbolizer } from '../emu/index.js';
+import { locateDataFault } from './fault-site.js';
 
 /** How a kernel waits for tasks before freeing code they may be running. */
 export type TaskSync = 'schedule_on_each_cpu' | 'rcu_tasks';
@@ -53,7 +54,8 @@ export class Machine {
     /** The return address every host-made call pushes; runs stop when %rip reaches it. */
     readonly sentinel: bigint,
   ) {
-    for (let c = 0; c < cpus; c++) this.cpus.push(Engine.open(memory, { symbolize, counting: c > 0 }));
+    const locateFault: DataFaultLocator = (start, address, write, regs) => locateDataFault(memory, start, address, write, regs);
+    for (let c = 0; c < cpus; c++) this.cpus.push(Engine.open(memory, { symbolize, counting: c > 0, locateDataFault: locateFault }));
   }
 
   get cpu(): Engine {

@@ -138,6 +138,18 @@ describe("the host's reading of guest structures is bounded", () => {
   });
 });
 
+describe('a guest fault names the instruction that faulted', () => {
+  test.each([
+    // copy_to_user+0x8 is `rep movsb` after a `movq %rdx, %rcx` in the same block.
+    ['a store', 'copy_to_user', '[0x10, "&file_data", 8]', /^guest fault: unmapped-write at 0x10, rip 0x[0-9a-f]+ <copy_to_user\+0x8>/],
+    // new_sync_read+0x9 reads file->pos through the file pointer vfs_read was given.
+    ['a load', 'vfs_read', '[0x10, 0, 8]', /^guest fault: unmapped-read at 0x20, rip 0x[0-9a-f]+ <new_sync_read\+0x9>/],
+  ])('%s, not the start of its translation block', async (_what, fn, args, want) => {
+    const r = await runScenario(loadScenarioText(`name: f\nsteps:\n  - call: { function: ${fn}, args: ${args} }\n`, 'f.yaml'));
+    expect(r.checks.at(-1)!.detail).toMatch(want);
+  });
+});
+
 describe('runs that do not end', () => {
   test('a guest that loops exhausts its budget: reported as such, with exit 4', async () => {
     // `jmp .` over vfs_read's call site.
