@@ -10,16 +10,16 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
-import { shardOf, shardOption } from '../bin/commands/run.js';
-import { seedRange } from '../bin/commands/smp.js';
-import { torture } from '../kernel-model/smp/torture.js';
-import { UsageError, toJson } from '../bin/output.js';
-import { junitXml, xmlEscape } from '../bin/report/junit.js';
-import { runJobs } from '../bin/workers/pool.js';
-import { builtinScenarioFiles, displayPath } from '../scenarios/engine/catalog.js';
-import type { ScenarioResult } from '../scenarios/engine/run.js';
+import { shardOf, shardOption } from '../../bin/commands/run.js';
+import { seedRange } from '../../bin/commands/smp.js';
+import { torture } from '../../kernel-model/smp/torture.js';
+import { UsageError, toJson } from '../../bin/output.js';
+import { junitXml, xmlEscape } from '../../bin/report/junit.js';
+import { runJobs } from '../../bin/workers/pool.js';
+import { builtinScenarioFiles, displayPath } from '../../scenarios/engine/catalog.js';
+import type { ScenarioResult } from '../../scenarios/engine/run.js';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const dir = mkdtempSync(join(tmpdir(), 'ftrace-sim-ci-'));
 
 function cli(...args: string[]) {

@@ -7,9 +7,9 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { serve, type Serving } from '../web/server.js';
+import { serve, type Serving } from '../../web/server.js';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CHROMIUM = process.env.FTRACE_SIM_CHROMIUM ?? '/usr/bin/chromium';
 
 let srv: Serving;

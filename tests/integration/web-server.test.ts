@@ -5,13 +5,13 @@ import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { explainFunction } from '../kernel-model/views/explain.js';
-import { enabledFunctions } from '../kernel-model/views/tracefs.js';
-import { loadScenarioFile } from '../scenarios/engine/load.js';
-import { inspectScenario } from '../scenarios/engine/run.js';
-import { MAX_UPLOAD_BYTES, serve, type Serving } from '../web/server.js';
+import { explainFunction } from '../../kernel-model/views/explain.js';
+import { enabledFunctions } from '../../kernel-model/views/tracefs.js';
+import { loadScenarioFile } from '../../scenarios/engine/load.js';
+import { inspectScenario } from '../../scenarios/engine/run.js';
+import { MAX_UPLOAD_BYTES, serve, type Serving } from '../../web/server.js';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 let srv: Serving;
 
 beforeAll(async () => {
