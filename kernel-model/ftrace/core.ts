@@ -158,7 +158,7 @@ export class Ftrace {
 
   private __register_ftrace_function(ops: FtraceOps): FtraceResult {
     if (ops.hasFlag('DELETED')) return fail('EINVAL', `${ops.name} is being deleted`);
-    if (ops.hasFlag('ENABLED')) return fail('EBUSY', `${ops.name} is already registered`);
+    if (ops.hasFlag('ENABLED')) return this.warnFail('EBUSY', `${ops.name} is already registered`);
     if (!this.kernel.isCoreKernelData(ops.addr)) ops.setFlag('DYNAMIC', true);
     ops.setFlag('INITIALIZED', true);
     ops.publishHashes();
@@ -171,8 +171,14 @@ export class Ftrace {
     return OK;
   }
 
+  /** The kernel's `if (WARN_ON(cond)) return -E...;`: the caller's error is also a warning. */
+  private warnFail(errno: Errno, message: string): FtraceResult {
+    this.kernel.warn(`WARNING: ftrace: ${message}`);
+    return fail(errno, message);
+  }
+
   private __unregister_ftrace_function(ops: FtraceOps): FtraceResult {
-    if (!ops.hasFlag('ENABLED')) return fail('EBUSY', `${ops.name} is not registered`);
+    if (!ops.hasFlag('ENABLED')) return this.warnFail('EBUSY', `${ops.name} is not registered`);
     const i = this.opsList.indexOf(ops);
     if (i < 0) return fail('EINVAL', `${ops.name} is not on ftrace_ops_list`);
     // remove_ftrace_ops(): the predecessor (or the list head) skips it.

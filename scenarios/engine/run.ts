@@ -95,7 +95,8 @@ function checkNewEvents(st: RunState, known: KnownCall | undefined): void {
   st.checkedUpTo = st.trace.written;
   st.events.checked += events.length;
   st.events.lost += lost;
-  const { rdx, regs } = checkEvents(st.ftrace, events, currentRules(st.ftrace, known));
+  const { rdx, regs, regsChecked } = checkEvents(st.ftrace, events, currentRules(st.ftrace, known));
+  st.events.regsChecked += regsChecked;
   st.events.rdxProblems.push(...rdx);
   st.events.regsProblems.push(...regs);
 }
@@ -194,7 +195,7 @@ async function runOnce(s: Scenario, config: ScenarioConfig, opts: RunOptions): P
     ops: new Map(),
     checks: [],
     checkedUpTo: 0n,
-    events: { rdxProblems: [], regsProblems: [], checked: 0, lost: 0 },
+    events: { rdxProblems: [], regsProblems: [], checked: 0, regsChecked: 0, lost: 0 },
     lastTrampoline: new Map(),
     instructions: {},
     variantRun,
