@@ -29,6 +29,7 @@ import {
   abiSymbols,
 } from './abi.js';
 import { DataLayout, RangeAllocator } from './allocator.js';
+import { eraRules } from './ftrace/era.js';
 import { initFtraceData, placeFtraceData, placeStaticOpsPool, STATIC_OPS_POOL_SIZE } from './ftrace/data.js';
 import { generateFunctions } from './generate.js';
 import { Machine, type CallOptions, type TaskSync } from './machine.js';
@@ -103,6 +104,8 @@ export const DEFAULT_CONFIG: KernelConfig = {
 };
 
 export const MAX_FUNCTIONS = 200_000;
+/** module_alloc() hands out whole pages. */
+export const MODULE_ALIGN = 4096;
 export const MAX_CPUS = 8;
 
 /**
@@ -111,6 +114,10 @@ export const MAX_CPUS = 8;
  */
 export function resolveConfig(config: Partial<KernelConfig>): KernelConfig {
   const cfg: KernelConfig = { ...DEFAULT_CONFIG, ...config };
+  const era = eraRules(cfg.era);
+  // An era's own answer to dynamic trampolines, unless the caller chose one.
+  if (config.dynamicTrampolines === undefined) cfg.dynamicTrampolines = era.dynamicTrampolines;
+  if (config.trampolineSync === undefined) cfg.trampolineSync = era.trampolineSync;
   if (config.patching === undefined && cfg.cpus > 1) cfg.patching = 'int3';
   if (!Number.isInteger(cfg.functions) || cfg.functions < 0 || cfg.functions > MAX_FUNCTIONS) {
     throw new RangeError(`functions must be a whole number from 0 to ${MAX_FUNCTIONS}, not ${cfg.functions}`);
@@ -190,7 +197,7 @@ export class Kernel {
 
     this.stackTop = this.stackBase(0) + BigInt(THREAD_SIZE);
     this.kmalloc = new RangeAllocator('kmalloc', PAGE_OFFSET, DIRECT_MAP_SIZE, 16);
-    this.moduleSpace = config.modules ? new RangeAllocator('module_alloc', MODULES_VADDR, MODULES_SIZE, 4096) : undefined;
+    this.moduleSpace = config.modules ? new RangeAllocator('module_alloc', MODULES_VADDR, MODULES_SIZE, MODULE_ALIGN) : undefined;
     this.staticPool = new RangeAllocator('static ftrace_ops', this.sym('__static_ops_pool'), STATIC_OPS_POOL_SIZE, 16);
     this.machine = new Machine(memory, config.cpus, (a) => this.symbolize(a), program.symbols.addr('__sim_return'));
     this.machine.cpus.forEach((e, c) => e.writeReg('gs_base', PERCPU_BASE + BigInt(c * PERCPU_STRIDE)));

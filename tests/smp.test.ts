@@ -68,7 +68,9 @@ test('torture (small): every invariant holds on 4 CPUs', async () => {
   expect(r.violations).toEqual([]);
   expect(r.events).toBeGreaterThan(100);
   expect(r.int3Hits).toBeGreaterThan(0);
-  expect(r.moduleBytesAfter).toBe(0);
+  // Static ops keep their trampolines after unregistering: only those remain.
+  expect(r.keptTrampolineBytes).toBeGreaterThan(0);
+  expect(r.moduleBytesAfter).toBe(r.keptTrampolineBytes);
 });
 
 describe("freeing a dynamic ops' trampoline while a task is inside it", () => {

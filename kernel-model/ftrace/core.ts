@@ -11,6 +11,7 @@ import type { Kernel } from '../kernel.js';
 import type { CodeRange } from '../machine.js';
 import type { CodeUpdate, FtraceArch } from './arch.js';
 import { takeFtraceCodeRanges } from './data.js';
+import { eraRules } from './era.js';
 import { filterParseRegex, globMatches } from './glob.js';
 import { FtraceOps, type OpsSpec } from './ops.js';
 import { DynFtraceTable, recFlags, type DynFtrace } from './records.js';
@@ -173,7 +174,7 @@ export class Ftrace {
 
   /** The kernel's `if (WARN_ON(cond)) return -E...;`: the caller's error is also a warning. */
   private warnFail(errno: Errno, message: string): FtraceResult {
-    this.kernel.warn(`WARNING: ftrace: ${message}`);
+    this.kernel.warn(`ftrace: ${message}`);
     return fail(errno, message);
   }
 
@@ -256,17 +257,19 @@ export class Ftrace {
     // No call site points at the ops or its trampoline any more, but another
     // CPU may still be on its way through them: wait until no running task
     // is inside ftrace code (what the kernel's synchronisation gives a kernel
-    // without preemption). The kernel waits for dynamic ops; here every ops'
-    // trampoline is freed below, so always.
+    // without preemption).
     this.kernel.machine.scheduler.quiesce();
+    // Only a dynamic ops loses its trampoline. A static ops keeps it (and
+    // ALLOC_TRAMP) for its next registration, so a task preempted inside it
+    // returns through valid code: v3.18 has no arch_ftrace_trampoline_free at
+    // all, later kernels free only under FTRACE_OPS_FL_DYNAMIC.
+    if (!ops.hasFlag('DYNAMIC')) return OK;
     // A task preempted inside a dynamic ops' trampoline is not running, so the
     // wait above does not see it: the kernel's later answers wait for every
     // CPU to schedule (enough without preemption) or every task to schedule
     // voluntarily (RCU-tasks) before freeing.
     const how = this.kernel.config.trampolineSync;
-    if (ops.hasFlag('DYNAMIC') && ops.trampoline !== 0n && how !== 'none') this.kernel.machine.scheduler.waitFor(how);
-    // Free the trampoline, as arch_ftrace_trampoline_free() (v3.19+) does.
-    // v3.18 itself kept a static ops' trampoline until its next registration.
+    if (ops.trampoline !== 0n && how !== 'none') this.kernel.machine.scheduler.waitFor(how);
     this.arch.arch_ftrace_trampoline_free(ops);
     return OK;
   }
@@ -371,7 +374,7 @@ export class Ftrace {
         // TRAMP is only right while a single ops traces the record. v3.18/3.19
         // always dropped it on decrement; later kernels give the record back
         // to the one remaining ops' trampoline.
-        const keep = count === 1 && this.kernel.config.era === 'modern' && this.ftrace_find_tramp_ops_any_other(rec, ops);
+        const keep = count === 1 && eraRules(this.kernel.config.era).trampolineOnDecrement && this.ftrace_find_tramp_ops_any_other(rec, ops);
         flags = keep ? recFlags.with(flags, FTRACE_FL.TRAMP) : recFlags.without(flags, FTRACE_FL.TRAMP);
       }
       rec.flags = flags;

@@ -18,7 +18,7 @@
  */
 import { boot } from '../boot.js';
 import type { FtraceOps } from '../ftrace/ops.js';
-import type { KernelConfig } from '../kernel.js';
+import { MODULE_ALIGN, type KernelConfig } from '../kernel.js';
 import { Smp, prng } from './scheduler.js';
 import { TraceBuffer } from '../trace/ring-buffer.js';
 import { checkEvents } from '../trace/check-events.js';
@@ -40,6 +40,8 @@ export interface TortureResult {
   int3Hits: number;
   changesPerSecond: number;
   moduleBytesAfter: number;
+  /** Module memory of the trampolines that static ops keep after unregistering. */
+  keptTrampolineBytes: number;
 }
 
 const PATTERNS = ['vfs_*', '*_read', 'schedule', '*sync*', 'gen_func_1*', 'fsnotify_*', '!vfs_read', '*lock*', 'do_syscall_64', 'gen_func_3*'];
@@ -152,12 +154,18 @@ export async function torture(o: TortureOptions): Promise<TortureResult> {
     for (const x of pool) {
       if (x.invocations !== perOps.get(x.addr)) violations.push(`${x.name}: the guest counted ${x.invocations} invocations, the trace recorded ${perOps.get(x.addr)}`);
     }
-    // Everything back: no flags, no module memory.
+    // Everything back: no flags, and no module memory but the trampolines
+    // static ops keep for their next registration (the kernel frees only
+    // dynamic ops' trampolines).
     for (const x of pool) if (x.hasFlag('ENABLED')) ftrace.unregister_ftrace_function(x);
     const dirty = ftrace.records.all().filter((r) => r.flags !== 0);
     if (dirty.length) violations.push(`${dirty.length} records still have flags after every ops left (first: ${ftrace.recordName(dirty[0]!)})`);
+    for (const x of pool) if (x.hasFlag('DYNAMIC') && x.trampoline !== 0n) violations.push(`${x.name} is dynamic and unregistered but still has its trampoline`);
+    const keptTrampolineBytes = pool.reduce((n, x) => n + (x.hasFlag('DYNAMIC') || x.trampoline === 0n ? 0 : Math.ceil(x.trampolineSize / MODULE_ALIGN) * MODULE_ALIGN), 0);
     const moduleBytesAfter = kernel.moduleSpace?.bytesInUse ?? 0;
-    if (moduleBytesAfter !== 0) violations.push(`${moduleBytesAfter} bytes of module memory are still in use`);
+    if (moduleBytesAfter !== keptTrampolineBytes) {
+      violations.push(`${moduleBytesAfter} bytes of module memory are in use; the static ops' kept trampolines account for ${keptTrampolineBytes}`);
+    }
     for (const w of kernel.dmesg) violations.push(w);
     return {
       cpus: o.cpus,
@@ -169,6 +177,7 @@ export async function torture(o: TortureOptions): Promise<TortureResult> {
       int3Hits: ftrace.arch.int3Hits,
       changesPerSecond: o.changes / Math.max(seconds, 1e-9),
       moduleBytesAfter,
+      keptTrampolineBytes,
     };
   } finally {
     kernel.close();

@@ -14,6 +14,7 @@
 import { INT3_OPCODE, bytesEqual, decodeBranch } from '../../../asm/encoding.js';
 import type { Engine, InterruptVerdict } from '../../../emu/index.js';
 import { FtraceBugError, type CodeUpdate } from '../../ftrace/arch.js';
+import { eraRules } from '../../ftrace/era.js';
 import type { Kernel, KernelConfig } from '../../kernel.js';
 import { MCOUNT_INSN_SIZE } from './insn.js';
 
@@ -110,7 +111,7 @@ export class Int3Patcher implements TextPatcher {
     const next = this.inProgress.get(site);
     if (!next && !this.isFtraceLocation(site)) return 'unhandled';
     this.int3Hits++;
-    const branch = next && this.kernel.config.era === 'modern' ? decodeBranch(site, next) : undefined;
+    const branch = next && eraRules(this.kernel.config.era).int3EmulatesNewInsn ? decodeBranch(site, next) : undefined;
     if (branch?.kind === 'call') {
       const rsp = cpu.readReg('rsp') - 8n;
       this.kernel.memory.writeU64(rsp, site + BigInt(MCOUNT_INSN_SIZE));
