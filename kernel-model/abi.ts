@@ -50,7 +50,12 @@ const OPS_FLAG_NAMES = [
   'DELETED', 'ADDING', 'REMOVING', 'MODIFYING', 'ALLOC_TRAMP', 'IPMODIFY',
 ] as const;
 export const FTRACE_OPS_FL = Object.fromEntries(OPS_FLAG_NAMES.map((n, i) => [n, 1n << BigInt(i)])) as Record<(typeof OPS_FLAG_NAMES)[number], bigint>;
-/** The flags a scenario may give an ops; the rest are ftrace's own bookkeeping. */
+/**
+ * The flags a scenario may give an ops; the rest are ftrace's own bookkeeping.
+ * SAVE_REGS_IF_SUPPORTED matters only on an arch without
+ * DYNAMIC_FTRACE_WITH_REGS: x86 has it, so alone it asks for nothing, as in
+ * the kernel. IPMODIFY exists from v3.19 (era rules).
+ */
 export const USER_OPS_FLAGS = ['SAVE_REGS', 'SAVE_REGS_IF_SUPPORTED', 'RECURSION_SAFE', 'IPMODIFY'] as const;
 export type OpsFlagName = keyof typeof FTRACE_OPS_FL;
 

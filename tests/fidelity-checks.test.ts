@@ -3,7 +3,7 @@
  * Checks that must be able to fail: each test runs a real scenario whose
  * expectation is false and requires the check to say so.
  */
-import { loadScenarioText } from '../scenarios/engine/load.js';
+import { ScenarioError, loadScenarioText } from '../scenarios/engine/load.js';
 import { runScenario } from '../scenarios/engine/run.js';
 import { compare } from '../scenarios/engine/expectations.js';
 
@@ -83,5 +83,72 @@ steps:
       /warnings/,
     );
     expect(c.passed).toBe(false);
+  });
+});
+
+function loadError(text: string): ScenarioError {
+  try {
+    loadScenarioText(text, 'bad.yaml');
+  } catch (e) {
+    if (e instanceof ScenarioError) return e;
+    throw e;
+  }
+  throw new Error('expected a ScenarioError');
+}
+
+describe('ops flags and errors each era has (item 8)', () => {
+  test('IPMODIFY in v3.18 is bad input, with its line', () => {
+    const e = loadError('name: t\nops:\n  - { name: lp, callback: kprobe_regs, flags: [SAVE_REGS, IPMODIFY] }\nsteps:\n  - register: lp\n');
+    expect(e.message).toMatch(/bad\.yaml:3/);
+    expect(e.message).toMatch(/IPMODIFY does not exist in v3\.18/);
+  });
+  test('IPMODIFY is also bad input when only the variant is v3.18', () => {
+    const e = loadError(
+      'name: t\nconfig: { era: modern }\nops:\n  - { name: lp, callback: kprobe_regs, flags: [IPMODIFY] }\nsteps:\n  - register: lp\nvariant: { name: old, config: { era: seed } }\n',
+    );
+    expect(e.message).toMatch(/IPMODIFY/);
+  });
+  test.each(['ENOENT', 'ENOMEM'])('expect_error: %s, which ftrace here never returns, is bad input', (errno) => {
+    const e = loadError(`name: t\nops:\n  - { name: a, callback: counter }\nsteps:\n  - register: { ops: a, expect_error: ${errno} }\n`);
+    expect(e.message).toMatch(/bad\.yaml:5/);
+  });
+  test('two IPMODIFY ops on one function: the second gets -EBUSY and nothing changes', async () => {
+    const r = await runScenario(
+      loadScenarioText(
+        `name: t
+config: { era: modern, functions: 0 }
+ops:
+  - { name: a, callback: kprobe_regs, flags: [SAVE_REGS, IPMODIFY] }
+  - { name: b, callback: kprobe_regs, flags: [SAVE_REGS, IPMODIFY] }
+steps:
+  - set_filter: { ops: a, patterns: [vfs_read] }
+  - set_filter: { ops: b, patterns: [vfs_read] }
+  - register: a
+  - register: { ops: b, expect_error: EBUSY }
+  - expect: { callsite: { vfs_read: trampoline(a) }, warnings: none }
+`,
+        't.yaml',
+      ),
+    );
+    expect(r.checks.filter((c) => !c.passed)).toEqual([]);
+  });
+  test('SAVE_REGS_IF_SUPPORTED alone asks for nothing on x86 (it has DYNAMIC_FTRACE_WITH_REGS)', async () => {
+    const r = await runScenario(
+      loadScenarioText(
+        `name: t
+config: { functions: 0 }
+ops:
+  - { name: a, callback: counter, flags: [SAVE_REGS_IF_SUPPORTED] }
+  - { name: b, callback: counter }
+steps:
+  - set_filter: { ops: a, patterns: [vfs_read] }
+  - register: a
+  - register: b
+  - expect: { callsite: { vfs_read: ftrace_caller } }
+`,
+        't.yaml',
+      ),
+    );
+    expect(r.checks.filter((c) => !c.passed)).toEqual([]);
   });
 });

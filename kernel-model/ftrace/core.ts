@@ -17,7 +17,9 @@ import { FtraceOps, type OpsSpec } from './ops.js';
 import { DynFtraceTable, recFlags, type DynFtrace } from './records.js';
 
 export const ERRNO = { ENOENT: 2, ENOMEM: 12, EBUSY: 16, ENODEV: 19, EINVAL: 22 } as const;
-export type Errno = keyof typeof ERRNO;
+/** The errors this model's register/unregister/set_filter/set_notrace can return. */
+export const RETURNED_ERRNOS = ['EBUSY', 'ENODEV', 'EINVAL'] as const;
+export type Errno = (typeof RETURNED_ERRNOS)[number];
 export type FtraceResult = { ok: true } | { ok: false; errno: Errno; code: number; message: string };
 
 const OK: FtraceResult = { ok: true };
@@ -121,6 +123,9 @@ export class Ftrace {
   /** Allocates an ops: static ones in kernel data, dynamic ones with kmalloc. */
   createOps(spec: OpsSpec): FtraceOps {
     if (this.byName.has(spec.name)) throw new Error(`an ftrace_ops named ${spec.name} already exists`);
+    if (spec.flags?.includes('IPMODIFY') && !eraRules(this.kernel.config.era).ipmodify) {
+      throw new RangeError(`FTRACE_OPS_FL_IPMODIFY does not exist in v${this.kernel.config.era}`);
+    }
     const ops = new FtraceOps(this.kernel, spec);
     this.byName.set(spec.name, ops);
     return ops;
@@ -223,6 +228,14 @@ export class Ftrace {
     this.ftraceStartUp++;
     command |= FTRACE_UPDATE_CALLS;
     ops.flags = ops.flags | FTRACE_OPS_FL.ENABLED | FTRACE_OPS_FL.ADDING;
+    const ip = this.ftrace_hash_ipmodify_update(ops, new Set(), ops.filter);
+    if (!ip.ok) {
+      // The kernel's rollback: off the list again, as if never registered.
+      this.__unregister_ftrace_function(ops);
+      this.ftraceStartUp--;
+      ops.flags = ops.flags & ~(FTRACE_OPS_FL.ENABLED | FTRACE_OPS_FL.ADDING);
+      return ip;
+    }
     this.ftrace_hash_rec_update(ops, true);
     this.ftrace_startup_enable(command);
     ops.setFlag('ADDING', false);
@@ -241,6 +254,7 @@ export class Ftrace {
     const r = this.__unregister_ftrace_function(ops);
     if (!r.ok) return r;
     this.ftraceStartUp--;
+    this.ftrace_hash_ipmodify_update(ops, ops.filter, undefined);
     this.ftrace_hash_rec_update(ops, false);
     command |= FTRACE_UPDATE_CALLS;
     ops.setFlag('ENABLED', false);
@@ -308,12 +322,43 @@ export class Ftrace {
       }
       if (found === 0) return fail('EINVAL', `${p} matches no function in available_filter_functions`);
     }
-    this.ftrace_hash_move(ops, which, hash);
+    return this.ftrace_hash_move(ops, which, hash);
+  }
+
+  /**
+   * __ftrace_hash_update_ipmodify(): an enabled IPMODIFY ops marks every
+   * record of its filter FTRACE_FL_IPMODIFY, and no record may carry two such
+   * ops (-EBUSY, nothing changed). It must name its functions: an empty
+   * filter, which would mean every function, is -EINVAL. `to` undefined is
+   * the ops leaving (ftrace_hash_ipmodify_disable).
+   */
+  private ftrace_hash_ipmodify_update(ops: FtraceOps, from: ReadonlySet<bigint>, to: ReadonlySet<bigint> | undefined): FtraceResult {
+    if (!ops.hasFlag('ENABLED') || !ops.hasFlag('IPMODIFY')) return OK;
+    if (to !== undefined && to.size === 0) return fail('EINVAL', `${ops.name} has IPMODIFY and no filter: it may not modify every function's ip`);
+    const next = to ?? new Set<bigint>();
+    const changed: { rec: DynFtrace; set: boolean }[] = [];
+    for (const rec of this.records.all()) {
+      if (rec.has(FTRACE_FL.DISABLED)) continue;
+      const inOld = from.has(rec.ip);
+      const inNew = next.has(rec.ip);
+      if (inOld === inNew) continue;
+      if (inNew && rec.has(FTRACE_FL.IPMODIFY)) {
+        for (const c of changed) c.rec.flags = c.set ? recFlags.without(c.rec.flags, FTRACE_FL.IPMODIFY) : recFlags.with(c.rec.flags, FTRACE_FL.IPMODIFY);
+        return fail('EBUSY', `${this.recordName(rec)} already has an ops that modifies its ip`);
+      }
+      rec.flags = inNew ? recFlags.with(rec.flags, FTRACE_FL.IPMODIFY) : recFlags.without(rec.flags, FTRACE_FL.IPMODIFY);
+      changed.push({ rec, set: inNew });
+    }
     return OK;
   }
 
   /** ftrace_hash_move() + ftrace_ops_update_code(): swap the hash and fix the call sites. */
-  private ftrace_hash_move(ops: FtraceOps, which: 'filter' | 'notrace', hash: Set<bigint>): void {
+  private ftrace_hash_move(ops: FtraceOps, which: 'filter' | 'notrace', hash: Set<bigint>): FtraceResult {
+    if (which === 'notrace' && ops.hasFlag('IPMODIFY')) return fail('EINVAL', `${ops.name} has IPMODIFY: it may not have a notrace hash`);
+    if (which === 'filter') {
+      const r = this.ftrace_hash_ipmodify_update(ops, ops.filter, hash);
+      if (!r.ok) return r;
+    }
     const enabled = ops.hasFlag('ENABLED');
     if (enabled) this.ftrace_hash_rec_update(ops, false);
     ops.oldFilter = ops.filter;
@@ -329,6 +374,7 @@ export class Ftrace {
     }
     ops.oldFilter = undefined;
     ops.oldNotrace = undefined;
+    return OK;
   }
 
   /* ---- record accounting ---------------------------------------------------- */

@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { LineCounter, isMap, parseDocument, type Document } from 'yaml';
 import { DEFAULT_CONFIG, parseEra, type KernelConfig } from '../../kernel-model/kernel.js';
+import { eraRules } from '../../kernel-model/ftrace/era.js';
 import { COUNT_RE, scenarioSchema, stepSchemas, type RawArg, type RawCount, type RawScenario, type RawStep, type StepKind } from './schema.js';
 import type { Arg, CountExpectation, Expectation, OpsDecl, Scenario, Step, TrampolineExpectation, Where } from './types.js';
 
@@ -203,6 +204,13 @@ export function loadScenarioText(text: string, file: string): Scenario {
   }
 
   const { functions, modules, trampolines, era } = DEFAULT_CONFIG;
+  // An ops flag the era's kernel does not have is bad input, not a no-op.
+  const eras = [withEra(raw.config ?? {}).era ?? era, ...(variant?.config.era ? [variant.config.era] : [])];
+  ops.forEach((o, i) => {
+    const j = o.flags.indexOf('IPMODIFY');
+    const without = eras.find((e) => !eraRules(e).ipmodify);
+    if (j >= 0 && without) loc.fail(['ops', i, 'flags', j], `FTRACE_OPS_FL_IPMODIFY does not exist in v${without} (it came in v3.19)`);
+  });
   return {
     name: raw.name,
     description: raw.description ?? '',
