@@ -9,7 +9,7 @@ import { hex } from '../../emu/index.js';
 import { FTRACE_FL, FTRACE_OPS_FL } from '../abi.js';
 import type { Kernel } from '../kernel.js';
 import type { CodeRange } from '../machine.js';
-import type { CodeUpdate, FtraceArch } from './arch.js';
+import { FtraceBugError, type CodeUpdate, type FtraceArch } from './arch.js';
 import { takeFtraceCodeRanges } from './data.js';
 import { eraRules } from './era.js';
 import { filterParseRegex, globMatches } from './glob.js';
@@ -75,6 +75,7 @@ export class Ftrace {
   private savedFtraceFunc: bigint;
   private setFunctionTraceOp: bigint;
   private removedOps: FtraceOps | undefined;
+  private ftraceDisabled = false;
   private ftraceStartUp = 0;
   private readonly listEnd: bigint;
   private readonly listFunc: bigint;
@@ -104,8 +105,39 @@ export class Ftrace {
    */
   convertCallSitesToNop(): BootReport {
     const t0 = performance.now();
-    this.arch.ftrace_make_nop_at_boot(this.records.all());
+    try {
+      this.arch.ftrace_make_nop_at_boot(this.records.all());
+    } catch (e) {
+      if (!(e instanceof FtraceBugError)) throw e;
+      this.ftrace_bug(e);
+    }
     return { records: this.records.length, nopMs: performance.now() - t0 };
+  }
+
+  /** ftrace_disabled: set for good by ftrace_kill(); every later request is -ENODEV. */
+  get disabled(): boolean {
+    return this.ftraceDisabled;
+  }
+
+  /**
+   * ftrace_bug(): report the site that did not hold what ftrace expected,
+   * then FTRACE_WARN_ON_ONCE() kills ftrace. The kernel goes on (it boots,
+   * if this was boot); what was patched stays patched.
+   */
+  private ftrace_bug(e: FtraceBugError): void {
+    this.kernel.warn(e.message);
+    this.ftrace_kill();
+  }
+
+  /** ftrace_kill(): ftrace_disabled = 1, ftrace_enabled = 0, clear_ftrace_function(). */
+  private ftrace_kill(): void {
+    this.ftraceDisabled = true;
+    this.ftraceTraceFunction = this.stub;
+    this.kernel.memory.writeU64(this.kernel.sym('ftrace_trace_function'), this.stub);
+  }
+
+  private disabledResult(what: string): FtraceResult {
+    return fail('ENODEV', `ftrace is disabled (ftrace_kill() after an ftrace bug): ${what} refused`);
   }
 
   recordName(rec: DynFtrace): string {
@@ -223,6 +255,7 @@ export class Ftrace {
   }
 
   private ftrace_startup(ops: FtraceOps, command: number): FtraceResult {
+    if (this.ftraceDisabled) return this.disabledResult(`registering ${ops.name}`);
     const r = this.__register_ftrace_function(ops);
     if (!r.ok) return r;
     this.ftraceStartUp++;
@@ -251,6 +284,7 @@ export class Ftrace {
   }
 
   private ftrace_shutdown(ops: FtraceOps, command: number): FtraceResult {
+    if (this.ftraceDisabled) return this.disabledResult(`unregistering ${ops.name}`);
     const r = this.__unregister_ftrace_function(ops);
     if (!r.ok) return r;
     this.ftraceStartUp--;
@@ -310,6 +344,7 @@ export class Ftrace {
 
   /** ftrace_set_hash(): edit a copy, fail as a whole when a pattern matches nothing. */
   private ftrace_set_regex(ops: FtraceOps, patterns: readonly string[], reset: boolean, which: 'filter' | 'notrace'): FtraceResult {
+    if (this.ftraceDisabled) return this.disabledResult(`setting ${ops.name}'s ${which}`);
     const hash = reset ? new Set<bigint>() : new Set(which === 'filter' ? ops.filter : ops.notrace);
     for (const p of patterns) {
       const g = filterParseRegex(p);
@@ -518,7 +553,13 @@ export class Ftrace {
       const u = this.__ftrace_replace_code(rec, enable);
       if (u) updates.push(u);
     }
-    this.arch.ftrace_replace_code(updates);
+    try {
+      this.arch.ftrace_replace_code(updates);
+    } catch (e) {
+      // Every patcher checks the whole batch before writing any of it.
+      if (!(e instanceof FtraceBugError)) throw e;
+      this.ftrace_bug(e);
+    }
   }
 
   /**

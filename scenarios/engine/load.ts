@@ -186,7 +186,10 @@ export function loadScenarioText(text: string, file: string): Scenario {
         return { where, kind, ops: body };
       case 'corrupt':
         loc.check(validateStep.corrupt, body, path);
-        return { where, kind, at: body.at, offset: body.offset ?? 0, bytes: body.bytes };
+        if (body.when === 'before_boot' && i > 0 && !(raw.steps[i - 1]!['corrupt'] as { when?: string } | undefined)?.when) {
+          loc.fail([...path, 'when'], 'a corrupt step with when: before_boot comes before every other step');
+        }
+        return { where, kind, at: body.at, offset: body.offset ?? 0, bytes: body.bytes, beforeBoot: body.when === 'before_boot' };
       case 'expect':
         loc.check(validateStep.expect, body, path);
         return { where, kind, expect: parseExpect(loc, path, body, needOps) };

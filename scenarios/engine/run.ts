@@ -141,6 +141,7 @@ function executeStep(st: RunState, i: number, step: Step): void {
       for (const n of step.ops) st.ops.get(n)?.resetInvocations();
       return;
     case 'corrupt':
+      if (step.beforeBoot) return; // written before ftrace_init()
       kernel.machine.textPoke(kernel.sym(step.at) + BigInt(step.offset), Uint8Array.from(step.bytes));
       return;
     case 'call': {
@@ -187,7 +188,16 @@ interface RunOptions {
 async function runOnce(s: Scenario, config: ScenarioConfig, opts: RunOptions): Promise<{ st: RunState; fault: GuestFault | FtraceBugError | undefined }> {
   const variantRun = opts.variantRun;
   await initDisassembler();
-  const { kernel, ftrace } = await boot(config);
+  const early = s.steps.flatMap((x) => (x.kind === 'corrupt' && x.beforeBoot ? [x] : []));
+  const { kernel, ftrace } = await boot(config, {
+    beforeFtraceInit: (k) => {
+      for (const c of early) {
+        const at = k.symbols.get(c.at);
+        if (!at) throw new ScenarioError(c.where, `unknown symbol '${c.at}'`);
+        k.machine.textPoke(at.address + BigInt(c.offset), Uint8Array.from(c.bytes));
+      }
+    },
+  });
   const st: RunState = {
     kernel,
     ftrace,

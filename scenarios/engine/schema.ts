@@ -108,13 +108,15 @@ export const stepSchemas = {
       at: Type.String(),
       offset: Type.Optional(Type.Integer({ minimum: 0 })),
       bytes: Type.Array(Type.Integer({ minimum: 0, maximum: 255 }), { minItems: 1 }),
+      /** before_boot: written before ftrace_init() converts the call sites. */
+      when: Type.Optional(Type.Literal('before_boot')),
     },
     closed,
   ),
   measure: Type.Object({ function: Type.String(), label: Type.String({ minLength: 1 }), args: Args }, closed),
   expect: Type.Object(
     {
-      callsite: Type.Optional(Type.Record(Type.String(), Type.String({ pattern: '^(nop|ftrace_caller|ftrace_regs_caller|trampoline\\([^)]+\\))$' }))),
+      callsite: Type.Optional(Type.Record(Type.String(), Type.String({ pattern: '^(nop|__fentry__|ftrace_caller|ftrace_regs_caller|trampoline\\([^)]+\\))$' }))),
       invocations: Type.Optional(Type.Record(Type.String(), Count)),
       rdx: Type.Optional(Type.Literal('match')),
       regs: Type.Optional(Type.Literal('match')),

@@ -55,7 +55,7 @@ export type Step =
   | (StepBase & { kind: 'call'; function: string; times: number; args: Arg[] | undefined })
   | (StepBase & { kind: 'run'; workload: Workload; iterations: number })
   | (StepBase & { kind: 'reset_counters'; ops: string[] })
-  | (StepBase & { kind: 'corrupt'; at: string; offset: number; bytes: number[] })
+  | (StepBase & { kind: 'corrupt'; at: string; offset: number; bytes: number[]; beforeBoot: boolean })
   | (StepBase & { kind: 'measure'; function: string; label: string; args: Arg[] | undefined })
   | (StepBase & { kind: 'expect'; expect: Expectation });
 

@@ -61,7 +61,7 @@ export class X86Ftrace implements FtraceArch {
   }
 
   ftrace_make_nop_at_boot(recs: readonly DynFtrace[]): void {
-    new DirectPatcher(this.kernel).replace(recs.map((rec) => this.make_nop(rec, this.MCOUNT_ADDR)));
+    new DirectPatcher(this.kernel).replaceUntilBug(recs.map((rec) => this.make_nop(rec, this.MCOUNT_ADDR)));
   }
 
   /** update_ftrace_func(): repoint a call whose current target we do not need to know. */

@@ -44,6 +44,24 @@ export class DirectPatcher implements TextPatcher {
     for (const u of updates) this.kernel.memory.write(u.ip, u.new);
     this.kernel.machine.syncCores(siteRanges(updates), false);
   }
+
+  /**
+   * ftrace_update_code() at boot: site after site, stopping at the first
+   * that does not hold what it should (the sites before it stay converted,
+   * those after it keep calling __fentry__), and only then reporting it.
+   */
+  replaceUntilBug(updates: readonly CodeUpdate[]): void {
+    let done = 0;
+    try {
+      for (const u of updates) {
+        verifyOldCode(this.kernel, u);
+        this.kernel.memory.write(u.ip, u.new);
+        done++;
+      }
+    } finally {
+      this.kernel.machine.syncCores(siteRanges(updates.slice(0, done)), false);
+    }
+  }
 }
 
 export class NaivePatcher implements TextPatcher {
