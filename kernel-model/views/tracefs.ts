@@ -7,6 +7,8 @@
 import { hex } from '../../emu/index.js';
 import { FTRACE_FL, HASH, HASH_ENTRY, OPS } from '../abi.js';
 import type { Ftrace } from '../ftrace/core.js';
+import { eraRules } from '../ftrace/era.js';
+import type { DynFtrace } from '../ftrace/records.js';
 import type { FtraceOps } from '../ftrace/ops.js';
 import type { Kernel } from '../kernel.js';
 import { TraceBuffer } from '../trace/ring-buffer.js';
@@ -24,24 +26,49 @@ export function availableFilterFunctions(kernel: Kernel, ftrace: Ftrace): string
 }
 
 /**
- * enabled_functions: every ENABLED record with its count and R (regs) flag;
- * a record on a trampoline shows `tramp: <address> (<ops func>)`, and every
- * record ends with `->` the function its path calls.
+ * `%pS`: `name+0xoff/0xsize` for kernel text; a bare `0x…` for anything
+ * kallsyms cannot name. Trampolines are among those in every era: %pS goes
+ * through kallsyms_lookup(), which does not know them (v5.9+ lists them in
+ * /proc/kallsyms as ftrace_trampoline [__builtin__ftrace], but only there).
+ */
+export function pS(kernel: Kernel, ftrace: Ftrace, a: bigint): string {
+  const inTrampoline = ftrace.allOps().some((o) => o.trampoline !== 0n && a >= o.trampoline && a < o.trampoline + BigInt(o.trampolineSize));
+  const named = inTrampoline ? undefined : kernel.symbols.format(a, { withSize: true });
+  return named ?? hex(a);
+}
+
+/** The ops whose trampoline a TRAMP_EN record calls (ftrace_find_tramp_ops_curr's answer, read from the site). */
+function trampOps(ftrace: Ftrace, rec: DynFtrace): FtraceOps | undefined {
+  const site = ftrace.siteTarget(rec);
+  return site.kind === 'trampoline' ? ftrace.ops(site.ops) : undefined;
+}
+
+/**
+ * enabled_functions, as the era's t_show() prints it:
+ *  - v3.18: `%ps (%ld)` and `" R"` (FTRACE_FL_REGS, wanted, not REGS_EN);
+ *    a TRAMP_EN record adds `\ttramp: %pS` of the trampoline;
+ *  - modern (v5.5–6.2): ` (%ld)%s%s%s` for R, I (IPMODIFY) and D (direct,
+ *    never here); a TRAMP_EN record adds `\ttramp: %pS (%pS)` of the
+ *    trampoline and ops->func; then add_trampoline_func()'s ` ->%pS`: what
+ *    the trampoline's call calls, or for a shared caller what ftrace_call
+ *    (ftrace_regs_call) calls (x86 static_tramp_func()).
  */
 export function enabledFunctions(kernel: Kernel, ftrace: Ftrace): string {
+  const modern = eraRules(kernel.config.era).enabledFunctions === 'modern';
+  const target = (a: bigint | undefined) => (a !== undefined ? ` ->${pS(kernel, ftrace, a)}` : '');
   let out = '';
   for (const rec of ftrace.records.all()) {
     const flags = rec.flags;
     if (!(flags & FTRACE_FL.ENABLED)) continue;
-    out += `${ps(kernel, rec.ip)} (${rec.count})${flags & FTRACE_FL.REGS_EN ? ' R' : '  '}`;
-    const site = ftrace.siteTarget(rec);
-    const owner = flags & FTRACE_FL.TRAMP_EN && site.kind === 'trampoline' ? ftrace.ops(site.ops) : undefined;
-    if (owner) {
-      const calls = ftrace.arch.trampolineCallTarget(owner);
-      out += `\ttramp: ${hex(owner.trampoline)} (${ps(kernel, owner.func)}) ->${calls !== undefined ? ps(kernel, calls) : '?'}`;
-    } else {
-      const calls = ftrace.arch.ftraceCallTarget((flags & FTRACE_FL.REGS_EN) !== 0);
-      out += ` ->${calls !== undefined ? ps(kernel, calls) : '?'}`;
+    out += `${ps(kernel, rec.ip)} (${rec.count})${flags & FTRACE_FL.REGS ? ' R' : '  '}`;
+    if (modern) out += `${flags & FTRACE_FL.IPMODIFY ? ' I' : '  '}  `;
+    if (flags & FTRACE_FL.TRAMP_EN) {
+      const ops = trampOps(ftrace, rec);
+      if (!ops) out += '\ttramp: ERROR!';
+      else if (!modern) out += `\ttramp: ${pS(kernel, ftrace, ops.trampoline)}`;
+      else out += `\ttramp: ${pS(kernel, ftrace, ops.trampoline)} (${pS(kernel, ftrace, ops.func)})${target(ftrace.arch.trampolineCallTarget(ops))}`;
+    } else if (modern) {
+      out += target(ftrace.arch.ftraceCallTarget((flags & FTRACE_FL.REGS_EN) !== 0));
     }
     out += '\n';
   }
