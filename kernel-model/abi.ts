@@ -87,9 +87,9 @@ export const __KERNEL_DS = 0x18n;
 
 /* The trace ring buffer: one 64-byte entry per callback invocation. */
 export const TRACE_ENTRY = {
-  SEQ: 0, IP: 8, PARENT_IP: 16, OP: 24, REGS: 32, KIND: 40, CPU: 44, AUX0: 48, AUX1: 56, SIZE: 64,
+  SEQ: 0, IP: 8, PARENT_IP: 16, OP: 24, REGS: 32, KIND: 40, CPU: 42, PID: 44, AUX0: 48, AUX1: 56, SIZE: 64,
 } as const;
-/** Which built-in callback wrote an entry (TRACE_ENTRY.KIND). */
+/** Which built-in callback wrote an entry (TRACE_ENTRY.KIND, a u16; CPU is a u16, PID a u32). */
 export const CALLBACK_KIND = { function_trace: 1, counter: 2, kprobe_regs: 3 } as const;
 export type CallbackName = keyof typeof CALLBACK_KIND;
 export const CALLBACK_FUNC: Record<CallbackName, string> = {

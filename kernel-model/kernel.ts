@@ -259,7 +259,20 @@ export class Kernel {
       const area = PERCPU_BASE + BigInt(c * PERCPU_STRIDE);
       m.writeU64(area + BigInt(PERCPU.CPU_NUMBER), BigInt(c));
       m.writeU64(area + BigInt(PERCPU.CURRENT_PID), BigInt(c + 1));
+      this.setTaskComm(c + 1, `sim/${c}`);
     }
+  }
+
+  /** Each task's comm by pid (TASK_COMM_LEN 16: at most 15 characters). */
+  private readonly comms = new Map<number, string>();
+
+  setTaskComm(pid: number, comm: string): void {
+    this.comms.set(pid, comm.slice(0, 15));
+  }
+
+  /** What the trace prints for a pid: its comm, or `<...>` as trace_find_cmdline() does for an unknown one. */
+  taskComm(pid: number): string {
+    return this.comms.get(pid) ?? '<...>';
   }
 
   /** A WARN_ON-style report: logged, never thrown; the caller falls back. */

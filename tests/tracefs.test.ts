@@ -47,10 +47,11 @@ test('the tracefs files show guest state in the kernel formats', async () => {
     const trace = traceFile(kernel).split('\n');
     expect(trace[0]).toBe('# tracer: function');
     expect(trace[2]).toBe('# entries-in-buffer/entries-written: 3/3   #P:1');
+    // "%16s-%-5d [%03d] " + 4 latency flags + " %12llu: " (a clock not in ns), then "%ps <-%ps".
     expect(trace.slice(11, 14)).toEqual([
-      '      ftrace-sim-1     [000] ....     0.000002: vfs_read <-__sim_return',
-      '      ftrace-sim-1     [000] ....     0.000003: new_sync_read <-vfs_read',
-      '      ftrace-sim-1     [000] ....     0.000004: fsnotify_access <-vfs_read',
+      '           sim/0-1     [000] ....            2: vfs_read <-__sim_return',
+      '           sim/0-1     [000] ....            3: new_sync_read <-vfs_read',
+      '           sim/0-1     [000] ....            4: fsnotify_access <-vfs_read',
     ]);
   });
 });

@@ -17,7 +17,7 @@ function render(file: TracefsFile, kernel: Kernel, ftrace: Ftrace, ops: Readonly
     case 'enabled_functions':
       return { text: enabledFunctions(kernel, ftrace) };
     case 'trace':
-      return { text: traceFile(kernel) };
+      return { text: traceFile(kernel, ftrace) };
     case 'set_ftrace_filter':
     case 'set_ftrace_notrace': {
       // The files belong to an ops: by default the function tracer's, as in tracefs.

@@ -139,6 +139,7 @@ export class Smp implements CpuScheduler {
     const stackTop = s.tasks.length === 0 ? this.kernel.stackBase(cpu) + BigInt(THREAD_SIZE) : this.kernel.allocTaskStack(id);
     const t: Task = { id, pid: 100 + id, cpu, spec, stackTop, saved: undefined, voluntary: 0, completions: 0 };
     s.tasks.push(t);
+    this.kernel.setTaskComm(t.pid, spec.fn.replace(/^sim_workload_/, ''));
     return t;
   }
 

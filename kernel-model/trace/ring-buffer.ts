@@ -36,6 +36,15 @@ export interface TraceEvent {
   regs: bigint;
   callback: CallbackName | undefined;
   cpu: number;
+  /** The pid of the task that was running the traced call. */
+  pid: number;
+  /**
+   * The trace clock's value for the event: the kernel's "counter" clock
+   * (trace_clock_counter(), one atomic counter across CPUs, not in ns), which
+   * is the event's sequence number here. Everything that prints a time
+   * takes it from here.
+   */
+  ts: bigint;
   /** kprobe_regs: regs->ip and regs->di. */
   aux0: bigint;
   aux1: bigint;
@@ -82,8 +91,10 @@ export class TraceBuffer {
         parentIp: m.readU64(e + BigInt(TRACE_ENTRY.PARENT_IP)),
         op: m.readU64(e + BigInt(TRACE_ENTRY.OP)),
         regs: m.readU64(e + BigInt(TRACE_ENTRY.REGS)),
-        callback: KIND_NAMES.get(m.readU32(e + BigInt(TRACE_ENTRY.KIND))),
-        cpu: m.readU32(e + BigInt(TRACE_ENTRY.CPU)),
+        callback: KIND_NAMES.get(m.readU16(e + BigInt(TRACE_ENTRY.KIND))),
+        cpu: m.readU16(e + BigInt(TRACE_ENTRY.CPU)),
+        pid: m.readU32(e + BigInt(TRACE_ENTRY.PID)),
+        ts: s,
         aux0: m.readU64(e + BigInt(TRACE_ENTRY.AUX0)),
         aux1: m.readU64(e + BigInt(TRACE_ENTRY.AUX1)),
       });

@@ -11,7 +11,7 @@ import { eraRules } from '../ftrace/era.js';
 import type { DynFtrace } from '../ftrace/records.js';
 import type { FtraceOps } from '../ftrace/ops.js';
 import type { Kernel } from '../kernel.js';
-import { TraceBuffer } from '../trace/ring-buffer.js';
+import { TraceBuffer, type TraceEvent } from '../trace/ring-buffer.js';
 
 export const TRACEFS_FILES = ['available_filter_functions', 'enabled_functions', 'set_ftrace_filter', 'set_ftrace_notrace', 'trace'] as const;
 export type TracefsFile = (typeof TRACEFS_FILES)[number];
@@ -98,35 +98,58 @@ export function setFtraceHash(kernel: Kernel, ops: FtraceOps, which: 'filter' | 
   return ips.map((ip) => ps(kernel, ip) + '\n').join('');
 }
 
+const HEADER_318 = [
+  '#                              _-----=> irqs-off',
+  '#                             / _----=> need-resched',
+  '#                            | / _---=> hardirq/softirq',
+  '#                            || / _--=> preempt-depth',
+  '#                            ||| /     delay',
+  '#           TASK-PID   CPU#  ||||    TIMESTAMP  FUNCTION',
+  '#              | |       |   ||||       |         |',
+];
+/* print_func_help_header_irq() of v5.17+, with prec = 2 (no tgid column). */
+const HEADER_MODERN = [
+  '#                                _-----=> irqs-off/BH-disabled',
+  '#                               / _----=> need-resched',
+  '#                              | / _---=> hardirq/softirq',
+  '#                              || / _--=> preempt-depth',
+  '#                              ||| / _-=> migrate-disable',
+  '#                              |||| /     delay',
+  '#           TASK-PID     CPU#  |||||  TIMESTAMP  FUNCTION',
+  '#              | |         |   |||||     |         |',
+];
+
 /**
- * The function tracer's `trace` file (v3.x format, irq-info on). The model
- * has no clock: an event's timestamp is its sequence number in microseconds.
+ * One event's context as trace_print_context() prints it: comm-pid, CPU,
+ * the latency flags and the time. The clock is not in ns (see
+ * TraceEvent.ts), so the time is printed raw, `" %12llu: "`, as the kernel
+ * prints its counter and x86-tsc clocks. The flags are all `.`: the model
+ * has no interrupts and records no preempt count.
  */
-export function traceFile(kernel: Kernel): string {
+export function traceContext(kernel: Kernel, e: TraceEvent): string {
+  const modern = eraRules(kernel.config.era).enabledFunctions === 'modern';
+  const pidWidth = eraRules(kernel.config.era).tracePidWidth;
+  const comm = kernel.taskComm(e.pid).padStart(16);
+  const lat = modern ? '.....' : '....';
+  return `${comm}-${String(e.pid).padEnd(pidWidth)} [${String(e.cpu).padStart(3, '0')}] ${lat} ${String(e.ts).padStart(12)}: `;
+}
+
+/**
+ * The function tracer's `trace` file, in the era's format (irq-info on):
+ * each event's own task, pid and CPU, the number of CPUs, and the trace
+ * clock's raw values. A killed ftrace adds test_ftrace_alive()'s warning.
+ */
+export function traceFile(kernel: Kernel, ftrace?: Ftrace): string {
   const tb = new TraceBuffer(kernel);
   const { events, lost } = tb.read(0n);
   const fn = events.filter((e) => e.callback === 'function_trace');
-  const comm = 'ftrace-sim';
-  const pid = 1;
-  const lines = [
-    '# tracer: function',
-    '#',
-    `# entries-in-buffer/entries-written: ${fn.length}/${fn.length + lost}   #P:1`,
-    '#',
-    '#                              _-----=> irqs-off',
-    '#                             / _----=> need-resched',
-    '#                            | / _---=> hardirq/softirq',
-    '#                            || / _--=> preempt-depth',
-    '#                            ||| /     delay',
-    '#           TASK-PID   CPU#  ||||    TIMESTAMP  FUNCTION',
-    '#              | |       |   ||||       |         |',
-  ];
+  const modern = eraRules(kernel.config.era).enabledFunctions === 'modern';
+  const lines = ['# tracer: function', '#'];
+  if (ftrace?.disabled) lines.push('# WARNING: FUNCTION TRACING IS CORRUPTED', '#          MAY BE MISSING FUNCTION EVENTS');
+  lines.push(`# entries-in-buffer/entries-written: ${fn.length}/${fn.length + lost}   #P:${kernel.config.cpus}`, '#', ...(modern ? HEADER_MODERN : HEADER_318));
   for (const e of fn) {
-    const us = e.seq;
-    const ts = `${String(us / 1000000n).padStart(5)}.${String(us % 1000000n).padStart(6, '0')}`;
-    const head = `${comm.padStart(16)}-${String(pid).padEnd(5)} [${String(e.cpu).padStart(3, '0')}] ....`;
     const parent = e.parentIp !== 0n ? ` <-${ps(kernel, e.parentIp)}` : '';
-    lines.push(`${head} ${ts}: ${ps(kernel, e.ip)}${parent}`);
+    lines.push(`${traceContext(kernel, e)}${ps(kernel, e.ip)}${parent}`);
   }
   return lines.join('\n') + '\n';
 }

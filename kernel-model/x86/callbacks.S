@@ -21,12 +21,16 @@ trace_log_event:
 	movq	%rsi, TE_PARENT_IP(%r11)
 	movq	%rdx, TE_OP(%r11)
 	movq	%rcx, TE_REGS(%r11)
-	movl	%r8d, TE_KIND(%r11)
+	movw	%r8w, TE_KIND(%r11)
 	movq	%r9, TE_AUX0(%r11)
 	movq	%r10, TE_AUX1(%r11)
 	xorl	%r8d, %r8d
-	movl	%gs:PERCPU_CPU_NUMBER(%r8), %r8d
-	movl	%r8d, TE_CPU(%r11)
+	movl	%gs:PERCPU_CPU_NUMBER(%r8), %r9d
+	movw	%r9w, TE_CPU(%r11)
+	# The task the event happened in (current->pid), as the ring buffer's
+	# trace_entry records it.
+	movl	%gs:PERCPU_CURRENT_PID(%r8), %r9d
+	movl	%r9d, TE_PID(%r11)
 	# The sequence number goes in last: a reader sees a complete entry.
 	incq	%rax
 	movq	%rax, TE_SEQ(%r11)
