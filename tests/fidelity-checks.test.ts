@@ -4,7 +4,8 @@
  * expectation is false and requires the check to say so.
  */
 import { ScenarioError, loadScenarioText } from '../scenarios/engine/load.js';
-import { runScenario } from '../scenarios/engine/run.js';
+import { inspectScenario, runScenario } from '../scenarios/engine/run.js';
+import { explainFunction } from '../kernel-model/views/explain.js';
 import { compare } from '../scenarios/engine/expectations.js';
 
 async function outcome(text: string, what: RegExp) {
@@ -150,5 +151,25 @@ steps:
       ),
     );
     expect(r.checks.filter((c) => !c.passed)).toEqual([]);
+  });
+});
+
+describe("explain's 'after boot' row is read from guest memory (item 10)", () => {
+  test('after an ftrace bug at boot, a site past the bad one still calls __fentry__ after boot', async () => {
+    const s = loadScenarioText(
+      `name: t
+config: { functions: 0 }
+steps:
+  - corrupt: { at: vfs_read, bytes: [0xe8, 0x11, 0x22, 0x33, 0x44], when: before_boot }
+  - call: vfs_write
+`,
+      't.yaml',
+    );
+    await inspectScenario(s, undefined, ({ kernel, ftrace }) => {
+      const after = (fn: string) => explainFunction(kernel, ftrace, fn).stages.find((x) => x.stage.startsWith('after boot'))!;
+      expect(after('vfs_write').bytes.startsWith('e8')).toBe(true);
+      expect(after('vfs_write').instruction).toMatch(/__fentry__/);
+      expect(after('do_syscall_64').bytes).toBe('0f 1f 44 00 00');
+    });
   });
 });

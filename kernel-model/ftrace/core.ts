@@ -76,6 +76,7 @@ export class Ftrace {
   private setFunctionTraceOp: bigint;
   private removedOps: FtraceOps | undefined;
   private ftraceDisabled = false;
+  private bootSites = new Uint8Array(0);
   private ftraceStartUp = 0;
   private readonly listEnd: bigint;
   private readonly listFunc: bigint;
@@ -111,7 +112,17 @@ export class Ftrace {
       if (!(e instanceof FtraceBugError)) throw e;
       this.ftrace_bug(e);
     }
+    const size = this.arch.MCOUNT_INSN_SIZE;
+    const all = this.records.all();
+    this.bootSites = new Uint8Array(all.length * size);
+    all.forEach((r, i) => this.bootSites.set(this.kernel.memory.read(r.ip, size), i * size));
     return { records: this.records.length, nopMs: performance.now() - t0 };
+  }
+
+  /** A call site's bytes as ftrace_init() left them (read back from guest memory then). */
+  siteAfterBoot(rec: DynFtrace): Uint8Array {
+    const size = this.arch.MCOUNT_INSN_SIZE;
+    return this.bootSites.slice(rec.index * size, (rec.index + 1) * size);
   }
 
   /** ftrace_disabled: set for good by ftrace_kill(); every later request is -ENODEV. */

@@ -134,7 +134,7 @@ export function explainFunction(kernel: Kernel, ftrace: Ftrace, fn: string): Exp
   const site = rec.ip;
   const compiled = kernel.program.bytes.subarray(Number(site - kernel.program.base), Number(site - kernel.program.base) + 5);
   const now = kernel.memory.read(site, 5);
-  const nop = Uint8Array.of(0x0f, 0x1f, 0x44, 0x00, 0x00);
+  const nop = ftrace.siteAfterBoot(rec);
   const stages: SiteStage[] = [
     { stage: 'as compiled', bytes: hexBytes(compiled), instruction: oneInsn(kernel, compiled, site) },
     { stage: 'after boot (ftrace_init)', bytes: hexBytes(nop), instruction: oneInsn(kernel, nop, site) },
