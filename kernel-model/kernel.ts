@@ -64,8 +64,10 @@ export interface KernelConfig {
   cpus: number;
   /**
    * How call sites are changed once the kernel runs (arch ftrace_replace_code):
-   * 'direct' (one CPU), 'int3' (the breakpoint protocol; the default with
-   * several CPUs) or 'naive' (bytes written in place: the hazard, shown).
+   * 'int3' (the breakpoint protocol: the kernel's, and the default), 'direct'
+   * (bytes checked and written at once; right only while nothing else runs)
+   * or 'naive' (bytes written in place: the hazard, shown). Boot's
+   * conversion to NOPs is always direct, as ftrace_init()'s is.
    */
   patching: 'direct' | 'int3' | 'naive';
   /** CONFIG_PREEMPT: a task may be preempted anywhere, inside a trampoline too. */
@@ -96,7 +98,7 @@ export const DEFAULT_CONFIG: KernelConfig = {
   era: '3.18',
   traceEntries: 1 << 16,
   cpus: 1,
-  patching: 'direct',
+  patching: 'int3',
   preempt: false,
   dynamicTrampolines: false,
   trampolineSync: 'schedule_on_each_cpu',
@@ -110,7 +112,7 @@ export const MAX_CPUS = 8;
 
 /**
  * Every value of a KernelConfig: the defaults for what `config` leaves out
- * (with several CPUs, patching defaults to the int3 protocol), checked.
+ * (some of them the era's), checked.
  */
 export function resolveConfig(config: Partial<KernelConfig>): KernelConfig {
   const cfg: KernelConfig = { ...DEFAULT_CONFIG, ...config };
@@ -118,7 +120,6 @@ export function resolveConfig(config: Partial<KernelConfig>): KernelConfig {
   // An era's own answer to dynamic trampolines, unless the caller chose one.
   if (config.dynamicTrampolines === undefined) cfg.dynamicTrampolines = era.dynamicTrampolines;
   if (config.trampolineSync === undefined) cfg.trampolineSync = era.trampolineSync;
-  if (config.patching === undefined && cfg.cpus > 1) cfg.patching = 'int3';
   if (!Number.isInteger(cfg.functions) || cfg.functions < 0 || cfg.functions > MAX_FUNCTIONS) {
     throw new RangeError(`functions must be a whole number from 0 to ${MAX_FUNCTIONS}, not ${cfg.functions}`);
   }

@@ -7,6 +7,7 @@ import { ScenarioError, loadScenarioText } from '../scenarios/engine/load.js';
 import { inspectScenario, runScenario } from '../scenarios/engine/run.js';
 import { explainFunction } from '../kernel-model/views/explain.js';
 import { compare } from '../scenarios/engine/expectations.js';
+import { resolveConfig } from '../kernel-model/kernel.js';
 
 async function outcome(text: string, what: RegExp) {
   const r = await runScenario(loadScenarioText(text, 't.yaml'));
@@ -171,5 +172,16 @@ steps:
       expect(after('vfs_write').instruction).toMatch(/__fentry__/);
       expect(after('do_syscall_64').bytes).toBe('0f 1f 44 00 00');
     });
+  });
+});
+
+describe('after boot the kernel patches with breakpoints (item 7)', () => {
+  test('the int3 protocol is the default on one CPU too', () => {
+    expect(resolveConfig({}).patching).toBe('int3');
+    expect(resolveConfig({ cpus: 1, era: 'modern' }).patching).toBe('int3');
+  });
+  test('config.cpus is bad input beyond the CPUs the machine has', () => {
+    const e = loadError('name: t\nconfig: { cpus: 99 }\nsteps:\n  - call: vfs_read\n');
+    expect(e.message).toMatch(/bad\.yaml:2/);
   });
 });

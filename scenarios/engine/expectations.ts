@@ -140,6 +140,11 @@ const moduleBytes: Checker<'moduleBytes'> = ({ kernel }, want) => {
   return [{ what: 'module_bytes', passed: compare(used, want), detail: `expected ${countText(want)}, module space has ${used} bytes in use` }];
 };
 
+const int3Hits: Checker<'int3Hits'> = ({ ftrace }, want) => {
+  const hits = BigInt(ftrace.arch.int3Hits);
+  return [{ what: 'int3_hits', passed: compare(hits, want), detail: `expected ${countText(want)}, CPUs hit a patching int3 ${hits} times` }];
+};
+
 const warnings: Checker<'warnings'> = ({ kernel }, want) => {
   const log = kernel.dmesg;
   if ('none' in want) return [{ what: 'warnings', passed: log.length === 0, detail: log.length ? log.join(' | ') : 'none' }];
@@ -157,6 +162,7 @@ export const CHECKERS: CheckerTable = {
   trampolines: { inVariant: false, check: trampolines },
   ftraceCall: { inVariant: false, check: ftraceCall },
   moduleBytes: { inVariant: false, check: moduleBytes },
+  int3Hits: { inVariant: false, check: int3Hits },
   warnings: { inVariant: false, check: warnings },
 };
 

@@ -275,6 +275,7 @@ function parseExpect(loc: Locator, base: Path, b: RawStep<'expect'>, needOps: (p
   }
   if (b.ftrace_call !== undefined) e.ftraceCall = b.ftrace_call;
   if (b.module_bytes !== undefined) e.moduleBytes = parseCount(b.module_bytes);
+  if (b.int3_hits !== undefined) e.int3Hits = parseCount(b.int3_hits);
   if (b.warnings !== undefined) e.warnings = b.warnings === 'none' ? { none: true } : { contains: b.warnings };
   return e;
 }

@@ -13,9 +13,10 @@ import type { Ftrace, FtraceResult } from '../../kernel-model/ftrace/core.js';
 import type { FtraceOps } from '../../kernel-model/ftrace/ops.js';
 import type { Kernel } from '../../kernel-model/kernel.js';
 import { TraceBuffer } from '../../kernel-model/trace/ring-buffer.js';
+import { Smp } from '../../kernel-model/smp/scheduler.js';
 import { defaultArgs, measureTracedCall, runWorkload } from '../../kernel-model/workloads/workloads.js';
 import { ScenarioError } from './load.js';
-import { checkEvents, currentRules, type KnownCall } from '../../kernel-model/trace/check-events.js';
+import { checkEvents, currentRules, type EventRules, type KnownCall } from '../../kernel-model/trace/check-events.js';
 import { evaluateExpectation, type CheckContext } from './expectations.js';
 import type { Arg, Scenario, ScenarioConfig, Step } from './types.js';
 
@@ -83,6 +84,41 @@ interface RunState extends CheckContext {
   lastTrampoline: Map<string, bigint>;
   instructions: Record<string, number>;
   variantRun: boolean;
+  /** With config.cpus > 1: the scheduler that runs workloads on CPUs 1.. */
+  smp: Smp | undefined;
+}
+
+/** What each ops traced at one moment, for events another CPU wrote while a step changed it. */
+type OpsSnapshot = Map<FtraceOps, { registered: boolean; filter: Set<bigint>; notrace: Set<bigint> }>;
+
+function snapshotOps(st: RunState): OpsSnapshot {
+  return new Map([...st.ops.values()].map((o) => [o, { registered: o.hasFlag('ENABLED'), filter: new Set(o.filter), notrace: new Set(o.notrace) }]));
+}
+
+/** Rules under which an event is right if it was right before the step or after it. */
+function windowRules(before: OpsSnapshot, after: OpsSnapshot): EventRules {
+  const byAddr = new Map<bigint, FtraceOps>();
+  for (const snap of [before, after]) for (const [o, x] of snap) if (x.registered) byAddr.set(o.addr, o);
+  const traces = (snap: OpsSnapshot, o: FtraceOps, ip: bigint) => {
+    const x = snap.get(o);
+    return !!x && x.registered && (x.filter.size === 0 || x.filter.has(ip)) && !x.notrace.has(ip);
+  };
+  return { opsAt: (a) => byAddr.get(a), traced: (o, ip) => traces(before, o, ip) || traces(after, o, ip) };
+}
+
+/** Lets the other CPUs run a little, then checks what every CPU wrote since the step began. */
+function checkOtherCpus(st: RunState, before: OpsSnapshot): void {
+  const smp = st.smp!;
+  smp.run(2);
+  smp.quiesce(); // no CPU is half-way through an event
+  const { events, lost } = st.trace.read(st.checkedUpTo);
+  st.checkedUpTo = st.trace.written;
+  st.events.checked += events.length;
+  st.events.lost += lost;
+  const { rdx, regs, regsChecked } = checkEvents(st.ftrace, events, windowRules(before, snapshotOps(st)));
+  st.events.regsChecked += regsChecked;
+  st.events.rdxProblems.push(...rdx);
+  st.events.regsProblems.push(...regs);
 }
 
 function opsOf(st: RunState, name: string): FtraceOps {
@@ -91,6 +127,7 @@ function opsOf(st: RunState, name: string): FtraceOps {
 
 /** Checks the events the last guest run wrote. */
 function checkNewEvents(st: RunState, known: KnownCall | undefined): void {
+  if (st.smp) return; // checked after the step, over the step's window
   const { events, lost } = st.trace.read(st.checkedUpTo);
   st.checkedUpTo = st.trace.written;
   st.events.checked += events.length;
@@ -209,17 +246,30 @@ async function runOnce(s: Scenario, config: ScenarioConfig, opts: RunOptions): P
     lastTrampoline: new Map(),
     instructions: {},
     variantRun,
+    smp: undefined,
   };
   let fault: GuestFault | FtraceBugError | undefined;
   try {
     checkReferences(s, kernel, ftrace);
     for (const o of s.ops) st.ops.set(o.name, ftrace.createOps({ name: o.name, callback: o.callback, flags: o.flags, dynamic: o.dynamic }));
+    if (kernel.config.cpus > 1) {
+      // The other CPUs run workloads, restarted as they return, and run at
+      // every synchronisation of the patching protocol.
+      const smp = new Smp({ kernel, ftrace }, { seed: config.seed ?? 1, quantum: [5, 150], quantaPerSync: 1 });
+      for (let c = 1; c < kernel.config.cpus; c++) {
+        smp.start(c, c % 2 ? { fn: 'sim_workload_syscalls', args: [4n, kernel.userBuffer + BigInt(c * 0x1000)] } : { fn: 'sim_workload_callgraph', args: [3n, BigInt(c)] });
+      }
+      smp.attach();
+      st.smp = smp;
+    }
     const last = Math.min(opts.untilStep ?? s.steps.length - 1, s.steps.length - 1);
     let i = 0;
     for (; i <= last; i++) {
       const step = s.steps[i]!;
       try {
+        const before = st.smp ? snapshotOps(st) : undefined;
         executeStep(st, i, step);
+        if (before) checkOtherCpus(st, before);
       } catch (e) {
         if (!(e instanceof GuestFault) && !(e instanceof FtraceBugError)) throw e;
         fault = e;
@@ -227,6 +277,8 @@ async function runOnce(s: Scenario, config: ScenarioConfig, opts: RunOptions): P
         break; // the machine is in no state to go on
       }
     }
+    for (const f of st.smp?.faults ?? []) st.checks.push({ name: `CPU ${f.cpu} (task ${f.task})`, passed: false, detail: f.fault.message });
+    st.smp?.detach();
     await opts.inspect?.({ kernel, ftrace, ops: st.ops, stepsRun: i, failedChecks: st.checks.filter((c) => !c.passed) });
     return { st, fault };
   } finally {

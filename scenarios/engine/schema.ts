@@ -8,7 +8,7 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { CALLBACK_KIND, USER_OPS_FLAGS } from '../../kernel-model/abi.js';
 import { RETURNED_ERRNOS } from '../../kernel-model/ftrace/core.js';
-import { ERAS, ERA_ALIASES, MAX_FUNCTIONS } from '../../kernel-model/kernel.js';
+import { ERAS, ERA_ALIASES, MAX_CPUS, MAX_FUNCTIONS } from '../../kernel-model/kernel.js';
 import { WORKLOAD_NAMES } from '../../kernel-model/workloads/workloads.js';
 
 /** Bounds on what a step asks the guest to do. */
@@ -53,6 +53,9 @@ const ConfigSchema = Type.Object(
     modules: Type.Optional(Type.Boolean()),
     trampolines: Type.Optional(Type.Boolean()),
     era: Type.Optional(Era),
+    /** CPUs 1.. run workloads while the steps run on CPU 0. */
+    cpus: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_CPUS })),
+    seed: Type.Optional(Type.Integer({ minimum: 0, maximum: 0xffffffff })),
   },
   closed,
 );
@@ -123,6 +126,7 @@ export const stepSchemas = {
       trampolines: Type.Optional(Type.Record(Type.String(), Type.String({ pattern: '^(none|allocated|reuses\\([^)]+\\))$' }))),
       ftrace_call: Type.Optional(Type.String()),
       module_bytes: Type.Optional(Count),
+      int3_hits: Type.Optional(Count),
       warnings: Type.Optional(Type.String()),
     },
     { ...closed, minProperties: 1 },

@@ -13,7 +13,11 @@ export interface Where {
 }
 
 /** What a scenario may configure of the kernel it boots. */
-export type ScenarioConfig = Pick<KernelConfig, 'functions' | 'modules' | 'trampolines' | 'era'>;
+export type ScenarioConfig = Pick<KernelConfig, 'functions' | 'modules' | 'trampolines' | 'era'> &
+  Partial<Pick<KernelConfig, 'cpus'>> & {
+    /** Seeds the scheduler of the other CPUs (config.cpus > 1). */
+    seed?: number;
+  };
 
 export interface OpsDecl {
   name: string;
@@ -37,6 +41,8 @@ export interface Expectation {
   trampolines?: Record<string, TrampolineExpectation>;
   ftraceCall?: string;
   moduleBytes?: CountExpectation;
+  /** Times a CPU hit a site the breakpoint protocol had half-written. */
+  int3Hits?: CountExpectation;
   warnings?: { contains: string } | { none: true };
 }
 
