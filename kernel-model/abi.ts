@@ -92,6 +92,11 @@ export const TRACE_ENTRY = {
 /** Which built-in callback wrote an entry (TRACE_ENTRY.KIND, a u16; CPU is a u16, PID a u32). */
 export const CALLBACK_KIND = { function_trace: 1, counter: 2, kprobe_regs: 3 } as const;
 export type CallbackName = keyof typeof CALLBACK_KIND;
+/**
+ * Whether the kernel's ops for each callback is FTRACE_OPS_FL_RECURSION_SAFE:
+ * the function tracer's and the self-test probes' are; kprobes' is not.
+ */
+export const CALLBACK_RECURSION_SAFE: Record<CallbackName, boolean> = { function_trace: true, counter: true, kprobe_regs: false };
 export const CALLBACK_FUNC: Record<CallbackName, string> = {
   function_trace: 'function_trace_call',
   counter: 'ftrace_count_probe',
@@ -104,7 +109,14 @@ export const FILE = { POS: 0, DATA: 8, SIZE: 16, CSUM: 24, STRUCT_SIZE: 32 } as 
 export const NR = { read: 0, write: 1, getpid: 39, syscalls: 40 } as const;
 
 /* Per-CPU area fields (%gs-relative). */
-export const PERCPU = { CPU_NUMBER: 0, RECURSION: 8, CURRENT_PID: 16 } as const;
+/*
+ * Per-CPU data. RECURSION is current->trace_recursion and PREEMPT_COUNT the
+ * running task's preempt count: the scheduler swaps both with the task, so
+ * they are per task, as in the kernel.
+ */
+export const PERCPU = { CPU_NUMBER: 0, RECURSION: 8, CURRENT_PID: 16, PREEMPT_COUNT: 24 } as const;
+/** trace_recursion bits (kernel/trace/trace.h, v3.x): the list function's, in normal task context. */
+export const TRACE_RECURSION = { LIST_NORMAL_BIT: 11 } as const;
 
 /** Every constant above that the x86 sources use, as assembler symbols. */
 export function abiSymbols(): Map<string, bigint> {
@@ -121,6 +133,7 @@ export function abiSymbols(): Map<string, bigint> {
   put('TE_', TRACE_ENTRY);
   put('KIND_', CALLBACK_KIND);
   put('PERCPU_', PERCPU);
+  put('TRACE_RECURSION_', TRACE_RECURSION);
   put('FILE_', FILE);
   put('NR_', NR);
   m.set('__KERNEL_CS', __KERNEL_CS);

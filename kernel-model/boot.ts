@@ -20,7 +20,7 @@ export async function boot(config: Partial<KernelConfig> = {}, hooks: BootHooks 
   const { kernel, assembleMs, loadMs, fromCache } = await Kernel.assemble(config);
   try {
     hooks.beforeFtraceInit?.(kernel);
-    const ftrace = new Ftrace(kernel, (k, ftraceLocation) => new X86Ftrace(k, ftraceLocation));
+    const ftrace = new Ftrace(kernel, (k, ftraceLocation, opsGetFunc) => new X86Ftrace(k, ftraceLocation, opsGetFunc));
     const { nopMs } = ftrace.convertCallSitesToNop();
     return { kernel, ftrace, timings: { assembleMs, loadMs, nopMs, totalMs: performance.now() - t0, fromCache } };
   } catch (e) {

@@ -59,7 +59,7 @@ export interface BootReport {
 }
 
 /** Makes the arch layer for a kernel; ftrace_location() is the core's, as the records are. */
-export type ArchFactory = (kernel: Kernel, ftraceLocation: (ip: bigint) => boolean) => FtraceArch;
+export type ArchFactory = (kernel: Kernel, ftraceLocation: (ip: bigint) => boolean, opsGetFunc: (ops: FtraceOps) => bigint) => FtraceArch;
 
 export class Ftrace {
   readonly arch: FtraceArch;
@@ -88,7 +88,7 @@ export class Ftrace {
     makeArch: ArchFactory,
   ) {
     this.records = new DynFtraceTable(kernel.memory, kernel.recordsBase, kernel.program.mcountLoc);
-    this.arch = makeArch(kernel, (ip) => this.records.lookup(ip) !== undefined);
+    this.arch = makeArch(kernel, (ip) => this.records.lookup(ip) !== undefined, (ops) => this.ftrace_ops_get_func(ops));
     this.codeRanges = takeFtraceCodeRanges(kernel.symbols, kernel.config.modules);
     this.recordNames = this.records.all().map((r) => kernel.symbols.format(r.ip, { short: true }) ?? hex(r.ip));
     this.listEnd = kernel.sym('ftrace_list_end');
@@ -254,15 +254,28 @@ export class Ftrace {
     if (!head) {
       this.setFunctionTraceOp = this.listEnd;
       func = this.stub;
-    } else if (this.opsList.length === 1 && !head.hasFlag('DYNAMIC') && head.hasFlag('RECURSION_SAFE')) {
+    } else if (this.opsList.length === 1) {
+      // ftrace_ops_get_list_func(): a lone dynamic ops still goes through the list function.
       this.setFunctionTraceOp = head.addr;
-      func = head.func;
+      func = head.hasFlag('DYNAMIC') ? this.listFunc : this.ftrace_ops_get_func(head);
     } else {
       this.setFunctionTraceOp = this.listEnd;
       func = this.listFunc;
     }
     this.ftraceTraceFunction = func;
     this.kernel.memory.writeU64(this.kernel.sym('ftrace_trace_function'), func);
+  }
+
+  /**
+   * ftrace_ops_get_func(): what calls an ops alone (ftrace_call, or its
+   * trampoline's call): ops->func if it is recursion safe, else the era's
+   * recursion helper; v3.x sends a dynamic ops to the list function.
+   */
+  ftrace_ops_get_func(ops: FtraceOps): bigint {
+    const rules = eraRules(this.kernel.config.era);
+    if (rules.dynamicOpsGetListFunc && ops.hasFlag('DYNAMIC')) return this.listFunc;
+    if (!ops.hasFlag('RECURSION_SAFE')) return this.kernel.sym(rules.recursionHelper);
+    return ops.func;
   }
 
   private ftrace_startup(ops: FtraceOps, command: number): FtraceResult {

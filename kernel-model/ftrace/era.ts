@@ -25,6 +25,8 @@ export interface EraRules {
    * recursion: v3.18 ftrace_ops_recurs_func, v4.x+ ftrace_ops_assist_func.
    */
   recursionHelper: 'ftrace_ops_recurs_func' | 'ftrace_ops_assist_func';
+  /** ftrace_ops_get_func() sends a dynamic ops to the list function (v3.x); later only update_ftrace_function() does. */
+  dynamicOpsGetListFunc: boolean;
   /** Which t_show() prints enabled_functions. */
   enabledFunctions: '3.18' | 'modern';
   /** trace_print_context(): the width of the pid column ("%-5d", later "%-7d"). */
@@ -39,6 +41,7 @@ const RULES: Readonly<Record<Era, EraRules>> = {
     dynamicTrampolines: false,
     trampolineSync: 'schedule_on_each_cpu',
     recursionHelper: 'ftrace_ops_recurs_func',
+    dynamicOpsGetListFunc: true,
     enabledFunctions: '3.18',
     tracePidWidth: 5,
   },
@@ -49,6 +52,7 @@ const RULES: Readonly<Record<Era, EraRules>> = {
     dynamicTrampolines: true,
     trampolineSync: 'rcu_tasks',
     recursionHelper: 'ftrace_ops_assist_func',
+    dynamicOpsGetListFunc: false,
     enabledFunctions: 'modern',
     tracePidWidth: 7,
   },

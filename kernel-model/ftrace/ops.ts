@@ -8,7 +8,7 @@
  * The TypeScript sets of ips are the kernel's own view of the same hashes,
  * used by the record accounting that ftrace.c does in C.
  */
-import { CALLBACK_FUNC, FTRACE_OPS_FL, GOLDEN_RATIO_64, HASH, HASH_ENTRY, OPS, STATS, type CallbackName, type OpsFlagName } from '../abi.js';
+import { CALLBACK_FUNC, CALLBACK_RECURSION_SAFE, FTRACE_OPS_FL, GOLDEN_RATIO_64, HASH, HASH_ENTRY, OPS, STATS, type CallbackName, type OpsFlagName } from '../abi.js';
 import type { Kernel } from '../kernel.js';
 
 export interface OpsSpec {
@@ -49,7 +49,7 @@ export class FtraceOps {
     m.fill(addr, OPS.SIZE + STATS.SIZE, 0);
     m.writeU64(addr + BigInt(OPS.FUNC), kernel.sym(CALLBACK_FUNC[spec.callback]));
     m.writeU64(addr + BigInt(OPS.PRIVATE), this.statsAddr);
-    let flags = FTRACE_OPS_FL.RECURSION_SAFE; // every built-in callback is
+    let flags = CALLBACK_RECURSION_SAFE[spec.callback] ? FTRACE_OPS_FL.RECURSION_SAFE : 0n;
     for (const f of spec.flags ?? []) flags |= FTRACE_OPS_FL[f];
     this.flags = flags;
   }

@@ -131,8 +131,8 @@ const ftraceCall: Checker<'ftraceCall'> = ({ kernel, ftrace, ops }, want) => {
   const got = target !== undefined ? (kernel.symbols.format(target, { short: true }) ?? hex(target)) : 'nothing';
   const o = ops.get(want);
   if (!o) return [{ what: 'ftrace_call', passed: got === want, detail: `expected ${want}, ftrace_call calls ${got}` }];
-  const passed = target === o.func && kernel.memory.readU64(kernel.sym('function_trace_op')) === o.addr;
-  return [{ what: 'ftrace_call', passed, detail: `expected ${o.name}'s func with function_trace_op = ${o.name}; ftrace_call calls ${got}` }];
+  const passed = target === ftrace.ftrace_ops_get_func(o) && kernel.memory.readU64(kernel.sym('function_trace_op')) === o.addr;
+  return [{ what: 'ftrace_call', passed, detail: `expected ${o.name}'s func (ftrace_ops_get_func) with function_trace_op = ${o.name}; ftrace_call calls ${got}` }];
 };
 
 const moduleBytes: Checker<'moduleBytes'> = ({ kernel }, want) => {
