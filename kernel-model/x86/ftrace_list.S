@@ -77,6 +77,8 @@ ftrace_ops_list_func:
 	xorl	%eax, %eax
 	btsq	$TRACE_RECURSION_LIST_NORMAL_BIT, %gs:PERCPU_RECURSION(%rax)
 	jc	.Llist_recursed
+# The task holds its bit and preemption is still enabled: a scenario may preempt it here.
+ftrace_ops_list_func_bit_held:
 	incq	%gs:PERCPU_PREEMPT_COUNT(%rax)
 	movq	%rdi, %r12
 	movq	%rsi, %r13

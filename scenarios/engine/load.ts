@@ -184,6 +184,13 @@ export function loadScenarioText(text: string, file: string): Scenario {
         loc.check(validateStep.reset_counters, body, path);
         body.forEach((n, j) => needOps([...path, j], n));
         return { where, kind, ops: body };
+      case 'preempt': {
+        loc.check(validateStep.preempt, body, path);
+        const cfg = (raw.config ?? {}) as { cpus?: number; preempt?: boolean };
+        if (!cfg.preempt) loc.fail(path, 'a preempt step needs config.preempt: true');
+        if (body.cpu >= (cfg.cpus ?? 1)) loc.fail([...path, 'cpu'], `there is no CPU ${body.cpu}: config.cpus is ${cfg.cpus ?? 1}`);
+        return { where, kind, cpu: body.cpu, at: body.at, expect: body.expect };
+      }
       case 'corrupt':
         loc.check(validateStep.corrupt, body, path);
         if (body.when === 'before_boot' && i > 0 && !(raw.steps[i - 1]!['corrupt'] as { when?: string } | undefined)?.when) {

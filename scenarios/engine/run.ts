@@ -61,7 +61,7 @@ function checkReferences(s: Scenario, kernel: Kernel, ftrace: Ftrace): void {
         if (typeof a === 'string' && !kernel.symbols.get(a.slice(1))) fail(step.where, `unknown symbol in argument '${a}'`);
       }
     }
-    if (step.kind === 'corrupt' && !kernel.symbols.get(step.at)) fail(step.where, `unknown symbol '${step.at}'`);
+    if ((step.kind === 'corrupt' || step.kind === 'preempt') && !kernel.symbols.get(step.at)) fail(step.where, `unknown symbol '${step.at}'`);
     if (step.kind === 'expect' && step.expect.callsite) {
       for (const fn of Object.keys(step.expect.callsite)) {
         if (!kernel.symbols.get(fn)) fail({ ...step.where, key: `${step.where.key}.callsite.${fn}` }, `unknown function '${fn}'`);
@@ -177,6 +177,21 @@ function executeStep(st: RunState, i: number, step: Step): void {
     case 'reset_counters':
       for (const n of step.ops) st.ops.get(n)?.resetInvocations();
       return;
+    case 'preempt': {
+      const smp = st.smp!;
+      const at = kernel.sym(step.at);
+      if (!smp.runUntil(step.cpu, (rip) => rip === at, 200_000)) {
+        st.checks.push({ name, passed: false, detail: `CPU ${step.cpu} never reached ${step.at}` });
+        return;
+      }
+      const task = smp.current(step.cpu)!;
+      const preempted = smp.preempt(step.cpu);
+      const detail = preempted
+        ? `task ${task.pid} preempted at ${step.at}; now running: ${smp.current(step.cpu)!.pid}`
+        : `task ${task.pid} at ${step.at} not preempted: preempt count ${smp.preemptCount(step.cpu)}`;
+      st.checks.push({ name, passed: preempted === (step.expect === 'preempted'), detail });
+      return;
+    }
     case 'corrupt':
       if (step.beforeBoot) return; // written before ftrace_init()
       kernel.machine.textPoke(kernel.sym(step.at) + BigInt(step.offset), Uint8Array.from(step.bytes));
@@ -256,8 +271,12 @@ async function runOnce(s: Scenario, config: ScenarioConfig, opts: RunOptions): P
       // The other CPUs run workloads, restarted as they return, and run at
       // every synchronisation of the patching protocol.
       const smp = new Smp({ kernel, ftrace }, { seed: config.seed ?? 1, quantum: [5, 150], quantaPerSync: 1 });
+      // With preemption, two tasks per CPU, so that a preempted task has another to give way to.
       for (let c = 1; c < kernel.config.cpus; c++) {
-        smp.start(c, c % 2 ? { fn: 'sim_workload_syscalls', args: [4n, kernel.userBuffer + BigInt(c * 0x1000)] } : { fn: 'sim_workload_callgraph', args: [3n, BigInt(c)] });
+        for (let k = 0; k < (kernel.config.preempt ? 2 : 1); k++) {
+          const ubuf = kernel.userBuffer + BigInt((c * 2 + k) * 0x1000);
+          smp.start(c, c % 2 ? { fn: 'sim_workload_syscalls', args: [4n, ubuf] } : { fn: 'sim_workload_callgraph', args: [3n, BigInt(c)] });
+        }
       }
       smp.attach();
       st.smp = smp;

@@ -56,6 +56,8 @@ const ConfigSchema = Type.Object(
     /** CPUs 1.. run workloads while the steps run on CPU 0. */
     cpus: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_CPUS })),
     seed: Type.Optional(Type.Integer({ minimum: 0, maximum: 0xffffffff })),
+    /** CONFIG_PREEMPT: a task may be preempted anywhere preemption is not disabled. */
+    preempt: Type.Optional(Type.Boolean()),
   },
   closed,
 );
@@ -113,6 +115,15 @@ export const stepSchemas = {
       bytes: Type.Array(Type.Integer({ minimum: 0, maximum: 255 }), { minItems: 1 }),
       /** before_boot: written before ftrace_init() converts the call sites. */
       when: Type.Optional(Type.Literal('before_boot')),
+    },
+    closed,
+  ),
+  preempt: Type.Object(
+    {
+      cpu: Type.Integer({ minimum: 1, maximum: MAX_CPUS - 1 }),
+      at: Type.String(),
+      /** Whether the timer interrupt switches tasks there (it does not while preemption is disabled). */
+      expect: oneOf(['preempted', 'refused'] as const),
     },
     closed,
   ),

@@ -14,7 +14,7 @@ export interface Where {
 
 /** What a scenario may configure of the kernel it boots. */
 export type ScenarioConfig = Pick<KernelConfig, 'functions' | 'modules' | 'trampolines' | 'era'> &
-  Partial<Pick<KernelConfig, 'cpus'>> & {
+  Partial<Pick<KernelConfig, 'cpus' | 'preempt'>> & {
     /** Seeds the scheduler of the other CPUs (config.cpus > 1). */
     seed?: number;
   };
@@ -61,6 +61,7 @@ export type Step =
   | (StepBase & { kind: 'call'; function: string; times: number; args: Arg[] | undefined })
   | (StepBase & { kind: 'run'; workload: Workload; iterations: number })
   | (StepBase & { kind: 'reset_counters'; ops: string[] })
+  | (StepBase & { kind: 'preempt'; cpu: number; at: string; expect: 'preempted' | 'refused' })
   | (StepBase & { kind: 'corrupt'; at: string; offset: number; bytes: number[]; beforeBoot: boolean })
   | (StepBase & { kind: 'measure'; function: string; label: string; args: Arg[] | undefined })
   | (StepBase & { kind: 'expect'; expect: Expectation });
