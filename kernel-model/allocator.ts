@@ -37,6 +37,12 @@ export class RangeAllocator {
     return undefined;
   }
 
+  /** The size of an allocation starting at addr, or undefined. */
+  sizeOf(addr: bigint): number | undefined {
+    const n = this.used.get(addr);
+    return n === undefined ? undefined : Number(n);
+  }
+
   /** Frees an allocation; freeing what was not allocated is a bug in the caller. */
   release(addr: bigint): void {
     const size = this.used.get(addr);

@@ -84,6 +84,12 @@ export interface KernelConfig {
    * 12cce594fa8f), 'rcu_tasks' (every task voluntarily scheduled, 0598e4f08e3d).
    */
   trampolineSync: 'none' | TaskSync;
+  /**
+   * When a replaced filter/notrace hash is freed: 'rcu' (call_rcu_sched, after
+   * every CPU has left the preempt-disabled list walk: the kernel's) or
+   * 'immediate' (the hazard, shown: a CPU still walking reads freed memory).
+   */
+  hashFree: 'rcu' | 'immediate';
   /** Where assembled kernels are cached; undefined disables the cache. */
   cacheDir: string | undefined;
 }
@@ -102,6 +108,7 @@ export const DEFAULT_CONFIG: KernelConfig = {
   preempt: false,
   dynamicTrampolines: false,
   trampolineSync: 'schedule_on_each_cpu',
+  hashFree: 'rcu',
   cacheDir: DEFAULT_CACHE_DIR,
 };
 
@@ -274,6 +281,31 @@ export class Kernel {
   /** What the trace prints for a pid: its comm, or `<...>` as trace_find_cmdline() does for an unknown one. */
   taskComm(pid: number): string {
     return this.comms.get(pid) ?? '<...>';
+  }
+
+  private rcuCallbacks: (() => void)[] = [];
+
+  /** call_rcu(): runs `fn` once a grace period has passed (rcuGracePeriod()). */
+  call_rcu(fn: () => void): void {
+    this.rcuCallbacks.push(fn);
+  }
+
+  /**
+   * A grace period: every CPU has left the code that may hold references
+   * (the caller makes sure of that, e.g. with the scheduler's quiesce()), so
+   * the callbacks queued before it run now.
+   */
+  rcuGracePeriod(): void {
+    const due = this.rcuCallbacks;
+    this.rcuCallbacks = [];
+    for (const fn of due) fn();
+  }
+
+  /** kfree() of guest memory, poisoned first (POISON_FREE, 0x6b) so a stale reader finds garbage, not old data. */
+  kfreePoisoned(addr: bigint): void {
+    const size = this.kmalloc.sizeOf(addr);
+    if (size !== undefined) this.memory.fill(addr, size, 0x6b);
+    this.kmalloc.release(addr);
   }
 
   /** A WARN_ON-style report: logged, never thrown; the caller falls back. */

@@ -192,13 +192,16 @@ export class Ftrace {
     this.arch.arch_ftrace_trampoline_free(ops);
     ops.destroy();
     this.byName.delete(ops.name);
+    this.rcuGracePeriod();
     return OK;
   }
 
   /* ---- registration --------------------------------------------------------- */
 
   register_ftrace_function(ops: FtraceOps): FtraceResult {
-    return this.ftrace_startup(ops, 0);
+    const r = this.ftrace_startup(ops, 0);
+    this.rcuGracePeriod();
+    return r;
   }
 
   unregister_ftrace_function(ops: FtraceOps): FtraceResult {
@@ -381,7 +384,19 @@ export class Ftrace {
       }
       if (found === 0) return fail('EINVAL', `${p} matches no function in available_filter_functions`);
     }
-    return this.ftrace_hash_move(ops, which, hash);
+    const r = this.ftrace_hash_move(ops, which, hash);
+    this.rcuGracePeriod();
+    return r;
+  }
+
+  /**
+   * Lets the RCU callbacks queued so far run: once every CPU is out of
+   * ftrace code (the list walk, where hashes are read, runs with preemption
+   * disabled, so no task can be stopped inside it), no reader is left.
+   */
+  private rcuGracePeriod(): void {
+    this.kernel.machine.scheduler.quiesce();
+    this.kernel.rcuGracePeriod();
   }
 
   /**

@@ -134,10 +134,11 @@ export function hashLong(ip: bigint, bits: number): number {
 
 /**
  * Builds a struct ftrace_hash for `ips` in one kmalloc'd block (header,
- * buckets, entries) and stores its address at `slot`, freeing the block that
- * was there. An empty set is stored as NULL: the kernel's EMPTY_HASH.
- * Freeing at once is safe while one CPU runs guest code only between control
- * plane steps; the kernel defers it with RCU.
+ * buckets, entries) and stores its address at `slot` (rcu_assign_pointer).
+ * The block that was there is freed, poisoned, after a grace period
+ * (free_ftrace_hash_rcu: call_rcu_sched), since another CPU may still be in
+ * ftrace_ops_test() reading it; KernelConfig.hashFree 'immediate' shows why.
+ * An empty set is stored as NULL: the kernel's EMPTY_HASH.
  */
 function writeHashPointer(kernel: Kernel, slot: bigint, ips: ReadonlySet<bigint>): void {
   const m = kernel.memory;
@@ -165,5 +166,7 @@ function writeHashPointer(kernel: Kernel, slot: bigint, ips: ReadonlySet<bigint>
     }
   }
   m.writeU64(slot, addr);
-  if (old !== 0n) kernel.kmalloc.release(old);
+  if (old === 0n) return;
+  if (kernel.config.hashFree === 'immediate') kernel.kfreePoisoned(old);
+  else kernel.call_rcu(() => kernel.kfreePoisoned(old));
 }

@@ -28,6 +28,8 @@ export interface TortureOptions {
   changes: number;
   seed: number;
   era: KernelConfig['era'];
+  /** KernelConfig.hashFree: 'immediate' is the hazard torture must catch. */
+  hashFree?: KernelConfig['hashFree'];
 }
 
 export interface TortureResult {
@@ -61,7 +63,7 @@ function traces(s: OpsState, ip: bigint): boolean {
 }
 
 export async function torture(o: TortureOptions): Promise<TortureResult> {
-  const { kernel, ftrace } = await boot({ functions: 100, cpus: o.cpus, era: o.era, patching: 'int3' });
+  const { kernel, ftrace } = await boot({ functions: 100, cpus: o.cpus, era: o.era, patching: 'int3', hashFree: o.hashFree ?? 'rcu' });
   const violations: string[] = [];
   try {
     const smp = new Smp({ kernel, ftrace }, { seed: o.seed, quantum: [5, 150], quantaPerSync: 1 });
@@ -145,7 +147,12 @@ export async function torture(o: TortureOptions): Promise<TortureResult> {
       drain([before, after], `during ${what}`, 'change');
       smp.run(Math.floor(rnd() * 4));
       drain([after], `after ${what}`, 'quiet');
+      // The next change must find CPUs anywhere, inside the list walk too:
+      // the drain above left them all outside ftrace code.
+      smp.run(1 + Math.floor(rnd() * 3));
     }
+    // What the CPUs did since the last drain (some may be half-way through a callback).
+    drain([snapshot(pool)], 'after the last change', 'change');
     smp.detach();
     const seconds = (performance.now() - started) / 1000;
     for (const f of smp.faults) violations.push(`CPU ${f.cpu} faulted: ${f.fault.message}`);
