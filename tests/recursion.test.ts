@@ -86,3 +86,29 @@ describe('ftrace_ops_get_func(): an ops that is not recursion safe is called thr
     }
   });
 });
+
+test("a task preempted inside a static ops' trampoline survives its unregistering (the trampoline is kept)", async () => {
+  const booted = await boot({ functions: 0, cpus: 2, preempt: true });
+  const { kernel, ftrace } = booted;
+  try {
+    const tracer = ftrace.createOps({ name: 'tracer', callback: 'function_trace' });
+    ftrace.ftrace_set_filter(tracer, ['vfs_read']);
+    ftrace.register_ftrace_function(tracer);
+    const tramp = tracer.trampoline;
+    expect(tramp).not.toBe(0n);
+    const smp = new Smp(booted, { seed: 4, preemptChance: 0 });
+    const a = smp.start(1, { fn: 'sim_workload_syscalls', args: [1n, kernel.userBuffer + 0x1000n] });
+    smp.start(1, { fn: 'sim_workload_syscalls', args: [1n, kernel.userBuffer + 0x2000n] });
+    smp.attach();
+    expect(smp.runUntil(1, (rip) => rip >= tramp && rip < tramp + BigInt(tracer.trampolineSize) && rip > tramp + 8n)).toBe(true);
+    expect(smp.preempt(1)).toBe(true);
+    expect(ftrace.unregister_ftrace_function(tracer).ok).toBe(true);
+    expect(tracer.trampoline).toBe(tramp);
+    for (let i = 0; i < 2000 && a.completions === 0 && smp.faults.length === 0; i++) smp.run(1);
+    smp.detach();
+    expect(smp.faults).toEqual([]);
+    expect(a.completions).toBeGreaterThan(0);
+  } finally {
+    kernel.close();
+  }
+});
