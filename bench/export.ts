@@ -17,6 +17,7 @@ export interface ExportRow {
 export function benchExport(n: number, repeats: number): ExportRow[] {
   const events: TraceEvent[] = Array.from({ length: n }, (_x, i) => ({
     seq: BigInt(i + 1),
+    ts: BigInt(i + 1),
     graph: undefined,
     ip: 0xffffffff81000000n + BigInt(i % 97) * 16n,
     parentIp: 0xffffffff81001000n,

@@ -50,7 +50,12 @@ const OPS_FLAG_NAMES = [
   'DELETED', 'ADDING', 'REMOVING', 'MODIFYING', 'ALLOC_TRAMP', 'IPMODIFY',
 ] as const;
 export const FTRACE_OPS_FL = Object.fromEntries(OPS_FLAG_NAMES.map((n, i) => [n, 1n << BigInt(i)])) as Record<(typeof OPS_FLAG_NAMES)[number], bigint>;
-/** The flags a scenario may give an ops; the rest are ftrace's own bookkeeping. */
+/**
+ * The flags a scenario may give an ops; the rest are ftrace's own bookkeeping.
+ * SAVE_REGS_IF_SUPPORTED matters only on an arch without
+ * DYNAMIC_FTRACE_WITH_REGS: x86 has it, so alone it asks for nothing, as in
+ * the kernel. IPMODIFY exists from v3.19 (era rules).
+ */
 export const USER_OPS_FLAGS = ['SAVE_REGS', 'SAVE_REGS_IF_SUPPORTED', 'RECURSION_SAFE', 'IPMODIFY'] as const;
 export type OpsFlagName = keyof typeof FTRACE_OPS_FL;
 
@@ -98,6 +103,12 @@ export const CALLBACK_KIND = { function_trace: 1, counter: 2, kprobe_regs: 3, fu
  */
 export const KIND_GRAPH_RETURN = 5;
 export type CallbackName = keyof typeof CALLBACK_KIND;
+/**
+ * Whether the kernel's ops for each callback is FTRACE_OPS_FL_RECURSION_SAFE:
+ * the function tracer's, the self-test probes' and the graph tracer's are;
+ * kprobes' is not.
+ */
+export const CALLBACK_RECURSION_SAFE: Record<CallbackName, boolean> = { function_trace: true, counter: true, kprobe_regs: false, function_graph: true };
 export const CALLBACK_FUNC: Record<CallbackName, string> = {
   function_trace: 'function_trace_call',
   counter: 'ftrace_count_probe',
@@ -112,8 +123,14 @@ export const FILE = { POS: 0, DATA: 8, SIZE: 16, CSUM: 24, STRUCT_SIZE: 32 } as 
 export const NR = { read: 0, write: 1, getpid: 39, syscalls: 40 } as const;
 
 /* Per-CPU area fields (%gs-relative). */
-export const PERCPU = { CPU_NUMBER: 0, RECURSION: 8, CURRENT_PID: 16, CURRENT_TASK: 24, TRACE_CLOCK: 32 } as const;
-
+/*
+ * Per-CPU data. RECURSION is current->trace_recursion and PREEMPT_COUNT the
+ * running task's preempt count: the scheduler swaps both with the task, so
+ * they are per task, as in the kernel. CURRENT_TASK is `current`.
+ */
+export const PERCPU = { CPU_NUMBER: 0, RECURSION: 8, CURRENT_PID: 16, CURRENT_TASK: 24, TRACE_CLOCK: 32, PREEMPT_COUNT: 40 } as const;
+/** trace_recursion bits (kernel/trace/trace.h, v3.x): the list function's, in normal task context. */
+export const TRACE_RECURSION = { LIST_NORMAL_BIT: 11 } as const;
 /*
  * The part of struct task_struct the graph tracer uses: the task's return
  * stack (ret_stack, FTRACE_RETFUNC_DEPTH entries of struct ftrace_ret_stack)
@@ -148,6 +165,7 @@ export function abiSymbols(): Map<string, bigint> {
   m.set('FTRACE_RETFUNC_DEPTH', BigInt(FTRACE_RETFUNC_DEPTH));
   m.set('FTRACE_NOTRACE_DEPTH', BigInt(FTRACE_NOTRACE_DEPTH));
   m.set('KIND_GRAPH_RETURN', BigInt(KIND_GRAPH_RETURN));
+  put('TRACE_RECURSION_', TRACE_RECURSION);
   put('FILE_', FILE);
   put('NR_', NR);
   m.set('__KERNEL_CS', __KERNEL_CS);

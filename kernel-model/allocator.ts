@@ -37,6 +37,12 @@ export class RangeAllocator {
     return undefined;
   }
 
+  /** The size of an allocation starting at addr, or undefined. */
+  sizeOf(addr: bigint): number | undefined {
+    const n = this.used.get(addr);
+    return n === undefined ? undefined : Number(n);
+  }
+
   /** Frees an allocation; freeing what was not allocated is a bug in the caller. */
   release(addr: bigint): void {
     const size = this.used.get(addr);
@@ -58,12 +64,6 @@ export class RangeAllocator {
       prev.end = this.free[i]!.end;
       this.free.splice(i, 1);
     }
-  }
-
-  /** The size of the allocation at `addr`, or undefined when nothing is allocated there. */
-  sizeOf(addr: bigint): number | undefined {
-    const s = this.used.get(addr);
-    return s === undefined ? undefined : Number(s);
   }
 
   get bytesInUse(): number {

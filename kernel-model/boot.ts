@@ -10,11 +10,17 @@ export interface Booted {
   timings: BootTimings;
 }
 
-export async function boot(config: Partial<KernelConfig> = {}): Promise<Booted> {
+export interface BootHooks {
+  /** Runs on the loaded kernel before ftrace_init() (e.g. to corrupt a call site). */
+  beforeFtraceInit?: (kernel: Kernel) => void;
+}
+
+export async function boot(config: Partial<KernelConfig> = {}, hooks: BootHooks = {}): Promise<Booted> {
   const t0 = performance.now();
   const { kernel, assembleMs, loadMs, fromCache } = await Kernel.assemble(config);
   try {
-    const ftrace = new Ftrace(kernel, (k, ftraceLocation) => new X86Ftrace(k, ftraceLocation));
+    hooks.beforeFtraceInit?.(kernel);
+    const ftrace = new Ftrace(kernel, (k, ftraceLocation, opsGetFunc) => new X86Ftrace(k, ftraceLocation, opsGetFunc));
     const { nopMs } = ftrace.convertCallSitesToNop();
     return { kernel, ftrace, timings: { assembleMs, loadMs, nopMs, totalMs: performance.now() - t0, fromCache } };
   } catch (e) {

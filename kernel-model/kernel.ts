@@ -29,6 +29,7 @@ import {
   abiSymbols,
 } from './abi.js';
 import { DataLayout, RangeAllocator } from './allocator.js';
+import { eraRules } from './ftrace/era.js';
 import { initFtraceData, placeFtraceData, placeStaticOpsPool, STATIC_OPS_POOL_SIZE } from './ftrace/data.js';
 import { generateFunctions } from './generate.js';
 import { Machine, type CallOptions, type TaskSync } from './machine.js';
@@ -67,8 +68,10 @@ export interface KernelConfig {
   cpus: number;
   /**
    * How call sites are changed once the kernel runs (arch ftrace_replace_code):
-   * 'direct' (one CPU), 'int3' (the breakpoint protocol; the default with
-   * several CPUs) or 'naive' (bytes written in place: the hazard, shown).
+   * 'int3' (the breakpoint protocol: the kernel's, and the default), 'direct'
+   * (bytes checked and written at once; right only while nothing else runs)
+   * or 'naive' (bytes written in place: the hazard, shown). Boot's
+   * conversion to NOPs is always direct, as ftrace_init()'s is.
    */
   patching: 'direct' | 'int3' | 'naive';
   /** CONFIG_PREEMPT: a task may be preempted anywhere, inside a trampoline too. */
@@ -90,6 +93,12 @@ export interface KernelConfig {
    * hook on every CPU, so off by default; the graph tracer's durations need it.
    */
   instructionClock: boolean;
+  /**
+   * When a replaced filter/notrace hash is freed: 'rcu' (call_rcu_sched, after
+   * every CPU has left the preempt-disabled list walk: the kernel's) or
+   * 'immediate' (the hazard, shown: a CPU still walking reads freed memory).
+   */
+  hashFree: 'rcu' | 'immediate';
   /** Where assembled kernels are cached; undefined disables the cache. */
   cacheDir: string | undefined;
   /**
@@ -109,16 +118,19 @@ export const DEFAULT_CONFIG: KernelConfig = {
   era: '3.18',
   traceEntries: 1 << 16,
   cpus: 1,
-  patching: 'direct',
+  patching: 'int3',
   preempt: false,
   dynamicTrampolines: false,
   trampolineSync: 'schedule_on_each_cpu',
   instructionClock: false,
+  hashFree: 'rcu',
   cacheDir: DEFAULT_CACHE_DIR,
   callBudgetMs: 10_000,
 };
 
 export const MAX_FUNCTIONS = 200_000;
+/** module_alloc() hands out whole pages. */
+export const MODULE_ALIGN = 4096;
 export const MAX_CPUS = 8;
 
 /** A kernel configuration that no kernel can be built with: bad input, not a bug. */
@@ -131,11 +143,14 @@ export class ConfigError extends Error {
 
 /**
  * Every value of a KernelConfig: the defaults for what `config` leaves out
- * (with several CPUs, patching defaults to the int3 protocol), checked.
+ * (some of them the era's), checked.
  */
 export function resolveConfig(config: Partial<KernelConfig>): KernelConfig {
   const cfg: KernelConfig = { ...DEFAULT_CONFIG, ...config };
-  if (config.patching === undefined && cfg.cpus > 1) cfg.patching = 'int3';
+  const era = eraRules(cfg.era);
+  // An era's own answer to dynamic trampolines, unless the caller chose one.
+  if (config.dynamicTrampolines === undefined) cfg.dynamicTrampolines = era.dynamicTrampolines;
+  if (config.trampolineSync === undefined) cfg.trampolineSync = era.trampolineSync;
   if (!Number.isInteger(cfg.functions) || cfg.functions < 0 || cfg.functions > MAX_FUNCTIONS) {
     throw new ConfigError(`functions must be a whole number from 0 to ${MAX_FUNCTIONS}, not ${cfg.functions}`);
   }
@@ -220,7 +235,7 @@ export class Kernel {
 
     this.stackTop = this.stackBase(0) + BigInt(THREAD_SIZE);
     this.kmalloc = new RangeAllocator('kmalloc', PAGE_OFFSET, DIRECT_MAP_SIZE, 16);
-    this.moduleSpace = config.modules ? new RangeAllocator('module_alloc', MODULES_VADDR, MODULES_SIZE, 4096) : undefined;
+    this.moduleSpace = config.modules ? new RangeAllocator('module_alloc', MODULES_VADDR, MODULES_SIZE, MODULE_ALIGN) : undefined;
     this.staticPool = new RangeAllocator('static ftrace_ops', this.sym('__static_ops_pool'), STATIC_OPS_POOL_SIZE, 16);
     this.machine = new Machine(memory, config.cpus, (a) => this.symbolize(a), program.symbols.addr('__sim_return'));
     this.machine.cpus.forEach((e, c) => e.writeReg('gs_base', PERCPU_BASE + BigInt(c * PERCPU_STRIDE)));
@@ -280,9 +295,44 @@ export class Kernel {
       const area = PERCPU_BASE + BigInt(c * PERCPU_STRIDE);
       m.writeU64(area + BigInt(PERCPU.CPU_NUMBER), BigInt(c));
       m.writeU64(area + BigInt(PERCPU.CURRENT_PID), BigInt(c + 1));
-      this.savedCmdlines.set(c + 1, 'ftrace-sim');
+      this.setTaskComm(c + 1, `sim/${c}`);
     }
     this.tasks.initCpus(this.config.cpus);
+  }
+
+
+  setTaskComm(pid: number, comm: string): void {
+    this.savedCmdlines.set(pid, comm.slice(0, 15));
+  }
+
+  /** What the trace prints for a pid: its comm, or `<...>` as trace_find_cmdline() does for an unknown one. */
+  taskComm(pid: number): string {
+    return this.savedCmdlines.get(pid) ?? '<...>';
+  }
+
+  private rcuCallbacks: (() => void)[] = [];
+
+  /** call_rcu(): runs `fn` once a grace period has passed (rcuGracePeriod()). */
+  call_rcu(fn: () => void): void {
+    this.rcuCallbacks.push(fn);
+  }
+
+  /**
+   * A grace period: every CPU has left the code that may hold references
+   * (the caller makes sure of that, e.g. with the scheduler's quiesce()), so
+   * the callbacks queued before it run now.
+   */
+  rcuGracePeriod(): void {
+    const due = this.rcuCallbacks;
+    this.rcuCallbacks = [];
+    for (const fn of due) fn();
+  }
+
+  /** kfree() of guest memory, poisoned first (POISON_FREE, 0x6b) so a stale reader finds garbage, not old data. */
+  kfreePoisoned(addr: bigint): void {
+    const size = this.kmalloc.sizeOf(addr);
+    if (size !== undefined) this.memory.fill(addr, size, 0x6b);
+    this.kmalloc.release(addr);
   }
 
   /** A WARN_ON-style report: logged, never thrown; the caller falls back. */

@@ -15,7 +15,9 @@ describe('built-in scenarios', () => {
     expect(failed).toEqual([]);
     expect(r.passed).toBe(true);
     expect(r.callbacks.rdxMismatches).toBe(0);
-    expect(r.checks.some((c) => c.name.endsWith('rdx') && /all \d+ invocations/.test(c.detail))).toBe(true);
+    // Where ftrace_bug() killed ftrace at boot no callback can run: nothing to check.
+    const killed = r.warnings.some((w) => w.includes('ftrace failed to modify'));
+    expect(r.checks.some((c) => c.name.endsWith('rdx') && /all \d+ invocations/.test(c.detail))).toBe(!killed);
   });
 });
 

@@ -33,9 +33,10 @@ test('the tracefs files show guest state in the kernel formats', async () => {
 
     expect(norm(enabledFunctions(kernel, ftrace))).toBe(
       [
-        'vfs_read (2) R ->ftrace_ops_list_func',
-        'new_sync_read (1)  \ttramp: <addr> (function_trace_call) ->function_trace_call',
-        'fsnotify_access (1)  \ttramp: <addr> (function_trace_call) ->function_trace_call',
+        // v3.18 t_show(): "%ps" " (%ld)%s" and, for TRAMP_EN, "\ttramp: %pS" (a trampoline has no symbol)
+        'vfs_read (2) R',
+        'new_sync_read (1)  \ttramp: <addr>',
+        'fsnotify_access (1)  \ttramp: <addr>',
         '',
       ].join('\n'),
     );
@@ -46,11 +47,39 @@ test('the tracefs files show guest state in the kernel formats', async () => {
     const trace = traceFile(kernel).split('\n');
     expect(trace[0]).toBe('# tracer: function');
     expect(trace[2]).toBe('# entries-in-buffer/entries-written: 3/3   #P:1');
+    // "%16s-%-5d [%03d] " + 4 latency flags + " %5lu.%06lu: " (the trace clock, in µs), then "%ps <-%ps".
     expect(trace.slice(11, 14)).toEqual([
-      '      ftrace-sim-1     [000] ....     0.000002: vfs_read <-__sim_return',
-      '      ftrace-sim-1     [000] ....     0.000003: new_sync_read <-vfs_read',
-      '      ftrace-sim-1     [000] ....     0.000004: fsnotify_access <-vfs_read',
+      '           sim/0-1     [000] ....     0.000002: vfs_read <-__sim_return',
+      '           sim/0-1     [000] ....     0.000003: new_sync_read <-vfs_read',
+      '           sim/0-1     [000] ....     0.000004: fsnotify_access <-vfs_read',
     ]);
+  });
+});
+
+test('enabled_functions in the modern era: " (%ld)%s%s%s" (R, I, D), "\\ttramp: %pS (%pS)" and " ->%pS"', async () => {
+  const modern = loadScenarioText(
+    `name: golden-modern
+config: { functions: 4, era: modern }
+ops:
+  - { name: tracer, callback: function_trace }
+  - { name: kp, callback: kprobe_regs, flags: [SAVE_REGS, IPMODIFY], dynamic: true }
+steps:
+  - set_filter: { ops: tracer, patterns: ["vfs_read", "fsnotify_access"] }
+  - set_filter: { ops: kp, patterns: [vfs_read] }
+  - register: tracer
+  - register: kp
+`,
+    'golden-modern.yaml',
+  );
+  await inspectScenario(modern, undefined, ({ kernel, ftrace }) => {
+    const size = (n: string) => `0x${kernel.symbols.get(n)!.size.toString(16)}`;
+    expect(norm(enabledFunctions(kernel, ftrace))).toBe(
+      [
+        `vfs_read (2) R I   ->ftrace_ops_list_func+0x0/${size('ftrace_ops_list_func')}`,
+        `fsnotify_access (1)      \ttramp: <addr> (function_trace_call+0x0/${size('function_trace_call')}) ->function_trace_call+0x0/${size('function_trace_call')}`,
+        '',
+      ].join('\n'),
+    );
   });
 });
 

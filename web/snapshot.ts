@@ -230,7 +230,7 @@ export async function stepSnapshot(s: Scenario, step: number, fn?: string, confi
       if (!(e instanceof GuestFault)) throw e;
       // The call crashes: what the site holds is still worth showing, and the path up to the crash.
       fault = e.report();
-      explanation = { function: name, site: rec.ip, target: siteTargetLabel(target), stages: siteStages(kernel, rec.ip), trampoline: null, path: [], callbacks: [], graph: null, symbolize: (a) => kernel.symbolize(a) };
+      explanation = { function: name, site: rec.ip, target: siteTargetLabel(target), stages: siteStages(kernel, ftrace, rec), trampoline: null, path: [], callbacks: [], graph: null, symbolize: (a) => kernel.symbolize(a) };
       hops = [];
       try {
         countHops(kernel, ftrace, name, rec.ip, hops);

@@ -22,7 +22,7 @@ function render(file: AnyFile, kernel: Kernel, ftrace: Ftrace, ops: ReadonlyMap<
       return { text: enabledFunctions(kernel, ftrace) };
     case 'trace':
       // current_tracer: function_graph once the graph tracer has written events.
-      return { text: hasGraphEvents(kernel) ? graphTraceFile(kernel) : traceFile(kernel) };
+      return { text: hasGraphEvents(kernel) ? graphTraceFile(kernel) : traceFile(kernel, ftrace) };
     case 'set_graph_function':
     case 'set_graph_notrace':
     case 'max_graph_depth':

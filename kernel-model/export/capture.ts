@@ -8,7 +8,7 @@
 import { KERNEL_DATA, MODULES_SIZE, MODULES_VADDR } from '../abi.js';
 import type { Kernel } from '../kernel.js';
 import { traceClockNs, type TraceEvent } from '../trace/ring-buffer.js';
-import { functionTraceEvents, traceComm } from '../views/tracefs.js';
+import { functionTraceEvents } from '../views/tracefs.js';
 import type { FunctionEventRecord, KallsymsEntry, TraceDatInput } from './trace-dat.js';
 
 export interface CapturedTrace {
@@ -38,7 +38,7 @@ export function kallsyms(kernel: Kernel): KallsymsEntry[] {
 export function captureTrace(kernel: Kernel): CapturedTrace {
   const { events, lost } = functionTraceEvents(kernel);
   const cmdlines = new Map<number, string>();
-  for (const e of events) cmdlines.set(e.pid, traceComm(kernel, e.pid));
+  for (const e of events) cmdlines.set(e.pid, kernel.taskComm(e.pid));
   for (const [pid, comm] of kernel.savedCmdlines) cmdlines.set(pid, comm);
   return {
     cpus: kernel.config.cpus,

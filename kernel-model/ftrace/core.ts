@@ -9,15 +9,18 @@ import { hex } from '../../emu/index.js';
 import { FTRACE_FL, FTRACE_OPS_FL } from '../abi.js';
 import type { Kernel } from '../kernel.js';
 import type { CodeRange } from '../machine.js';
-import type { CodeUpdate, FtraceArch } from './arch.js';
+import { FtraceBugError, type CodeUpdate, type FtraceArch } from './arch.js';
 import { takeFtraceCodeRanges } from './data.js';
+import { eraRules } from './era.js';
 import { FtraceGraph } from './fgraph.js';
 import { filterParseRegex, globMatches } from './glob.js';
 import { FtraceOps, type OpsSpec } from './ops.js';
 import { DynFtraceTable, recFlags, type DynFtrace } from './records.js';
 
 export const ERRNO = { ENOENT: 2, ENOMEM: 12, EBUSY: 16, ENODEV: 19, EINVAL: 22 } as const;
-export type Errno = keyof typeof ERRNO;
+/** The errors this model's register/unregister/set_filter/set_notrace can return. */
+export const RETURNED_ERRNOS = ['EBUSY', 'ENODEV', 'EINVAL'] as const;
+export type Errno = (typeof RETURNED_ERRNOS)[number];
 export type FtraceResult = { ok: true } | { ok: false; errno: Errno; code: number; message: string };
 
 const OK: FtraceResult = { ok: true };
@@ -59,7 +62,7 @@ export interface BootReport {
 }
 
 /** Makes the arch layer for a kernel; ftrace_location() is the core's, as the records are. */
-export type ArchFactory = (kernel: Kernel, ftraceLocation: (ip: bigint) => boolean) => FtraceArch;
+export type ArchFactory = (kernel: Kernel, ftraceLocation: (ip: bigint) => boolean, opsGetFunc: (ops: FtraceOps) => bigint) => FtraceArch;
 
 export class Ftrace {
   readonly arch: FtraceArch;
@@ -75,6 +78,8 @@ export class Ftrace {
   private savedFtraceFunc: bigint;
   private setFunctionTraceOp: bigint;
   private removedOps: FtraceOps | undefined;
+  private ftraceDisabled = false;
+  private bootSites = new Uint8Array(0);
   private ftraceStartUp = 0;
   private readonly listEnd: bigint;
   private readonly listFunc: bigint;
@@ -86,7 +91,7 @@ export class Ftrace {
     makeArch: ArchFactory,
   ) {
     this.records = new DynFtraceTable(kernel.memory, kernel.recordsBase, kernel.program.mcountLoc);
-    this.arch = makeArch(kernel, (ip) => this.records.lookup(ip) !== undefined);
+    this.arch = makeArch(kernel, (ip) => this.records.lookup(ip) !== undefined, (ops) => this.ftrace_ops_get_func(ops));
     this.codeRanges = takeFtraceCodeRanges(kernel.symbols, kernel.config.modules);
     this.recordNames = this.records.all().map((r) => kernel.symbols.format(r.ip, { short: true }) ?? hex(r.ip));
     this.listEnd = kernel.sym('ftrace_list_end');
@@ -104,8 +109,49 @@ export class Ftrace {
    */
   convertCallSitesToNop(): BootReport {
     const t0 = performance.now();
-    this.arch.ftrace_make_nop_at_boot(this.records.all());
+    try {
+      this.arch.ftrace_make_nop_at_boot(this.records.all());
+    } catch (e) {
+      if (!(e instanceof FtraceBugError)) throw e;
+      this.ftrace_bug(e);
+    }
+    const size = this.arch.MCOUNT_INSN_SIZE;
+    const all = this.records.all();
+    this.bootSites = new Uint8Array(all.length * size);
+    all.forEach((r, i) => this.bootSites.set(this.kernel.memory.read(r.ip, size), i * size));
     return { records: this.records.length, nopMs: performance.now() - t0 };
+  }
+
+  /** A call site's bytes as ftrace_init() left them (read back from guest memory then). */
+  siteAfterBoot(rec: DynFtrace): Uint8Array {
+    const size = this.arch.MCOUNT_INSN_SIZE;
+    return this.bootSites.slice(rec.index * size, (rec.index + 1) * size);
+  }
+
+  /** ftrace_disabled: set for good by ftrace_kill(); every later request is -ENODEV. */
+  get disabled(): boolean {
+    return this.ftraceDisabled;
+  }
+
+  /**
+   * ftrace_bug(): report the site that did not hold what ftrace expected,
+   * then FTRACE_WARN_ON_ONCE() kills ftrace. The kernel goes on (it boots,
+   * if this was boot); what was patched stays patched.
+   */
+  private ftrace_bug(e: FtraceBugError): void {
+    this.kernel.warn(e.message);
+    this.ftrace_kill();
+  }
+
+  /** ftrace_kill(): ftrace_disabled = 1, ftrace_enabled = 0, clear_ftrace_function(). */
+  private ftrace_kill(): void {
+    this.ftraceDisabled = true;
+    this.ftraceTraceFunction = this.stub;
+    this.kernel.memory.writeU64(this.kernel.sym('ftrace_trace_function'), this.stub);
+  }
+
+  private disabledResult(what: string): FtraceResult {
+    return fail('ENODEV', `ftrace is disabled (ftrace_kill() after an ftrace bug): ${what} refused`);
   }
 
   recordName(rec: DynFtrace): string {
@@ -123,6 +169,9 @@ export class Ftrace {
   /** Allocates an ops: static ones in kernel data, dynamic ones with kmalloc. */
   createOps(spec: OpsSpec): FtraceOps {
     if (this.byName.has(spec.name)) throw new Error(`an ftrace_ops named ${spec.name} already exists`);
+    if (spec.flags?.includes('IPMODIFY') && !eraRules(this.kernel.config.era).ipmodify) {
+      throw new RangeError(`FTRACE_OPS_FL_IPMODIFY does not exist in v${this.kernel.config.era}`);
+    }
     const ops = new FtraceOps(this.kernel, spec);
     this.byName.set(spec.name, ops);
     return ops;
@@ -146,13 +195,16 @@ export class Ftrace {
     this.arch.arch_ftrace_trampoline_free(ops);
     ops.destroy();
     this.byName.delete(ops.name);
+    this.rcuGracePeriod();
     return OK;
   }
 
   /* ---- registration --------------------------------------------------------- */
 
   register_ftrace_function(ops: FtraceOps): FtraceResult {
-    return this.ftrace_startup(ops, 0);
+    const r = this.ftrace_startup(ops, 0);
+    this.rcuGracePeriod();
+    return r;
   }
 
   unregister_ftrace_function(ops: FtraceOps): FtraceResult {
@@ -184,7 +236,7 @@ export class Ftrace {
 
   private __register_ftrace_function(ops: FtraceOps): FtraceResult {
     if (ops.hasFlag('DELETED')) return fail('EINVAL', `${ops.name} is being deleted`);
-    if (ops.hasFlag('ENABLED')) return fail('EBUSY', `${ops.name} is already registered`);
+    if (ops.hasFlag('ENABLED')) return this.warnFail('EBUSY', `${ops.name} is already registered`);
     if (!this.kernel.isCoreKernelData(ops.addr)) ops.setFlag('DYNAMIC', true);
     ops.setFlag('INITIALIZED', true);
     ops.publishHashes();
@@ -197,8 +249,14 @@ export class Ftrace {
     return OK;
   }
 
+  /** The kernel's `if (WARN_ON(cond)) return -E...;`: the caller's error is also a warning. */
+  private warnFail(errno: Errno, message: string): FtraceResult {
+    this.kernel.warn(`ftrace: ${message}`);
+    return fail(errno, message);
+  }
+
   private __unregister_ftrace_function(ops: FtraceOps): FtraceResult {
-    if (!ops.hasFlag('ENABLED')) return fail('EBUSY', `${ops.name} is not registered`);
+    if (!ops.hasFlag('ENABLED')) return this.warnFail('EBUSY', `${ops.name} is not registered`);
     const i = this.opsList.indexOf(ops);
     if (i < 0) return fail('EINVAL', `${ops.name} is not on ftrace_ops_list`);
     // remove_ftrace_ops(): the predecessor (or the list head) skips it.
@@ -225,9 +283,10 @@ export class Ftrace {
     if (!head) {
       this.setFunctionTraceOp = this.listEnd;
       func = this.stub;
-    } else if (this.opsList.length === 1 && !head.hasFlag('DYNAMIC') && head.hasFlag('RECURSION_SAFE')) {
+    } else if (this.opsList.length === 1) {
+      // ftrace_ops_get_list_func(): a lone dynamic ops still goes through the list function.
       this.setFunctionTraceOp = head.addr;
-      func = head.func;
+      func = head.hasFlag('DYNAMIC') ? this.listFunc : this.ftrace_ops_get_func(head);
     } else {
       this.setFunctionTraceOp = this.listEnd;
       func = this.listFunc;
@@ -237,12 +296,33 @@ export class Ftrace {
     for (const f of this.opsListChanged) f();
   }
 
+  /**
+   * ftrace_ops_get_func(): what calls an ops alone (ftrace_call, or its
+   * trampoline's call): ops->func if it is recursion safe, else the era's
+   * recursion helper; v3.x sends a dynamic ops to the list function.
+   */
+  ftrace_ops_get_func(ops: FtraceOps): bigint {
+    const rules = eraRules(this.kernel.config.era);
+    if (rules.dynamicOpsGetListFunc && ops.hasFlag('DYNAMIC')) return this.listFunc;
+    if (!ops.hasFlag('RECURSION_SAFE')) return this.kernel.sym(rules.recursionHelper);
+    return ops.func;
+  }
+
   private ftrace_startup(ops: FtraceOps, command: number): FtraceResult {
+    if (this.ftraceDisabled) return this.disabledResult(`registering ${ops.name}`);
     const r = this.__register_ftrace_function(ops);
     if (!r.ok) return r;
     this.ftraceStartUp++;
     command |= FTRACE_UPDATE_CALLS;
     ops.flags = ops.flags | FTRACE_OPS_FL.ENABLED | FTRACE_OPS_FL.ADDING;
+    const ip = this.ftrace_hash_ipmodify_update(ops, new Set(), ops.filter);
+    if (!ip.ok) {
+      // The kernel's rollback: off the list again, as if never registered.
+      this.__unregister_ftrace_function(ops);
+      this.ftraceStartUp--;
+      ops.flags = ops.flags & ~(FTRACE_OPS_FL.ENABLED | FTRACE_OPS_FL.ADDING);
+      return ip;
+    }
     this.ftrace_hash_rec_update(ops, true);
     this.ftrace_startup_enable(command);
     ops.setFlag('ADDING', false);
@@ -258,9 +338,11 @@ export class Ftrace {
   }
 
   private ftrace_shutdown(ops: FtraceOps, command: number): FtraceResult {
+    if (this.ftraceDisabled) return this.disabledResult(`unregistering ${ops.name}`);
     const r = this.__unregister_ftrace_function(ops);
     if (!r.ok) return r;
     this.ftraceStartUp--;
+    this.ftrace_hash_ipmodify_update(ops, ops.filter, undefined);
     this.ftrace_hash_rec_update(ops, false);
     command |= FTRACE_UPDATE_CALLS;
     ops.setFlag('ENABLED', false);
@@ -277,17 +359,19 @@ export class Ftrace {
     // No call site points at the ops or its trampoline any more, but another
     // CPU may still be on its way through them: wait until no running task
     // is inside ftrace code (what the kernel's synchronisation gives a kernel
-    // without preemption). The kernel waits for dynamic ops; here every ops'
-    // trampoline is freed below, so always.
+    // without preemption).
     this.kernel.machine.scheduler.quiesce();
+    // Only a dynamic ops loses its trampoline. A static ops keeps it (and
+    // ALLOC_TRAMP) for its next registration, so a task preempted inside it
+    // returns through valid code: v3.18 has no arch_ftrace_trampoline_free at
+    // all, later kernels free only under FTRACE_OPS_FL_DYNAMIC.
+    if (!ops.hasFlag('DYNAMIC')) return OK;
     // A task preempted inside a dynamic ops' trampoline is not running, so the
     // wait above does not see it: the kernel's later answers wait for every
     // CPU to schedule (enough without preemption) or every task to schedule
     // voluntarily (RCU-tasks) before freeing.
     const how = this.kernel.config.trampolineSync;
-    if (ops.hasFlag('DYNAMIC') && ops.trampoline !== 0n && how !== 'none') this.kernel.machine.scheduler.waitFor(how);
-    // Free the trampoline, as arch_ftrace_trampoline_free() (v3.19+) does.
-    // v3.18 itself kept a static ops' trampoline until its next registration.
+    if (ops.trampoline !== 0n && how !== 'none') this.kernel.machine.scheduler.waitFor(how);
     this.arch.arch_ftrace_trampoline_free(ops);
     return OK;
   }
@@ -314,6 +398,7 @@ export class Ftrace {
 
   /** ftrace_set_hash(): edit a copy, fail as a whole when a pattern matches nothing. */
   private ftrace_set_regex(ops: FtraceOps, patterns: readonly string[], reset: boolean, which: 'filter' | 'notrace'): FtraceResult {
+    if (this.ftraceDisabled) return this.disabledResult(`setting ${ops.name}'s ${which}`);
     const hash = reset ? new Set<bigint>() : new Set(which === 'filter' ? ops.filter : ops.notrace);
     for (const p of patterns) {
       const g = filterParseRegex(p);
@@ -326,12 +411,55 @@ export class Ftrace {
       }
       if (found === 0) return fail('EINVAL', `${p} matches no function in available_filter_functions`);
     }
-    this.ftrace_hash_move(ops, which, hash);
+    const r = this.ftrace_hash_move(ops, which, hash);
+    this.rcuGracePeriod();
+    return r;
+  }
+
+  /**
+   * Lets the RCU callbacks queued so far run: once every CPU is out of
+   * ftrace code (the list walk, where hashes are read, runs with preemption
+   * disabled, so no task can be stopped inside it), no reader is left.
+   */
+  private rcuGracePeriod(): void {
+    this.kernel.machine.scheduler.quiesce();
+    this.kernel.rcuGracePeriod();
+  }
+
+  /**
+   * __ftrace_hash_update_ipmodify(): an enabled IPMODIFY ops marks every
+   * record of its filter FTRACE_FL_IPMODIFY, and no record may carry two such
+   * ops (-EBUSY, nothing changed). It must name its functions: an empty
+   * filter, which would mean every function, is -EINVAL. `to` undefined is
+   * the ops leaving (ftrace_hash_ipmodify_disable).
+   */
+  private ftrace_hash_ipmodify_update(ops: FtraceOps, from: ReadonlySet<bigint>, to: ReadonlySet<bigint> | undefined): FtraceResult {
+    if (!ops.hasFlag('ENABLED') || !ops.hasFlag('IPMODIFY')) return OK;
+    if (to !== undefined && to.size === 0) return fail('EINVAL', `${ops.name} has IPMODIFY and no filter: it may not modify every function's ip`);
+    const next = to ?? new Set<bigint>();
+    const changed: { rec: DynFtrace; set: boolean }[] = [];
+    for (const rec of this.records.all()) {
+      if (rec.has(FTRACE_FL.DISABLED)) continue;
+      const inOld = from.has(rec.ip);
+      const inNew = next.has(rec.ip);
+      if (inOld === inNew) continue;
+      if (inNew && rec.has(FTRACE_FL.IPMODIFY)) {
+        for (const c of changed) c.rec.flags = c.set ? recFlags.without(c.rec.flags, FTRACE_FL.IPMODIFY) : recFlags.with(c.rec.flags, FTRACE_FL.IPMODIFY);
+        return fail('EBUSY', `${this.recordName(rec)} already has an ops that modifies its ip`);
+      }
+      rec.flags = inNew ? recFlags.with(rec.flags, FTRACE_FL.IPMODIFY) : recFlags.without(rec.flags, FTRACE_FL.IPMODIFY);
+      changed.push({ rec, set: inNew });
+    }
     return OK;
   }
 
   /** ftrace_hash_move() + ftrace_ops_update_code(): swap the hash and fix the call sites. */
-  private ftrace_hash_move(ops: FtraceOps, which: 'filter' | 'notrace', hash: Set<bigint>): void {
+  private ftrace_hash_move(ops: FtraceOps, which: 'filter' | 'notrace', hash: Set<bigint>): FtraceResult {
+    if (which === 'notrace' && ops.hasFlag('IPMODIFY')) return fail('EINVAL', `${ops.name} has IPMODIFY: it may not have a notrace hash`);
+    if (which === 'filter') {
+      const r = this.ftrace_hash_ipmodify_update(ops, ops.filter, hash);
+      if (!r.ok) return r;
+    }
     const enabled = ops.hasFlag('ENABLED');
     if (enabled) this.ftrace_hash_rec_update(ops, false);
     ops.oldFilter = ops.filter;
@@ -347,6 +475,7 @@ export class Ftrace {
     }
     ops.oldFilter = undefined;
     ops.oldNotrace = undefined;
+    return OK;
   }
 
   /* ---- record accounting ---------------------------------------------------- */
@@ -392,7 +521,7 @@ export class Ftrace {
         // TRAMP is only right while a single ops traces the record. v3.18/3.19
         // always dropped it on decrement; later kernels give the record back
         // to the one remaining ops' trampoline.
-        const keep = count === 1 && this.kernel.config.era === 'modern' && this.ftrace_find_tramp_ops_any_other(rec, ops);
+        const keep = count === 1 && eraRules(this.kernel.config.era).trampolineOnDecrement && this.ftrace_find_tramp_ops_any_other(rec, ops);
         flags = keep ? recFlags.with(flags, FTRACE_FL.TRAMP) : recFlags.without(flags, FTRACE_FL.TRAMP);
       }
       rec.flags = flags;
@@ -490,7 +619,13 @@ export class Ftrace {
       const u = this.__ftrace_replace_code(rec, enable);
       if (u) updates.push(u);
     }
-    this.arch.ftrace_replace_code(updates);
+    try {
+      this.arch.ftrace_replace_code(updates);
+    } catch (e) {
+      // Every patcher checks the whole batch before writing any of it.
+      if (!(e instanceof FtraceBugError)) throw e;
+      this.ftrace_bug(e);
+    }
   }
 
   /**

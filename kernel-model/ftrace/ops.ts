@@ -8,7 +8,7 @@
  * The TypeScript sets of ips are the kernel's own view of the same hashes,
  * used by the record accounting that ftrace.c does in C.
  */
-import { CALLBACK_FUNC, FTRACE_OPS_FL, GOLDEN_RATIO_64, HASH, HASH_ENTRY, OPS, STATS, type CallbackName, type OpsFlagName } from '../abi.js';
+import { CALLBACK_FUNC, CALLBACK_RECURSION_SAFE, FTRACE_OPS_FL, GOLDEN_RATIO_64, HASH, HASH_ENTRY, OPS, STATS, type CallbackName, type OpsFlagName } from '../abi.js';
 import { KernelDataCorrupted } from '../corruption.js';
 import type { Kernel } from '../kernel.js';
 
@@ -53,7 +53,7 @@ export class FtraceOps {
     m.fill(addr, OPS.SIZE + STATS.SIZE, 0);
     m.writeU64(addr + BigInt(OPS.FUNC), kernel.sym(CALLBACK_FUNC[spec.callback]));
     m.writeU64(addr + BigInt(OPS.PRIVATE), this.statsAddr);
-    let flags = FTRACE_OPS_FL.RECURSION_SAFE; // every built-in callback is
+    let flags = CALLBACK_RECURSION_SAFE[spec.callback] ? FTRACE_OPS_FL.RECURSION_SAFE : 0n;
     for (const f of spec.flags ?? []) flags |= FTRACE_OPS_FL[f];
     this.flags = flags;
   }
@@ -140,10 +140,11 @@ export function hashLong(ip: bigint, bits: number): number {
 
 /**
  * Builds a struct ftrace_hash for `ips` in one kmalloc'd block (header,
- * buckets, entries) and stores its address at `slot`, freeing the block that
- * was there. An empty set is stored as NULL: the kernel's EMPTY_HASH.
- * Freeing at once is safe while one CPU runs guest code only between control
- * plane steps; the kernel defers it with RCU.
+ * buckets, entries) and stores its address at `slot` (rcu_assign_pointer).
+ * The block that was there is freed, poisoned, after a grace period
+ * (free_ftrace_hash_rcu: call_rcu_sched), since another CPU may still be in
+ * ftrace_ops_test() reading it; KernelConfig.hashFree 'immediate' shows why.
+ * An empty set is stored as NULL: the kernel's EMPTY_HASH.
  */
 export function writeHashPointer(kernel: Kernel, slot: bigint, ips: ReadonlySet<bigint>): void {
   const m = kernel.memory;
@@ -171,5 +172,7 @@ export function writeHashPointer(kernel: Kernel, slot: bigint, ips: ReadonlySet<
     }
   }
   m.writeU64(slot, addr);
-  if (old !== 0n) kernel.kmalloc.release(old);
+  if (old === 0n) return;
+  if (kernel.config.hashFree === 'immediate') kernel.kfreePoisoned(old);
+  else kernel.call_rcu(() => kernel.kfreePoisoned(old));
 }

@@ -64,6 +64,9 @@ export interface Task {
   /** Times it called schedule() or returned: RCU-tasks' quiescent states. */
   voluntary: number;
   completions: number;
+  /** current->trace_recursion and the preempt count while switched out. */
+  traceRecursion: bigint;
+  preemptCount: bigint;
 }
 
 interface CpuState {
@@ -141,10 +144,10 @@ export class Smp implements CpuScheduler {
     const stackTop = s.tasks.length === 0 ? this.kernel.stackBase(cpu) + BigInt(THREAD_SIZE) : this.kernel.allocTaskStack(id);
     const pid = 100 + id;
     const taskStruct = this.kernel.tasks.create(pid, this.ftrace.graph.active > 0);
-    const t: Task = { id, pid, cpu, spec, stackTop, taskStruct, saved: undefined, voluntary: 0, completions: 0 };
+    const t: Task = { id, pid, cpu, spec, stackTop, taskStruct, saved: undefined, voluntary: 0, completions: 0, traceRecursion: 0n, preemptCount: 0n };
     s.tasks.push(t);
     // Its comm: the workload's name (sim_workload_syscalls runs as "syscalls").
-    this.kernel.savedCmdlines.set(t.pid, spec.fn.replace(/^sim_workload_/, '').slice(0, 15));
+    this.kernel.setTaskComm(t.pid, spec.fn.replace(/^sim_workload_/, ''));
     return t;
   }
 
@@ -175,14 +178,24 @@ export class Smp implements CpuScheduler {
   }
 
   private pid(cpu: number, t: Task): void {
-    this.kernel.memory.writeU64(PERCPU_BASE + BigInt(cpu * PERCPU_STRIDE + PERCPU.CURRENT_PID), BigInt(t.pid));
+    this.kernel.memory.writeU64(this.percpu(cpu, PERCPU.CURRENT_PID), BigInt(t.pid));
     this.kernel.tasks.setCurrent(cpu, t.taskStruct);
+  }
+
+  private percpu(cpu: number, field: number): bigint {
+    return PERCPU_BASE + BigInt(cpu * PERCPU_STRIDE + field);
+  }
+
+  /** The running task's preempt count on a CPU: a task is never preempted while it is above zero. */
+  preemptCount(cpu: number): bigint {
+    return this.kernel.memory.readU64(this.percpu(cpu, PERCPU.PREEMPT_COUNT));
   }
 
   /** Puts a task on its CPU: its saved registers, or a fresh call of its function. */
   private switchIn(s: CpuState, t: Task): void {
     const k = this.kernel;
     const cpu = this.machine.cpus[s.cpu]!;
+    const resuming = t.saved !== undefined;
     if (t.saved) {
       for (const [r, v] of t.saved) cpu.writeReg(r, v);
       t.saved = undefined;
@@ -192,12 +205,18 @@ export class Smp implements CpuScheduler {
       s.pastSchedule = false;
     }
     this.pid(s.cpu, t);
+    // The recursion bits and preempt count are the task's (a fresh call starts with none).
+    const m = this.kernel.memory;
+    m.writeU64(this.percpu(s.cpu, PERCPU.RECURSION), resuming ? t.traceRecursion : 0n);
+    m.writeU64(this.percpu(s.cpu, PERCPU.PREEMPT_COUNT), resuming ? t.preemptCount : 0n);
     this.started.add(t);
   }
 
   private switchOut(s: CpuState, t: Task): void {
     const cpu = this.machine.cpus[s.cpu]!;
     t.saved = new Map(GENERAL_REGS.map((r) => [r, cpu.readReg(r)]));
+    t.traceRecursion = this.kernel.memory.readU64(this.percpu(s.cpu, PERCPU.RECURSION));
+    t.preemptCount = this.preemptCount(s.cpu);
   }
 
   /** Switches the CPU to its next task (round robin); a context switch either way. */
@@ -261,7 +280,7 @@ export class Smp implements CpuScheduler {
         this.contextSwitch(s);
         return 'schedule';
       }
-      if (k.config.preempt && s.tasks.length > 1 && this.random() < this.preemptChance) this.contextSwitch(s);
+      if (k.config.preempt && s.tasks.length > 1 && this.preemptCount(s.cpu) === 0n && this.random() < this.preemptChance) this.contextSwitch(s);
       return 'quantum';
     } catch (e) {
       if (!(e instanceof GuestFault)) throw e;
@@ -282,9 +301,12 @@ export class Smp implements CpuScheduler {
   }
 
   /** A timer interrupt on `cpu` now: its task is preempted where it is. */
-  preempt(cpu: number): void {
+  preempt(cpu: number): boolean {
     if (!this.kernel.config.preempt) throw new Error('preemption needs KernelConfig.preempt');
+    // With preemption disabled the interrupt only marks the task for rescheduling.
+    if (this.preemptCount(cpu) !== 0n) return false;
     this.contextSwitch(this.state(cpu));
+    return true;
   }
 
   /** Runs each CPU whose running task is inside ftrace code until it has left it (ftrace_sync_ipi). */

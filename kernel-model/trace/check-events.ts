@@ -36,9 +36,14 @@ export interface EventRules {
  * ops means. kprobe_regs events must also carry a pt_regs whose ip is the
  * traced call's return address (site + 5).
  */
-export function checkEvents(ftrace: Ftrace, events: readonly TraceEvent[], rules: EventRules): { rdx: EventProblem[]; regs: EventProblem[] } {
+export function checkEvents(
+  ftrace: Ftrace,
+  events: readonly TraceEvent[],
+  rules: EventRules,
+): { rdx: EventProblem[]; regs: EventProblem[]; regsChecked: number } {
   const rdx: EventProblem[] = [];
   const regs: EventProblem[] = [];
+  let regsChecked = 0;
   const { kernel } = ftrace;
   const siteSize = BigInt(ftrace.arch.MCOUNT_INSN_SIZE);
   const name = (a: bigint) => kernel.symbols.format(a, { short: true }) ?? hex(a);
@@ -60,6 +65,7 @@ export function checkEvents(ftrace: Ftrace, events: readonly TraceEvent[], rules
       continue;
     }
     if (e.callback === 'kprobe_regs') {
+      regsChecked++;
       const known = rules.known;
       if (e.regs === 0n) regs.push({ seq: e.seq, function: fn, problem: `${ops.name} wants SAVE_REGS but got %rcx = NULL` });
       else if (e.aux0 !== e.ip + siteSize) {
@@ -69,7 +75,7 @@ export function checkEvents(ftrace: Ftrace, events: readonly TraceEvent[], rules
       }
     }
   }
-  return { rdx, regs };
+  return { rdx, regs, regsChecked };
 }
 
 /** The rules of a kernel at rest: the registered ops, with their current hashes. */

@@ -40,6 +40,13 @@ export interface TraceEvent {
   pid: number;
   /** function_graph: which of its two events this is (depth in regs, calltime in aux0, rettime in aux1). */
   graph: 'entry' | 'return' | undefined;
+  /**
+   * The trace clock's value for the event: the kernel's "counter" clock
+   * (trace_clock_counter(), one atomic counter across CPUs, not in ns), which
+   * is the event's sequence number here. Everything that prints a time
+   * takes it from here.
+   */
+  ts: bigint;
   /** kprobe_regs: regs->ip and regs->di. */
   aux0: bigint;
   aux1: bigint;
@@ -113,6 +120,7 @@ export class TraceBuffer {
         callback: KIND_NAMES.get(kind),
         cpu: v.getUint16(o + TRACE_ENTRY.CPU, true),
         pid: v.getUint32(o + TRACE_ENTRY.PID, true),
+        ts: s,
         aux0: v.getBigUint64(o + TRACE_ENTRY.AUX0, true),
         aux1: v.getBigUint64(o + TRACE_ENTRY.AUX1, true),
       });

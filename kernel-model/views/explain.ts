@@ -9,6 +9,7 @@ import { hex, hexBytes, type HookHandle } from '../../emu/index.js';
 import { CALLBACK_FUNC, type CallbackName } from '../abi.js';
 import { siteTargetLabel, type Ftrace } from '../ftrace/core.js';
 import type { FtraceOps } from '../ftrace/ops.js';
+import type { DynFtrace } from '../ftrace/records.js';
 import type { Kernel } from '../kernel.js';
 import { defaultArgs } from '../workloads/workloads.js';
 
@@ -185,14 +186,15 @@ function graphHooks(kernel: Kernel, armed: () => boolean, out: GraphVisit[]): Ho
   ];
 }
 
-/** A call site's bytes as compiled, after boot and now, each with its instruction. */
-export function siteStages(kernel: Kernel, site: bigint): SiteStage[] {
+/** A call site's bytes as compiled, as ftrace_init() left them, and now, each with its instruction. */
+export function siteStages(kernel: Kernel, ftrace: Ftrace, rec: DynFtrace): SiteStage[] {
+  const site = rec.ip;
   const compiled = kernel.program.bytes.subarray(Number(site - kernel.program.base), Number(site - kernel.program.base) + 5);
+  const afterBoot = ftrace.siteAfterBoot(rec);
   const now = kernel.memory.read(site, 5);
-  const nop = Uint8Array.of(0x0f, 0x1f, 0x44, 0x00, 0x00);
   return [
     { stage: 'as compiled', bytes: hexBytes(compiled), instruction: oneInsn(kernel, compiled, site) },
-    { stage: 'after boot (ftrace_init)', bytes: hexBytes(nop), instruction: oneInsn(kernel, nop, site) },
+    { stage: 'after boot (ftrace_init)', bytes: hexBytes(afterBoot), instruction: oneInsn(kernel, afterBoot, site) },
     { stage: 'now', bytes: hexBytes(now), instruction: oneInsn(kernel, now, site) },
   ];
 }
@@ -201,7 +203,7 @@ export function explainFunction(kernel: Kernel, ftrace: Ftrace, fn: string): Exp
   const rec = ftrace.recordOf(fn);
   if (!rec) throw new Error(`${fn} has no fentry call site`);
   const site = rec.ip;
-  const stages = siteStages(kernel, site);
+  const stages = siteStages(kernel, ftrace, rec);
   const target = ftrace.siteTarget(rec);
   const owner = target.kind === 'trampoline' ? ftrace.ops(target.ops) : undefined;
   const { path, callbacks, graph } = tracePath(kernel, ftrace, fn, defaultArgs(kernel, fn), site);

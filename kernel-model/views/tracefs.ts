@@ -8,6 +8,8 @@ import { hex } from '../../emu/index.js';
 import { FTRACE_FL, HASH, HASH_ENTRY, OPS } from '../abi.js';
 import { KernelDataCorrupted, expectMapped } from '../corruption.js';
 import type { Ftrace } from '../ftrace/core.js';
+import { eraRules } from '../ftrace/era.js';
+import type { DynFtrace } from '../ftrace/records.js';
 import type { FtraceOps } from '../ftrace/ops.js';
 import type { Kernel } from '../kernel.js';
 import { TraceBuffer, traceClockNs, type TraceEvent } from '../trace/ring-buffer.js';
@@ -25,24 +27,49 @@ export function availableFilterFunctions(kernel: Kernel, ftrace: Ftrace): string
 }
 
 /**
- * enabled_functions: every ENABLED record with its count and R (regs) flag;
- * a record on a trampoline shows `tramp: <address> (<ops func>)`, and every
- * record ends with `->` the function its path calls.
+ * `%pS`: `name+0xoff/0xsize` for kernel text; a bare `0x…` for anything
+ * kallsyms cannot name. Trampolines are among those in every era: %pS goes
+ * through kallsyms_lookup(), which does not know them (v5.9+ lists them in
+ * /proc/kallsyms as ftrace_trampoline [__builtin__ftrace], but only there).
+ */
+export function pS(kernel: Kernel, ftrace: Ftrace, a: bigint): string {
+  const inTrampoline = ftrace.allOps().some((o) => o.trampoline !== 0n && a >= o.trampoline && a < o.trampoline + BigInt(o.trampolineSize));
+  const named = inTrampoline ? undefined : kernel.symbols.format(a, { withSize: true });
+  return named ?? hex(a);
+}
+
+/** The ops whose trampoline a TRAMP_EN record calls (ftrace_find_tramp_ops_curr's answer, read from the site). */
+function trampOps(ftrace: Ftrace, rec: DynFtrace): FtraceOps | undefined {
+  const site = ftrace.siteTarget(rec);
+  return site.kind === 'trampoline' ? ftrace.ops(site.ops) : undefined;
+}
+
+/**
+ * enabled_functions, as the era's t_show() prints it:
+ *  - v3.18: `%ps (%ld)` and `" R"` (FTRACE_FL_REGS, wanted, not REGS_EN);
+ *    a TRAMP_EN record adds `\ttramp: %pS` of the trampoline;
+ *  - modern (v5.5–6.2): ` (%ld)%s%s%s` for R, I (IPMODIFY) and D (direct,
+ *    never here); a TRAMP_EN record adds `\ttramp: %pS (%pS)` of the
+ *    trampoline and ops->func; then add_trampoline_func()'s ` ->%pS`: what
+ *    the trampoline's call calls, or for a shared caller what ftrace_call
+ *    (ftrace_regs_call) calls (x86 static_tramp_func()).
  */
 export function enabledFunctions(kernel: Kernel, ftrace: Ftrace): string {
+  const modern = eraRules(kernel.config.era).enabledFunctions === 'modern';
+  const target = (a: bigint | undefined) => (a !== undefined ? ` ->${pS(kernel, ftrace, a)}` : '');
   let out = '';
   for (const rec of ftrace.records.all()) {
     const flags = rec.flags;
     if (!(flags & FTRACE_FL.ENABLED)) continue;
-    out += `${ps(kernel, rec.ip)} (${rec.count})${flags & FTRACE_FL.REGS_EN ? ' R' : '  '}`;
-    const site = ftrace.siteTarget(rec);
-    const owner = flags & FTRACE_FL.TRAMP_EN && site.kind === 'trampoline' ? ftrace.ops(site.ops) : undefined;
-    if (owner) {
-      const calls = ftrace.arch.trampolineCallTarget(owner);
-      out += `\ttramp: ${hex(owner.trampoline)} (${ps(kernel, owner.func)}) ->${calls !== undefined ? ps(kernel, calls) : '?'}`;
-    } else {
-      const calls = ftrace.arch.ftraceCallTarget((flags & FTRACE_FL.REGS_EN) !== 0);
-      out += ` ->${calls !== undefined ? ps(kernel, calls) : '?'}`;
+    out += `${ps(kernel, rec.ip)} (${rec.count})${flags & FTRACE_FL.REGS ? ' R' : '  '}`;
+    if (modern) out += `${flags & FTRACE_FL.IPMODIFY ? ' I' : '  '}  `;
+    if (flags & FTRACE_FL.TRAMP_EN) {
+      const ops = trampOps(ftrace, rec);
+      if (!ops) out += '\ttramp: ERROR!';
+      else if (!modern) out += `\ttramp: ${pS(kernel, ftrace, ops.trampoline)}`;
+      else out += `\ttramp: ${pS(kernel, ftrace, ops.trampoline)} (${pS(kernel, ftrace, ops.func)})${target(ftrace.arch.trampolineCallTarget(ops))}`;
+    } else if (modern) {
+      out += target(ftrace.arch.ftraceCallTarget((flags & FTRACE_FL.REGS_EN) !== 0));
     }
     out += '\n';
   }
@@ -87,10 +114,26 @@ export function setFtraceHash(kernel: Kernel, ops: FtraceOps, which: 'filter' | 
   return ips.map((ip) => ps(kernel, ip) + '\n').join('');
 }
 
-/** A task's comm as the trace prints it: saved_cmdlines, or `<...>` for a pid not in it. */
-export function traceComm(kernel: Kernel, pid: number): string {
-  return kernel.savedCmdlines.get(pid) ?? '<...>';
-}
+const HEADER_318 = [
+  '#                              _-----=> irqs-off',
+  '#                             / _----=> need-resched',
+  '#                            | / _---=> hardirq/softirq',
+  '#                            || / _--=> preempt-depth',
+  '#                            ||| /     delay',
+  '#           TASK-PID   CPU#  ||||    TIMESTAMP  FUNCTION',
+  '#              | |       |   ||||       |         |',
+];
+/* print_func_help_header_irq() of v5.17+, with prec = 2 (no tgid column). */
+const HEADER_MODERN = [
+  '#                                _-----=> irqs-off/BH-disabled',
+  '#                               / _----=> need-resched',
+  '#                              | / _---=> hardirq/softirq',
+  '#                              || / _--=> preempt-depth',
+  '#                              ||| / _-=> migrate-disable',
+  '#                              |||| /     delay',
+  '#           TASK-PID     CPU#  |||||  TIMESTAMP  FUNCTION',
+  '#              | |         |   |||||     |         |',
+];
 
 /** The function tracer's events in the ring buffer, oldest first, and how many were lost. */
 export function functionTraceEvents(kernel: Kernel): { events: TraceEvent[]; lost: number } {
@@ -99,31 +142,35 @@ export function functionTraceEvents(kernel: Kernel): { events: TraceEvent[]; los
 }
 
 /**
- * The function tracer's `trace` file (v3.x format, irq-info on), with each
- * event's CPU and pid as the guest recorded them and its time from the trace
- * clock (traceClockNs).
+ * One event's context as trace_print_context() prints it: comm-pid, CPU,
+ * the latency flags and the time, in seconds.microseconds of the trace clock
+ * (traceClockNs), which trace.dat records too. The flags are all `.`: the
+ * model has no interrupts.
  */
-export function traceFile(kernel: Kernel): string {
+export function traceContext(kernel: Kernel, e: TraceEvent): string {
+  const modern = eraRules(kernel.config.era).enabledFunctions === 'modern';
+  const pidWidth = eraRules(kernel.config.era).tracePidWidth;
+  const comm = kernel.taskComm(e.pid).padStart(16);
+  const lat = modern ? '.....' : '....';
+  const us = traceClockNs(e) / 1000n;
+  const ts = `${String(us / 1000000n).padStart(5)}.${String(us % 1000000n).padStart(6, '0')}`;
+  return `${comm}-${String(e.pid).padEnd(pidWidth)} [${String(e.cpu).padStart(3, '0')}] ${lat} ${ts}: `;
+}
+
+/**
+ * The function tracer's `trace` file, in the era's format (irq-info on):
+ * each event's own task, pid and CPU, the number of CPUs, and the trace
+ * clock's raw values. A killed ftrace adds test_ftrace_alive()'s warning.
+ */
+export function traceFile(kernel: Kernel, ftrace?: Ftrace): string {
   const { events: fn, lost } = functionTraceEvents(kernel);
-  const lines = [
-    '# tracer: function',
-    '#',
-    `# entries-in-buffer/entries-written: ${fn.length}/${fn.length + lost}   #P:${kernel.config.cpus}`,
-    '#',
-    '#                              _-----=> irqs-off',
-    '#                             / _----=> need-resched',
-    '#                            | / _---=> hardirq/softirq',
-    '#                            || / _--=> preempt-depth',
-    '#                            ||| /     delay',
-    '#           TASK-PID   CPU#  ||||    TIMESTAMP  FUNCTION',
-    '#              | |       |   ||||       |         |',
-  ];
+  const modern = eraRules(kernel.config.era).enabledFunctions === 'modern';
+  const lines = ['# tracer: function', '#'];
+  if (ftrace?.disabled) lines.push('# WARNING: FUNCTION TRACING IS CORRUPTED', '#          MAY BE MISSING FUNCTION EVENTS');
+  lines.push(`# entries-in-buffer/entries-written: ${fn.length}/${fn.length + lost}   #P:${kernel.config.cpus}`, '#', ...(modern ? HEADER_MODERN : HEADER_318));
   for (const e of fn) {
-    const us = traceClockNs(e) / 1000n;
-    const ts = `${String(us / 1000000n).padStart(5)}.${String(us % 1000000n).padStart(6, '0')}`;
-    const head = `${traceComm(kernel, e.pid).padStart(16)}-${String(e.pid).padEnd(5)} [${String(e.cpu).padStart(3, '0')}] ....`;
     const parent = e.parentIp !== 0n ? ` <-${ps(kernel, e.parentIp)}` : '';
-    lines.push(`${head} ${ts}: ${ps(kernel, e.ip)}${parent}`);
+    lines.push(`${traceContext(kernel, e)}${ps(kernel, e.ip)}${parent}`);
   }
   return lines.join('\n') + '\n';
 }

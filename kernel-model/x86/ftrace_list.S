@@ -65,15 +65,21 @@ ftrace_ops_test:
 
 # ftrace_ops_list_func(ip %rdi, parent_ip %rsi, op %rdx (ignored), regs %rcx)
 # Called from ftrace_call when more than one ops is registered. Takes the
-# per-CPU recursion bit, then calls each matching ops with %rdx = that ops.
+# task's recursion bit (current->trace_recursion: a task preempted here
+# blocks only itself), disables preemption around the walk only
+# (preempt_disable_notrace: ops and hashes are freed after every CPU
+# scheduled), then calls each matching ops with %rdx = that ops.
 ftrace_ops_list_func:
 	pushq	%rbx
 	pushq	%r12
 	pushq	%r13
 	pushq	%r14
 	xorl	%eax, %eax
-	btsq	$0, %gs:PERCPU_RECURSION(%rax)
+	btsq	$TRACE_RECURSION_LIST_NORMAL_BIT, %gs:PERCPU_RECURSION(%rax)
 	jc	.Llist_recursed
+# The task holds its bit and preemption is still enabled: a scenario may preempt it here.
+ftrace_ops_list_func_bit_held:
+	incq	%gs:PERCPU_PREEMPT_COUNT(%rax)
 	movq	%rdi, %r12
 	movq	%rsi, %r13
 	movq	%rcx, %r14
@@ -100,10 +106,40 @@ ftrace_ops_list_func:
 	jmp	.Llist_loop
 .Llist_done:
 	xorl	%eax, %eax
-	btrq	$0, %gs:PERCPU_RECURSION(%rax)
+	decq	%gs:PERCPU_PREEMPT_COUNT(%rax)
+	btrq	$TRACE_RECURSION_LIST_NORMAL_BIT, %gs:PERCPU_RECURSION(%rax)
 .Llist_recursed:
 	popq	%r14
 	popq	%r13
 	popq	%r12
 	popq	%rbx
 	retq
+
+# ftrace_ops_recurs_func(ip, parent_ip, op %rdx, regs) (v3.18): what an ops
+# that is not RECURSION_SAFE is called through when it is called alone: the
+# list function's recursion bit, no preemption disabling.
+ftrace_ops_recurs_func:
+	xorl	%eax, %eax
+	btsq	$TRACE_RECURSION_LIST_NORMAL_BIT, %gs:PERCPU_RECURSION(%rax)
+	jc	1f
+	pushq	%rdx
+	call	*OPS_FUNC(%rdx)
+	popq	%rdx
+	xorl	%eax, %eax
+	btrq	$TRACE_RECURSION_LIST_NORMAL_BIT, %gs:PERCPU_RECURSION(%rax)
+1:	retq
+
+# ftrace_ops_assist_func(ip, parent_ip, op %rdx, regs) (v4.x+): the same,
+# with preemption disabled, as the later recursion helper does.
+ftrace_ops_assist_func:
+	xorl	%eax, %eax
+	btsq	$TRACE_RECURSION_LIST_NORMAL_BIT, %gs:PERCPU_RECURSION(%rax)
+	jc	1f
+	incq	%gs:PERCPU_PREEMPT_COUNT(%rax)
+	pushq	%rdx
+	call	*OPS_FUNC(%rdx)
+	popq	%rdx
+	xorl	%eax, %eax
+	decq	%gs:PERCPU_PREEMPT_COUNT(%rax)
+	btrq	$TRACE_RECURSION_LIST_NORMAL_BIT, %gs:PERCPU_RECURSION(%rax)
+1:	retq

@@ -18,6 +18,8 @@ export interface EventLedger {
   rdxProblems: EventProblem[];
   regsProblems: EventProblem[];
   checked: number;
+  /** How many of the checked invocations were of a SAVE_REGS callback. */
+  regsChecked: number;
   lost: number;
 }
 
@@ -97,8 +99,11 @@ const regs: Checker<'regs'> = ({ events }) => {
   const first = bad[0];
   const detail = first
     ? `${bad.length} bad pt_regs; first: event ${first.seq} in ${first.function}: ${first.problem}`
-    : 'every SAVE_REGS invocation got a pt_regs matching the traced call';
-  return [{ what: 'regs', passed: bad.length === 0, detail }];
+    : events.regsChecked > 0
+      ? `all ${events.regsChecked} SAVE_REGS invocations got a pt_regs matching the traced call`
+      : 'no SAVE_REGS callback invocation has been recorded yet';
+  // Like rdx: a check that saw nothing has shown nothing.
+  return [{ what: 'regs', passed: bad.length === 0 && events.regsChecked > 0, detail }];
 };
 
 const trampolines: Checker<'trampolines'> = ({ ftrace, ops, lastTrampoline }, want) =>
@@ -128,13 +133,18 @@ const ftraceCall: Checker<'ftraceCall'> = ({ kernel, ftrace, ops }, want) => {
   const got = target !== undefined ? (kernel.symbols.format(target, { short: true }) ?? hex(target)) : 'nothing';
   const o = ops.get(want);
   if (!o) return [{ what: 'ftrace_call', passed: got === want, detail: `expected ${want}, ftrace_call calls ${got}` }];
-  const passed = target === o.func && kernel.memory.readU64(kernel.sym('function_trace_op')) === o.addr;
-  return [{ what: 'ftrace_call', passed, detail: `expected ${o.name}'s func with function_trace_op = ${o.name}; ftrace_call calls ${got}` }];
+  const passed = target === ftrace.ftrace_ops_get_func(o) && kernel.memory.readU64(kernel.sym('function_trace_op')) === o.addr;
+  return [{ what: 'ftrace_call', passed, detail: `expected ${o.name}'s func (ftrace_ops_get_func) with function_trace_op = ${o.name}; ftrace_call calls ${got}` }];
 };
 
 const moduleBytes: Checker<'moduleBytes'> = ({ kernel }, want) => {
   const used = BigInt(kernel.moduleSpace?.bytesInUse ?? 0);
   return [{ what: 'module_bytes', passed: compare(used, want), detail: `expected ${countText(want)}, module space has ${used} bytes in use` }];
+};
+
+const int3Hits: Checker<'int3Hits'> = ({ ftrace }, want) => {
+  const hits = BigInt(ftrace.arch.int3Hits);
+  return [{ what: 'int3_hits', passed: compare(hits, want), detail: `expected ${countText(want)}, CPUs hit a patching int3 ${hits} times` }];
 };
 
 const warnings: Checker<'warnings'> = ({ kernel }, want) => {
@@ -193,6 +203,7 @@ export const CHECKERS: CheckerTable = {
   trampolines: { inVariant: false, check: trampolines },
   ftraceCall: { inVariant: false, check: ftraceCall },
   moduleBytes: { inVariant: false, check: moduleBytes },
+  int3Hits: { inVariant: false, check: int3Hits },
   warnings: { inVariant: false, check: warnings },
   graph: { inVariant: true, check: graph },
   returns: { inVariant: true, check: returns },

@@ -9,6 +9,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { LineCounter, isMap, isScalar, parseDocument, type Document } from 'yaml';
 import { DEFAULT_CONFIG, parseEra, type KernelConfig } from '../../kernel-model/kernel.js';
+import { eraRules } from '../../kernel-model/ftrace/era.js';
 import { COUNT_RE, LIMITS, scenarioSchema, stepSchemas, type RawArg, type RawCount, type RawOps, type RawScenario, type RawStep, type StepKind } from './schema.js';
 import type { GraphSettings } from '../../kernel-model/ftrace/fgraph.js';
 import { parseTree } from '../../kernel-model/trace/graph-tree.js';
@@ -248,9 +249,19 @@ export function loadScenarioText(text: string, file: string): Scenario {
         if (body.max_depth !== undefined) settings.maxDepth = body.max_depth;
         return { where, expectError: body.expect_error, kind, settings };
       }
+      case 'preempt': {
+        loc.check(validateStep.preempt, body, path);
+        const cfg = (raw.config ?? {}) as { cpus?: number; preempt?: boolean };
+        if (!cfg.preempt) loc.fail(path, 'a preempt step needs config.preempt: true');
+        if (body.cpu >= (cfg.cpus ?? 1)) loc.fail([...path, 'cpu'], `there is no CPU ${body.cpu}: config.cpus is ${cfg.cpus ?? 1}`);
+        return { where, kind, cpu: body.cpu, at: body.at, expect: body.expect };
+      }
       case 'corrupt':
         loc.check(validateStep.corrupt, body, path);
-        return { where, kind, at: body.at, offset: body.offset ?? 0, bytes: body.bytes };
+        if (body.when === 'before_boot' && i > 0 && !(raw.steps[i - 1]!['corrupt'] as { when?: string } | undefined)?.when) {
+          loc.fail([...path, 'when'], 'a corrupt step with when: before_boot comes before every other step');
+        }
+        return { where, kind, at: body.at, offset: body.offset ?? 0, bytes: body.bytes, beforeBoot: body.when === 'before_boot' };
       case 'expect':
         loc.check(validateStep.expect, body, path);
         return { where, kind, expect: parseExpect(loc, path, body, needOps) };
@@ -267,6 +278,13 @@ export function loadScenarioText(text: string, file: string): Scenario {
     });
   }
 
+  // An ops flag the era's kernel does not have is bad input, not a no-op.
+  const eras = [withEra(raw.config ?? {}).era ?? DEFAULT_CONFIG.era, ...(variant?.config.era ? [variant.config.era] : [])];
+  ops.forEach((o, i) => {
+    const j = o.flags.indexOf('IPMODIFY');
+    const without = eras.find((e) => !eraRules(e).ipmodify);
+    if (j >= 0 && without) loc.fail(['ops', i, 'flags', j], `FTRACE_OPS_FL_IPMODIFY does not exist in v${without} (it came in v3.19)`);
+  });
   return {
     name: raw.name,
     description: raw.description ?? '',
@@ -334,6 +352,7 @@ function parseExpect(loc: Locator, base: Path, b: RawStep<'expect'>, needOps: (p
   }
   if (b.ftrace_call !== undefined) e.ftraceCall = b.ftrace_call;
   if (b.module_bytes !== undefined) e.moduleBytes = parseCount(b.module_bytes);
+  if (b.int3_hits !== undefined) e.int3Hits = parseCount(b.int3_hits);
   if (b.warnings !== undefined) e.warnings = b.warnings === 'none' ? { none: true } : { contains: b.warnings };
   if (b.graph !== undefined) {
     const st = /^\s*static\(\s*([A-Za-z_][A-Za-z0-9_.]*)\s*\)\s*$/.exec(b.graph);

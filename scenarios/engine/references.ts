@@ -55,6 +55,9 @@ export async function checkReferences(s: Scenario): Promise<void> {
           fail(key(step, 'ftrace_call'), `'${step.expect.ftraceCall}' is neither an ops of the scenario nor a kernel function`);
         }
         break;
+      case 'preempt':
+        if (!text(step.at)) fail(key(step, 'at'), `'${step.at}' is not a symbol of the kernel's text`);
+        break;
       default:
         break;
     }

@@ -15,10 +15,11 @@ import type { FtraceOps } from '../../kernel-model/ftrace/ops.js';
 import type { Kernel, KernelConfig } from '../../kernel-model/kernel.js';
 import type { GraphSettings } from '../../kernel-model/ftrace/fgraph.js';
 import { TraceBuffer } from '../../kernel-model/trace/ring-buffer.js';
+import { Smp } from '../../kernel-model/smp/scheduler.js';
 import { defaultArgs, measureTracedCall, runWorkload } from '../../kernel-model/workloads/workloads.js';
 import { ScenarioError } from './load.js';
 import { checkReferences } from './references.js';
-import { checkEvents, currentRules, type KnownCall } from '../../kernel-model/trace/check-events.js';
+import { checkEvents, currentRules, type EventRules, type KnownCall } from '../../kernel-model/trace/check-events.js';
 import { evaluateExpectation, type CheckContext } from './expectations.js';
 import type { Arg, Scenario, ScenarioConfig, Step } from './types.js';
 
@@ -78,6 +79,41 @@ interface RunState extends CheckContext {
   instructions: Record<string, number>;
   variantRun: boolean;
   graphSettings: Map<string, GraphSettings>;
+  /** With config.cpus > 1: the scheduler that runs workloads on CPUs 1.. */
+  smp: Smp | undefined;
+}
+
+/** What each ops traced at one moment, for events another CPU wrote while a step changed it. */
+type OpsSnapshot = Map<FtraceOps, { registered: boolean; filter: Set<bigint>; notrace: Set<bigint> }>;
+
+function snapshotOps(st: RunState): OpsSnapshot {
+  return new Map([...st.ops.values()].map((o) => [o, { registered: o.hasFlag('ENABLED'), filter: new Set(o.filter), notrace: new Set(o.notrace) }]));
+}
+
+/** Rules under which an event is right if it was right before the step or after it. */
+function windowRules(before: OpsSnapshot, after: OpsSnapshot): EventRules {
+  const byAddr = new Map<bigint, FtraceOps>();
+  for (const snap of [before, after]) for (const [o, x] of snap) if (x.registered) byAddr.set(o.addr, o);
+  const traces = (snap: OpsSnapshot, o: FtraceOps, ip: bigint) => {
+    const x = snap.get(o);
+    return !!x && x.registered && (x.filter.size === 0 || x.filter.has(ip)) && !x.notrace.has(ip);
+  };
+  return { opsAt: (a) => byAddr.get(a), traced: (o, ip) => traces(before, o, ip) || traces(after, o, ip) };
+}
+
+/** Lets the other CPUs run a little, then checks what every CPU wrote since the step began. */
+function checkOtherCpus(st: RunState, before: OpsSnapshot): void {
+  const smp = st.smp!;
+  smp.run(2);
+  smp.quiesce(); // no CPU is half-way through an event
+  const { events, lost } = st.trace.read(st.checkedUpTo);
+  st.checkedUpTo = st.trace.written;
+  st.events.checked += events.length;
+  st.events.lost += lost;
+  const { rdx, regs, regsChecked } = checkEvents(st.ftrace, events, windowRules(before, snapshotOps(st)));
+  st.events.regsChecked += regsChecked;
+  st.events.rdxProblems.push(...rdx);
+  st.events.regsProblems.push(...regs);
 }
 
 function opsOf(st: RunState, name: string): FtraceOps {
@@ -86,11 +122,13 @@ function opsOf(st: RunState, name: string): FtraceOps {
 
 /** Checks the events the last guest run wrote. */
 function checkNewEvents(st: RunState, known: KnownCall | undefined): void {
+  if (st.smp) return; // checked after the step, over the step's window
   const { events, lost } = st.trace.read(st.checkedUpTo);
   st.checkedUpTo = st.trace.written;
   st.events.checked += events.length;
   st.events.lost += lost;
-  const { rdx, regs } = checkEvents(st.ftrace, events, currentRules(st.ftrace, known));
+  const { rdx, regs, regsChecked } = checkEvents(st.ftrace, events, currentRules(st.ftrace, known));
+  st.events.regsChecked += regsChecked;
   st.events.rdxProblems.push(...rdx);
   st.events.regsProblems.push(...regs);
 }
@@ -144,7 +182,23 @@ function executeStep(st: RunState, i: number, step: Step): void {
     case 'reset_counters':
       for (const n of step.ops) st.ops.get(n)?.resetInvocations();
       return;
+    case 'preempt': {
+      const smp = st.smp!;
+      const at = kernel.sym(step.at);
+      if (!smp.runUntil(step.cpu, (rip) => rip === at, 200_000)) {
+        st.checks.push({ name, passed: false, detail: `CPU ${step.cpu} never reached ${step.at}` });
+        return;
+      }
+      const task = smp.current(step.cpu)!;
+      const preempted = smp.preempt(step.cpu);
+      const detail = preempted
+        ? `task ${task.pid} preempted at ${step.at}; now running: ${smp.current(step.cpu)!.pid}`
+        : `task ${task.pid} at ${step.at} not preempted: preempt count ${smp.preemptCount(step.cpu)}`;
+      st.checks.push({ name, passed: preempted === (step.expect === 'preempted'), detail });
+      return;
+    }
     case 'corrupt':
+      if (step.beforeBoot) return; // written before ftrace_init()
       kernel.machine.textPoke(kernel.sym(step.at) + BigInt(step.offset), Uint8Array.from(step.bytes));
       return;
     case 'call': {
@@ -201,7 +255,15 @@ async function runOnce(s: Scenario, config: ScenarioConfig, opts: RunOptions): P
   await initDisassembler();
   // Durations of the graph tracer are guest instructions: keep the clock when a scenario has one.
   const graphOps = s.ops.filter((o) => o.callback === 'function_graph');
-  const { kernel, ftrace } = await boot({ ...config, instructionClock: graphOps.length > 0, ...opts.kernelConfig });
+  const early = s.steps.flatMap((x) => (x.kind === 'corrupt' && x.beforeBoot ? [x] : []));
+  const { kernel, ftrace } = await boot(
+    { ...config, instructionClock: graphOps.length > 0, ...opts.kernelConfig },
+    {
+      beforeFtraceInit: (k) => {
+        for (const c of early) k.machine.textPoke(k.sym(c.at) + BigInt(c.offset), Uint8Array.from(c.bytes));
+      },
+    },
+  );
   const st: RunState = {
     kernel,
     ftrace,
@@ -209,24 +271,43 @@ async function runOnce(s: Scenario, config: ScenarioConfig, opts: RunOptions): P
     ops: new Map(),
     checks: [],
     checkedUpTo: 0n,
-    events: { rdxProblems: [], regsProblems: [], checked: 0, lost: 0 },
+    events: { rdxProblems: [], regsProblems: [], checked: 0, regsChecked: 0, lost: 0 },
     lastTrampoline: new Map(),
     instructions: {},
     variantRun,
     graphSettings: new Map(graphOps.flatMap((o) => (o.graph ? [[o.name, o.graph] as const] : []))),
+    smp: undefined,
   };
   let fault: Stop | undefined;
   try {
     const afterStep = opts.onBoot?.(kernel, ftrace);
     for (const o of s.ops) st.ops.set(o.name, ftrace.createOps({ name: o.name, callback: o.callback, flags: o.flags, dynamic: o.dynamic }));
+    // A caller that drives the other CPUs itself (onBoot: a recording with
+    // --cpus) runs the only scheduler; otherwise the scenario's config.cpus does.
+    if (kernel.config.cpus > 1 && !opts.onBoot) {
+      // The other CPUs run workloads, restarted as they return, and run at
+      // every synchronisation of the patching protocol.
+      const smp = new Smp({ kernel, ftrace }, { seed: config.seed ?? 1, quantum: [5, 150], quantaPerSync: 1 });
+      // With preemption, two tasks per CPU, so that a preempted task has another to give way to.
+      for (let c = 1; c < kernel.config.cpus; c++) {
+        for (let k = 0; k < (kernel.config.preempt ? 2 : 1); k++) {
+          const ubuf = kernel.userBuffer + BigInt((c * 2 + k) * 0x1000);
+          smp.start(c, c % 2 ? { fn: 'sim_workload_syscalls', args: [4n, ubuf] } : { fn: 'sim_workload_callgraph', args: [3n, BigInt(c)] });
+        }
+      }
+      smp.attach();
+      st.smp = smp;
+    }
     const last = Math.min(opts.untilStep ?? s.steps.length - 1, s.steps.length - 1);
     let i = 0;
     for (; i <= last; i++) {
       const step = s.steps[i]!;
       const made = st.checks.length;
       try {
+        const before = st.smp ? snapshotOps(st) : undefined;
         executeStep(st, i, step);
         afterStep?.();
+        if (before) checkOtherCpus(st, before);
       } catch (e) {
         if (!(e instanceof GuestFault) && !(e instanceof FtraceBugError) && !(e instanceof KernelDataCorrupted)) throw e;
         fault = e;
@@ -236,6 +317,8 @@ async function runOnce(s: Scenario, config: ScenarioConfig, opts: RunOptions): P
         for (const c of st.checks.slice(made)) c.line ??= step.where.line;
       }
     }
+    for (const f of st.smp?.faults ?? []) st.checks.push({ name: `CPU ${f.cpu} (task ${f.task})`, passed: false, detail: f.fault.message });
+    st.smp?.detach();
     await opts.inspect?.({ kernel, ftrace, ops: st.ops, stepsRun: i, failedChecks: st.checks.filter((c) => !c.passed) });
     return { st, fault };
   } finally {

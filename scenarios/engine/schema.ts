@@ -7,8 +7,8 @@
  */
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { CALLBACK_KIND, USER_OPS_FLAGS } from '../../kernel-model/abi.js';
-import { ERRNO } from '../../kernel-model/ftrace/core.js';
-import { ERAS, ERA_ALIASES, MAX_FUNCTIONS } from '../../kernel-model/kernel.js';
+import { RETURNED_ERRNOS } from '../../kernel-model/ftrace/core.js';
+import { ERAS, ERA_ALIASES, MAX_CPUS, MAX_FUNCTIONS } from '../../kernel-model/kernel.js';
 import { WORKLOAD_NAMES } from '../../kernel-model/workloads/workloads.js';
 
 /** Bounds on a scenario file, all enforced before anything runs. */
@@ -54,7 +54,9 @@ const Arg = either(
   [Type.Integer(), Type.String({ pattern: '^(0x[0-9a-fA-F]+|\\d+|&[A-Za-z_][A-Za-z0-9_]*)$' })],
   'expected a whole number, a 0x… number or &symbol',
 );
-const ExpectError = Type.Optional(oneOf(Object.keys(ERRNO) as (keyof typeof ERRNO)[]));
+// Only the errors the model's ftrace can return: ENOENT (removing an ip a
+// hash lacks) and ENOMEM are not among them, so expecting one is bad input.
+const ExpectError = Type.Optional(oneOf(RETURNED_ERRNOS));
 const Era = oneOf([...ERAS, ...Object.keys(ERA_ALIASES)]);
 const Patterns = Type.Array(Type.String({ minLength: 1 }), { maxItems: LIMITS.patterns });
 const Args = Type.Optional(Type.Array(Arg, { maxItems: LIMITS.args }));
@@ -68,6 +70,11 @@ const ConfigSchema = Type.Object(
     trampolines: Type.Optional(Type.Boolean()),
     era: Type.Optional(Era),
     budget_ms: Type.Optional(Type.Integer({ minimum: 1, maximum: LIMITS.budgetMs })),
+    /** CPUs 1.. run workloads while the steps run on CPU 0. */
+    cpus: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_CPUS })),
+    seed: Type.Optional(Type.Integer({ minimum: 0, maximum: 0xffffffff })),
+    /** CONFIG_PREEMPT: a task may be preempted anywhere preemption is not disabled. */
+    preempt: Type.Optional(Type.Boolean()),
   },
   closed,
 );
@@ -132,19 +139,31 @@ export const stepSchemas = {
       at: Type.String(),
       offset: Type.Optional(Type.Integer({ minimum: 0, maximum: LIMITS.corruptOffset })),
       bytes: Type.Array(Type.Integer({ minimum: 0, maximum: 255 }), { minItems: 1, maxItems: LIMITS.corruptBytes }),
+      /** before_boot: written before ftrace_init() converts the call sites. */
+      when: Type.Optional(Type.Literal('before_boot')),
+    },
+    closed,
+  ),
+  preempt: Type.Object(
+    {
+      cpu: Type.Integer({ minimum: 1, maximum: MAX_CPUS - 1 }),
+      at: Type.String(),
+      /** Whether the timer interrupt switches tasks there (it does not while preemption is disabled). */
+      expect: oneOf(['preempted', 'refused'] as const),
     },
     closed,
   ),
   measure: Type.Object({ function: Type.String(), label: Type.String({ minLength: 1 }), args: Args }, closed),
   expect: Type.Object(
     {
-      callsite: Type.Optional(Type.Record(Type.String(), Type.String({ pattern: '^(nop|ftrace_caller|ftrace_regs_caller|trampoline\\([^)]+\\))$' }), entries)),
+      callsite: Type.Optional(Type.Record(Type.String(), Type.String({ pattern: '^(nop|__fentry__|ftrace_caller|ftrace_regs_caller|trampoline\\([^)]+\\))$' }), entries)),
       invocations: Type.Optional(Type.Record(Type.String(), Count, entries)),
       rdx: Type.Optional(Type.Literal('match')),
       regs: Type.Optional(Type.Literal('match')),
       trampolines: Type.Optional(Type.Record(Type.String(), Type.String({ pattern: '^(none|allocated|reuses\\([^)]+\\))$' }), entries)),
       ftrace_call: Type.Optional(Type.String()),
       module_bytes: Type.Optional(Count),
+      int3_hits: Type.Optional(Count),
       warnings: Type.Optional(Type.String()),
       /** The last call tree of a function, `f > [a, b > [c]]`, or `static(f)`: the model kernel's static call graph below f. */
       graph: Type.Optional(Type.String({ minLength: 1 })),

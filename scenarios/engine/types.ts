@@ -15,7 +15,11 @@ export interface Where {
 }
 
 /** What a scenario may configure of the kernel it boots. */
-export type ScenarioConfig = Pick<KernelConfig, 'functions' | 'modules' | 'trampolines' | 'era'> & Partial<Pick<KernelConfig, 'callBudgetMs'>>;
+export type ScenarioConfig = Pick<KernelConfig, 'functions' | 'modules' | 'trampolines' | 'era'> &
+  Partial<Pick<KernelConfig, 'cpus' | 'preempt' | 'callBudgetMs'>> & {
+    /** Seeds the scheduler of the other CPUs (config.cpus > 1). */
+    seed?: number;
+  };
 
 export interface OpsDecl {
   name: string;
@@ -44,6 +48,8 @@ export interface Expectation {
   trampolines?: Record<string, TrampolineExpectation>;
   ftraceCall?: string;
   moduleBytes?: CountExpectation;
+  /** Times a CPU hit a site the breakpoint protocol had half-written. */
+  int3Hits?: CountExpectation;
   warnings?: { contains: string } | { none: true };
   graph?: GraphExpectation;
   returns?: 'match';
@@ -65,7 +71,8 @@ export type Step =
   | (StepBase & { kind: 'run'; workload: Workload; iterations: number })
   | (StepBase & { kind: 'reset_counters'; ops: string[] })
   | (StepBase & { kind: 'set_graph'; settings: GraphSettings })
-  | (StepBase & { kind: 'corrupt'; at: string; offset: number; bytes: number[] })
+  | (StepBase & { kind: 'preempt'; cpu: number; at: string; expect: 'preempted' | 'refused' })
+  | (StepBase & { kind: 'corrupt'; at: string; offset: number; bytes: number[]; beforeBoot: boolean })
   | (StepBase & { kind: 'measure'; function: string; label: string; args: Arg[] | undefined })
   | (StepBase & { kind: 'expect'; expect: Expectation });
 

@@ -136,7 +136,7 @@ test("kprobe-plus-function-tracer: trace-cmd report prints the trace view's even
   expect(summary).toMatch(/1 \[CPUs with tracing data\]/);
   // kallsyms has the tracer's trampoline, as the kernel shows it; saved_cmdlines the task.
   expect(traceCmd('dump', '--kallsyms', '-i', r.dat)).toMatch(/^ffffffffa0[0-9a-f]{6} t ftrace_trampoline\[tracer\]\t\[__builtin__ftrace\]$/m);
-  expect(traceCmd('dump', '--cmd-lines', '-i', r.dat)).toMatch(/^1 ftrace-sim$/m);
+  expect(traceCmd('dump', '--cmd-lines', '-i', r.dat)).toMatch(/^1 sim\/0$/m);
 });
 
 test('three CPUs, several tasks: trace.dat and the Chrome JSON keep the CPU and pid the guest recorded, a track per CPU and per task', async () => {
@@ -144,7 +144,7 @@ test('three CPUs, several tasks: trace.dat and the Chrome JSON keep the CPU and 
   const lines = expectReportMatchesView(r);
   expect(new Set(lines.map((l) => l.cpu))).toEqual(new Set([0, 1, 2]));
   const tasks = new Set(lines.map((l) => l.task));
-  expect(tasks.has('ftrace-sim-1')).toBe(true);
+  expect(tasks.has('sim/0-1')).toBe(true);
   expect([...tasks].filter((t) => /^(syscalls|callgraph)-1\d\d$/.test(t)).length).toBeGreaterThanOrEqual(3);
   for (const t of tasks) expect(new Set(lines.filter((l) => l.task === t).map((l) => l.cpu)).size).toBe(1); // tasks stay on their CPU
   expect(traceCmd('dump', '--summary', '-i', r.dat)).toMatch(/3 \[CPUs with tracing data\]/);

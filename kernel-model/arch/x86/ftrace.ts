@@ -28,6 +28,8 @@ export class X86Ftrace implements FtraceArch {
     private readonly kernel: Kernel,
     /** ftrace_location(): owned by the core, which keeps the records. */
     isFtraceLocation: (ip: bigint) => boolean,
+    /** ftrace_ops_get_func(): what a trampoline's call must call. */
+    private readonly opsGetFunc: (ops: FtraceOps) => bigint = (ops) => ops.func,
   ) {
     this.sym = (n) => kernel.symbols.addr(n);
     this.MCOUNT_ADDR = this.sym('__fentry__');
@@ -61,7 +63,7 @@ export class X86Ftrace implements FtraceArch {
   }
 
   ftrace_make_nop_at_boot(recs: readonly DynFtrace[]): void {
-    new DirectPatcher(this.kernel).replace(recs.map((rec) => this.make_nop(rec, this.MCOUNT_ADDR)));
+    new DirectPatcher(this.kernel).replaceUntilBug(recs.map((rec) => this.make_nop(rec, this.MCOUNT_ADDR)));
   }
 
   /** update_ftrace_func(): repoint a call whose current target we do not need to know. */
@@ -219,7 +221,7 @@ export class X86Ftrace implements FtraceArch {
     }
     const ip = ops.trampoline + BigInt(this.calc_trampoline_call_offset(ops.hasFlag('SAVE_REGS')));
     // The copied call still points where ftrace_call pointed: whatever it holds is "old".
-    this.update_ftrace_func(ip, ftraceCallReplace(ip, ops.func));
+    this.update_ftrace_func(ip, ftraceCallReplace(ip, this.opsGetFunc(ops)));
   }
 
   /**
@@ -252,8 +254,10 @@ export class X86Ftrace implements FtraceArch {
     const tail = decodeBranch(tramp + BigInt(size), m.read(tramp + BigInt(size), MCOUNT_INSN_SIZE));
     if (!tail || tail.kind !== 'jmp' || tail.target !== this.sym('ftrace_return')) problems.push('the trampoline does not end with jmp ftrace_return');
     const call = decodeBranch(tramp + BigInt(callOff), m.read(tramp + BigInt(callOff), MCOUNT_INSN_SIZE));
-    if (!call || call.kind !== 'call' || call.target !== ops.func) {
-      problems.push(`the trampoline's call goes to ${call ? (this.kernel.symbolize(call.target) ?? hex(call.target)) : 'nothing'}, not ${ops.name}'s func`);
+    const want = this.opsGetFunc(ops);
+    if (!call || call.kind !== 'call' || call.target !== want) {
+      const what = want === ops.func ? `${ops.name}'s func` : (this.kernel.symbolize(want) ?? hex(want));
+      problems.push(`the trampoline's call goes to ${call ? (this.kernel.symbolize(call.target) ?? hex(call.target)) : 'nothing'}, not ${what}`);
     }
     return problems;
   }

@@ -14,6 +14,7 @@
 import { INT3_OPCODE, bytesEqual, decodeBranch } from '../../../asm/encoding.js';
 import type { Engine, InterruptVerdict } from '../../../emu/index.js';
 import { FtraceBugError, type CodeUpdate } from '../../ftrace/arch.js';
+import { eraRules } from '../../ftrace/era.js';
 import type { Kernel, KernelConfig } from '../../kernel.js';
 import { MCOUNT_INSN_SIZE } from './insn.js';
 
@@ -42,6 +43,24 @@ export class DirectPatcher implements TextPatcher {
     for (const u of updates) verifyOldCode(this.kernel, u);
     for (const u of updates) this.kernel.memory.write(u.ip, u.new);
     this.kernel.machine.syncCores(siteRanges(updates), false);
+  }
+
+  /**
+   * ftrace_update_code() at boot: site after site, stopping at the first
+   * that does not hold what it should (the sites before it stay converted,
+   * those after it keep calling __fentry__), and only then reporting it.
+   */
+  replaceUntilBug(updates: readonly CodeUpdate[]): void {
+    let done = 0;
+    try {
+      for (const u of updates) {
+        verifyOldCode(this.kernel, u);
+        this.kernel.memory.write(u.ip, u.new);
+        done++;
+      }
+    } finally {
+      this.kernel.machine.syncCores(siteRanges(updates.slice(0, done)), false);
+    }
   }
 }
 
@@ -110,7 +129,7 @@ export class Int3Patcher implements TextPatcher {
     const next = this.inProgress.get(site);
     if (!next && !this.isFtraceLocation(site)) return 'unhandled';
     this.int3Hits++;
-    const branch = next && this.kernel.config.era === 'modern' ? decodeBranch(site, next) : undefined;
+    const branch = next && eraRules(this.kernel.config.era).int3EmulatesNewInsn ? decodeBranch(site, next) : undefined;
     if (branch?.kind === 'call') {
       const rsp = cpu.readReg('rsp') - 8n;
       this.kernel.memory.writeU64(rsp, site + BigInt(MCOUNT_INSN_SIZE));
