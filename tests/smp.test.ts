@@ -76,8 +76,10 @@ test('torture (small): every invariant holds on 4 CPUs', async () => {
 test('torture catches a filter hash freed at once while another CPU walks it; RCU-deferred freeing passes', async () => {
   const bad = await torture({ cpus: 4, changes: 400, seed: 7, era: '3.18', hashFree: 'immediate' });
   expect(bad.passed).toBe(false);
-  // The freed hash was poisoned: the walker read POISON_FREE as a pointer.
-  expect(bad.violations.join('\n')).toMatch(/faulted: .*0x6b6b.*ftrace_lookup_ip/);
+  // The freed hash was poisoned: the walker read POISON_FREE as a pointer. It is not canonical:
+  // with page tables walked (Unicorn 2.1) that is a #GP (vector 13), as on hardware; 2.0.1 reports
+  // the access unmapped, at the poison.
+  expect(bad.violations.join('\n')).toMatch(/faulted: guest fault: (unmapped-read at 0x6b6b|unhandled-interrupt).*ftrace_lookup_ip/);
   const good = await torture({ cpus: 4, changes: 400, seed: 7, era: '3.18' });
   expect(good.violations).toEqual([]);
 });
