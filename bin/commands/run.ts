@@ -2,8 +2,6 @@
 /* `ftrace-sim run` and `ftrace-sim list`: scenarios from the command line. */
 import type { Command } from 'commander';
 import { builtinScenarioFiles, displayPath } from '../../scenarios/engine/catalog.js';
-import { loadScenarioFile } from '../../scenarios/engine/load.js';
-import { checkReferences } from '../../scenarios/engine/references.js';
 import type { ScenarioResult } from '../../scenarios/engine/run.js';
 import type { Scenario } from '../../scenarios/engine/types.js';
 import { say, setExitCode, EXIT, UsageError, colors as c, intOption, printJson, table, writeOutputFile } from '../output.js';
@@ -18,11 +16,12 @@ interface ScenarioFile {
   scenario: Scenario;
 }
 
-function load(args: string[], all: boolean): ScenarioFile[] {
+async function load(args: string[], all: boolean): Promise<ScenarioFile[]> {
   if (all && args.length) throw new UsageError('give scenario names or --all, not both');
   if (!all && !args.length) throw new UsageError('name a scenario (see `ftrace-sim list`) or give --all');
   // Every file is loaded and checked before anything runs.
   const files = all ? builtinScenarioFiles().map((file) => ({ file, display: displayPath(file) })) : args.map(resolveScenarioArg);
+  const { loadScenarioFile } = await import('../../scenarios/engine/load.js');
   return files.map(({ file, display }) => ({ file, display, scenario: loadScenarioFile(file, display, maxFileSize()) }));
 }
 
@@ -71,9 +70,10 @@ export function runCommand(program: Command): void {
     .option('--shard <i/n>', 'run only shard i of n: every n-th scenario, starting at the i-th')
     .option('--jobs <n>', `scenarios run at once, in worker threads (default: the number of cores, ${defaultJobs()} here)`)
     .action(async (names: string[], opts: { all?: boolean; json?: boolean; junit?: string; shard?: string; jobs?: string }) => {
-      let files = load(names, !!opts.all);
+      let files = await load(names, !!opts.all);
       if (opts.shard !== undefined) files = shardOf(files, shardOption(opts.shard));
       // Every name in every file is resolved before the first scenario boots.
+      const { checkReferences } = await import('../../scenarios/engine/references.js');
       for (const f of files) await checkReferences(f.scenario);
       const jobs = opts.jobs === undefined ? defaultJobs() : intOption('--jobs', opts.jobs, 1, 256);
       let runs: JobKinds['scenario']['output'][];
@@ -101,7 +101,8 @@ export function runCommand(program: Command): void {
     .command('list')
     .description('list the built-in scenarios')
     .option('--json', 'print the list as JSON')
-    .action((opts: { json?: boolean }) => {
+    .action(async (opts: { json?: boolean }) => {
+      const { loadScenarioFile } = await import('../../scenarios/engine/load.js');
       const list = builtinScenarioFiles().map((f) => {
         const s = loadScenarioFile(f, displayPath(f));
         return { name: s.name, file: displayPath(f), description: s.description.trim() };
