@@ -10,6 +10,14 @@ import type { JobKinds } from '../workers/jobs.js';
 import { JobError, defaultJobs, runJobs } from '../workers/pool.js';
 import { maxFileSize, resolveScenarioArg } from './scenario-arg.js';
 
+/**
+ * Without --jobs, fewer scenarios than this run in this thread: a worker
+ * loads Unicorn, Keystone and the scenario engine again (about 0.5 s here),
+ * more than the built-in scenarios take to run one after another (run --all:
+ * 1.4 s in this thread, 1.9 s with two workers on a 2-core machine).
+ */
+export const WORKERS_FROM_SCENARIOS = 32;
+
 interface ScenarioFile {
   file: string;
   display: string;
@@ -68,14 +76,14 @@ export function runCommand(program: Command): void {
     .option('--json', 'print one JSON document: {"scenarios": [...]}')
     .option('--junit <file>', 'also write the results as JUnit XML (one testsuite per scenario file, one testcase per check)')
     .option('--shard <i/n>', 'run only shard i of n: every n-th scenario, starting at the i-th')
-    .option('--jobs <n>', `scenarios run at once, in worker threads (default: the number of cores, ${defaultJobs()} here)`)
+    .option('--jobs <n>', `scenarios run at once, in worker threads (default: the number of cores, ${defaultJobs()} here, from ${WORKERS_FROM_SCENARIOS} scenarios up; fewer run in this thread)`)
     .action(async (names: string[], opts: { all?: boolean; json?: boolean; junit?: string; shard?: string; jobs?: string }) => {
       let files = await load(names, !!opts.all);
       if (opts.shard !== undefined) files = shardOf(files, shardOption(opts.shard));
       // Every name in every file is resolved before the first scenario boots.
       const { checkReferences } = await import('../../scenarios/engine/references.js');
       for (const f of files) await checkReferences(f.scenario);
-      const jobs = opts.jobs === undefined ? defaultJobs() : intOption('--jobs', opts.jobs, 1, 256);
+      const jobs = opts.jobs === undefined ? (files.length < WORKERS_FROM_SCENARIOS ? 1 : defaultJobs()) : intOption('--jobs', opts.jobs, 1, 256);
       let runs: JobKinds['scenario']['output'][];
       try {
         // Results come back in the order the scenarios were given, whatever ran first.
