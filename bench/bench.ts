@@ -180,7 +180,7 @@ try {
   log(table(['command', 'runs', 'wall ms (min)', 'wall ms (median)', 'peak RSS MB'], [help, runAll, runAllOneThread].map((w) => [w.command, w.runs, w.wallMsMin, w.wallMsMedian, w.maxRssMb])));
 
   log('\nTorture memory: peak RSS of `torture --cpus 4` runs of two lengths, child processes; the difference per change is the growth');
-  const tortureMemory = await benchTortureMemory(quick ? 500 : 2000, quick ? 2500 : 20000);
+  const tortureMemory = await benchTortureMemory(quick ? 500 : 2000, quick ? 4000 : 20000);
   log(
     table(
       ['changes (short)', 'peak RSS MB', 'changes (long)', 'peak RSS MB', 'KB per change', 'over 200,000 changes MB (extrapolated)'],
