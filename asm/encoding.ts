@@ -12,6 +12,7 @@ export const JMP_OPCODE = 0xe9;
 export const INT3_OPCODE = 0xcc;
 /** `e8`/`e9` + rel32. */
 export const BRANCH_SIZE = 5;
+const BRANCH_SIZE_N = 5n;
 
 export class RelReachError extends Error {
   constructor(
@@ -23,10 +24,14 @@ export class RelReachError extends Error {
   }
 }
 
+const REL32_MIN = -(1n << 31n);
+const REL32_MAX = (1n << 31n) - 1n;
+
 /** rel32 for an instruction at `ip` of `size` bytes jumping to `target`; throws when out of reach. */
 export function rel32(ip: bigint, size: number, target: bigint): number {
-  const d = BigInt.asIntN(64, target - (ip + BigInt(size)));
-  if (d < -(1n << 31n) || d >= 1n << 31n) throw new RelReachError(ip, target);
+  // Few BigInt temporaries: each one is a heap allocation, and patching at scale does this 100,000 times.
+  const d = BigInt.asIntN(64, target - ip - (size === BRANCH_SIZE ? BRANCH_SIZE_N : BigInt(size)));
+  if (d < REL32_MIN || d > REL32_MAX) throw new RelReachError(ip, target);
   return Number(d);
 }
 
@@ -38,9 +43,18 @@ export function inRel32Reach(ip: bigint, target: bigint, size = BRANCH_SIZE): bo
 /** `call`/`jmp target` placed at ip: e8/e9 rel32. */
 export function encodeBranch(kind: 'call' | 'jmp', ip: bigint, target: bigint): Uint8Array {
   const b = new Uint8Array(BRANCH_SIZE);
-  b[0] = kind === 'call' ? CALL_OPCODE : JMP_OPCODE;
-  new DataView(b.buffer).setInt32(1, rel32(ip, BRANCH_SIZE, target), true);
+  encodeBranchInto(b, 0, kind, ip, target);
   return b;
+}
+
+/** encodeBranch() written into `out` at `at`: no allocation (patching 50,000 sites encodes 100,000 of these). */
+export function encodeBranchInto(out: Uint8Array, at: number, kind: 'call' | 'jmp', ip: bigint, target: bigint): void {
+  const d = rel32(ip, BRANCH_SIZE, target);
+  out[at] = kind === 'call' ? CALL_OPCODE : JMP_OPCODE;
+  out[at + 1] = d & 0xff;
+  out[at + 2] = (d >>> 8) & 0xff;
+  out[at + 3] = (d >>> 16) & 0xff;
+  out[at + 4] = (d >>> 24) & 0xff;
 }
 
 /** Decodes a 5-byte `e8`/`e9` rel32 at ip; undefined for anything else. */

@@ -172,6 +172,8 @@ export class Engine implements MemoryListener {
   /** How many of hookIds are this class's own (fault and interrupt hooks). */
   private internalHooks = 0;
   private readonly hookIds: Map<number, number> = new Map(); // our id -> native hook handle
+  /** Code and block hooks added through the public methods: renew() installs them again, under the same ids. */
+  private readonly userHooks = new Map<number, { type: number; native: unknown; fn: Handler; begin: bigint; end: bigint }>();
   private readonly interruptHooks: InterruptHook[] = [];
   private readonly regBuf = Buffer.alloc(8);
   private lastBadAccess: { kind: FaultKind; address: bigint } | undefined;
@@ -292,16 +294,23 @@ export class Engine implements MemoryListener {
    * memory, registers and interrupt handlers. Unicorn 2.0.1 never gives back
    * the translation buffer that retranslated code fills, and its own flush of
    * that buffer makes a gigabyte resident: a CPU whose code keeps being
-   * patched is renewed now and then instead. Not while code or block hooks
-   * are installed (their owners hold handles to them): returns false then.
+   * patched is renewed now and then instead. Code and block hooks move to
+   * the fresh engine under the same ids, so their HookHandles stay valid.
+   * Returns false (and keeps the engine) only while a fault is being named
+   * (its transient hooks are installed).
    */
   renew(): boolean {
-    if (this.hookIds.size !== this.internalHooks) return false;
+    if (this.hookIds.size !== this.internalHooks + this.userHooks.size) return false;
     const saved = new Map<RegName, bigint>();
     for (const r of [...GENERAL_REGS, 'fs_base', 'gs_base'] as RegName[]) saved.set(r, this.readReg(r));
+    const user = [...this.userHooks];
     this.close();
     this.start();
     for (const [r, v] of saved) this.writeReg(r, v);
+    for (const [id, h] of user) {
+      this.addNative(h.type, h.native, h.fn, h.begin, h.end, id);
+      this.userHooks.set(id, h);
+    }
     return true;
   }
 
@@ -317,6 +326,7 @@ export class Engine implements MemoryListener {
     this.memory.removeListener(this);
     for (const id of this.hookIds.keys()) handlers.delete(id);
     this.hookIds.clear();
+    this.userHooks.clear();
     uc.close(this.handle);
     this.handle = null;
     openEngines--;
@@ -415,8 +425,7 @@ export class Engine implements MemoryListener {
     else this.flushCode();
   }
 
-  private addNative(type: number, native: unknown, fn: Handler, begin: bigint, end: bigint): number {
-    const id = nextHookId++;
+  private addNative(type: number, native: unknown, fn: Handler, begin: bigint, end: bigint, id = nextHookId++): number {
     handlers.set(id, fn);
     const hh: [number | bigint] = [0];
     const err = uc.hookAdd(this.h(), hh, type, native, id, begin, end) as number;
@@ -428,12 +437,18 @@ export class Engine implements MemoryListener {
     return id;
   }
 
+  private addUser(type: number, native: unknown, fn: Handler, begin: bigint, end: bigint): number {
+    const id = this.addNative(type, native, fn, begin, end);
+    this.userHooks.set(id, { type, native, fn, begin, end });
+    return id;
+  }
+
   /**
    * Calls `fn` before every instruction in [begin, end] (all code when omitted).
    * Costly (a JS call per instruction): for measurement runs, not hot paths.
    */
   addCodeHook(fn: CodeHook, begin = 1n, end = 0n): HookHandle {
-    const id = this.addNative(UC_HOOK.CODE, nativeCode, (a: number | bigint, s: number) => fn(toU64(a), s), begin, end);
+    const id = this.addUser(UC_HOOK.CODE, nativeCode, (a: number | bigint, s: number) => fn(toU64(a), s), begin, end);
     this.retranslate(begin, end);
     return { id, kind: 'code' };
   }
@@ -446,7 +461,7 @@ export class Engine implements MemoryListener {
    * translation has to be dropped.
    */
   addBlockHook(fn: (address: number | bigint, size: number) => void, begin = 1n, end = 0n): HookHandle {
-    const id = this.addNative(UC_HOOK.BLOCK, nativeCode, fn, begin, end);
+    const id = this.addUser(UC_HOOK.BLOCK, nativeCode, fn, begin, end);
     if (this.translated) this.retranslate(begin, end);
     return { id, kind: 'code' };
   }
@@ -454,7 +469,7 @@ export class Engine implements MemoryListener {
   /** Counts instructions executed in [begin, end]; read the count with the returned getter. */
   addInstructionCounter(begin = 1n, end = 0n): { handle: HookHandle; count: () => number; reset: () => void } {
     let n = 0;
-    const id = this.addNative(UC_HOOK.CODE, nativeCode, () => { n++; }, begin, end);
+    const id = this.addUser(UC_HOOK.CODE, nativeCode, () => { n++; }, begin, end);
     this.retranslate(begin, end);
     return { handle: { id, kind: 'code' }, count: () => n, reset: () => { n = 0; } };
   }
@@ -475,6 +490,7 @@ export class Engine implements MemoryListener {
     if (native === undefined) return;
     uc.hookDel(this.h(), native);
     this.hookIds.delete(h.id);
+    this.userHooks.delete(h.id);
     handlers.delete(h.id);
   }
 

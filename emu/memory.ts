@@ -140,7 +140,12 @@ export class GuestMemory {
     this.listeners.delete(l);
   }
 
-  private locate(address: bigint, length: number, access: 'read' | 'write'): [Buffer, number] {
+  /**
+   * The host buffer and offset behind [address, address+length), for a
+   * caller that reads one guest word many times (struct dyn_ftrace flags):
+   * valid until the region is unmapped.
+   */
+  locate(address: bigint, length: number, access: 'read' | 'write'): [Buffer, number] {
     const r = this.find(address, length);
     if (!r) throw new MemoryAccessError(address, length, access);
     return [r.buffer, Number(address - r.base)];
@@ -149,6 +154,13 @@ export class GuestMemory {
   read(address: bigint, length: number): Uint8Array {
     const [buf, off] = this.locate(address, length, 'read');
     return Uint8Array.prototype.slice.call(buf, off, off + length);
+  }
+
+  /** Whether [address, address+bytes.length) holds `bytes`, without copying them out. */
+  equals(address: bigint, bytes: Uint8Array): boolean {
+    const [buf, off] = this.locate(address, bytes.length, 'read');
+    for (let i = 0; i < bytes.length; i++) if (buf[off + i] !== bytes[i]) return false;
+    return true;
   }
 
   /** A host write: the caller invalidates code caches if these bytes are code. */

@@ -30,6 +30,7 @@ import {
 } from './abi.js';
 import { DataLayout, RangeAllocator } from './allocator.js';
 import { eraRules } from './ftrace/era.js';
+import { MAX_CPUS, MAX_FUNCTIONS, type Era } from './limits.js';
 import { initFtraceData, placeFtraceData, placeStaticOpsPool, STATIC_OPS_POOL_SIZE } from './ftrace/data.js';
 import { generateFunctions } from './generate.js';
 import { Machine, type CallOptions, type TaskSync } from './machine.js';
@@ -39,15 +40,7 @@ import { initGraphData, placeGraphData } from './ftrace/fgraph.js';
 import { Tasks, placeTaskData } from './tasks.js';
 import { initDisassembler } from '../asm/disasm.js';
 
-export const ERAS = ['3.18', 'modern'] as const;
-export type Era = (typeof ERAS)[number];
-/** Other names an era is known by: 'seed' is v3.18, the kernel that introduced per-ops trampolines. */
-export const ERA_ALIASES: Readonly<Record<string, Era>> = { seed: '3.18' };
-
-/** An era by name or alias; undefined for anything else. */
-export function parseEra(name: string): Era | undefined {
-  return (ERAS as readonly string[]).includes(name) ? (name as Era) : ERA_ALIASES[name];
-}
+export { ERAS, ERA_ALIASES, parseEra, type Era } from './limits.js';
 
 export interface KernelConfig {
   /** How many generated functions beside the hand-written core. */
@@ -128,10 +121,9 @@ export const DEFAULT_CONFIG: KernelConfig = {
   callBudgetMs: 10_000,
 };
 
-export const MAX_FUNCTIONS = 200_000;
+export { MAX_FUNCTIONS, MAX_CPUS } from './limits.js';
 /** module_alloc() hands out whole pages. */
 export const MODULE_ALIGN = 4096;
-export const MAX_CPUS = 8;
 
 /** A kernel configuration that no kernel can be built with: bad input, not a bug. */
 export class ConfigError extends Error {

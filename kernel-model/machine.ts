@@ -98,7 +98,12 @@ export class Machine {
    * dropping its translations of them (sync_core() on each CPU). Then, when
    * `letOthersRun`, give the scheduler its chance to run the other CPUs.
    */
-  syncCores(ranges: readonly (readonly [bigint, bigint])[], letOthersRun = true): void {
+  syncCores(
+    ranges: readonly (readonly [bigint, bigint])[],
+    letOthersRun = true,
+    /** How many code changes the ranges stand for (a caller may pass one span for many sites). */
+    pokes = ranges.length,
+  ): void {
     // Many ranges are dropped as the one span that covers them: one call per
     // CPU, and dropping code that did not change only costs a retranslation.
     let spans = ranges;
@@ -114,7 +119,7 @@ export class Machine {
     for (const cpu of this.cpus) for (const [a, b] of spans) cpu.invalidate(a, b);
     for (const f of this.onSync) f();
     // A CPU with hooks installed declines to renew; it is asked again next time round.
-    this.pokesSinceRenew += ranges.length;
+    this.pokesSinceRenew += pokes;
     if (this.pokesSinceRenew >= RENEW_AFTER_POKES) {
       for (const c of this.cpus) c.renew();
       this.pokesSinceRenew = 0;

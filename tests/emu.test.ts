@@ -304,10 +304,26 @@ describe('Engine', () => {
     call(TEXT);
     expect(e.readReg('rax')).toBe(0xffffffff81234567n);
     expect(traps).toBe(1);
-    const h = e.addCodeHook(() => {}, TEXT, TEXT);
-    expect(e.renew()).toBe(false); // a hook's owner still holds it
+    // Code hooks move to the fresh engine under the same handle: they still
+    // fire, and the handle still removes them.
+    let hits = 0;
+    const h = e.addCodeHook(() => void hits++, TEXT + 1n, TEXT + 1n);
+    const counter = e.addInstructionCounter(TEXT, TEXT + 4n);
+    expect(e.renew()).toBe(true);
+    expect(e.renew()).toBe(true);
+    call(TEXT);
+    expect(hits).toBe(1);
+    expect(counter.count()).toBe(3);
     e.removeHook(h);
     expect(e.renew()).toBe(true);
+    call(TEXT);
+    expect(hits).toBe(1);
+    expect(counter.count()).toBe(6);
+    e.removeHook(counter.handle);
+    expect(e.renew()).toBe(true);
+    call(TEXT);
+    expect(counter.count()).toBe(6);
+    expect(traps).toBe(4);
     e.close();
   });
 

@@ -1,10 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* `ftrace-sim boot`: assemble and boot the model kernel and summarise it. */
 import type { Command } from 'commander';
-import { boot } from '../../kernel-model/boot.js';
-import { MAX_FUNCTIONS } from '../../kernel-model/kernel.js';
+import { MAX_FUNCTIONS } from '../../kernel-model/limits.js';
 import { say, intOption, printJson, table } from '../output.js';
-import { ucVersion } from '../../emu/index.js';
 
 export function bootCommand(program: Command): void {
   program
@@ -15,6 +13,9 @@ export function bootCommand(program: Command): void {
     .option('--json', 'print the summary as JSON')
     .action(async (opts: { functions: string; cache: boolean; json?: boolean }) => {
       const functions = intOption('--functions', opts.functions, 0, MAX_FUNCTIONS);
+      // Unicorn and Keystone load here, not for --help.
+      const { boot } = await import('../../kernel-model/boot.js');
+      const { ucVersion } = await import('../../emu/index.js');
       const { kernel, ftrace, timings } = await boot({ functions, ...(opts.cache ? {} : { cacheDir: undefined }) });
       try {
         const nops = ftrace.records.all().filter((r) => ftrace.siteTarget(r).kind === 'nop').length;

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* `ftrace-sim disasm`: disassemble guest memory at a symbol or address. */
 import type { Command } from 'commander';
-import { MAX_FUNCTIONS } from '../../kernel-model/kernel.js';
+import { MAX_FUNCTIONS } from '../../kernel-model/limits.js';
 import { say, UsageError, intOption, printJson } from '../output.js';
 
 export function disasmCommand(program: Command): void {

@@ -1,9 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* `ftrace-sim explain <scenario>`: one function's call site, trampoline and path, byte by byte. */
 import type { Command } from 'commander';
-import { hex } from '../../emu/index.js';
-import { explainFunction, type Explanation } from '../../kernel-model/views/explain.js';
-import { inspectScenario } from '../../scenarios/engine/run.js';
+import { hex } from '../../emu/hex.js';
+import type { Explanation } from '../../kernel-model/views/explain.js';
 import type { Scenario } from '../../scenarios/engine/types.js';
 import { say, UsageError, colors as c, printJson } from '../output.js';
 import { loadScenarioArg, stepOption } from './scenario-arg.js';
@@ -58,9 +57,11 @@ export function explainCommand(program: Command): void {
     .option('--function <name>', 'the function to explain (default: the first one the scenario checks)')
     .option('--json', 'print the explanation as JSON')
     .action(async (name: string, opts: { step?: string; function?: string; json?: boolean }) => {
-      const s = loadScenarioArg(name);
+      const s = await loadScenarioArg(name);
       const step = stepOption(s, opts.step);
       const fn = opts.function ?? defaultFunction(s);
+      const { explainFunction } = await import('../../kernel-model/views/explain.js');
+      const { inspectScenario } = await import('../../scenarios/engine/run.js');
       await inspectScenario(s, step, ({ kernel, ftrace, stepsRun, failedChecks }) => {
         if (!kernel.symbols.get(fn)) throw new UsageError(`unknown function '${fn}'`);
         if (!ftrace.recordOf(fn)) throw new UsageError(`'${fn}' has no fentry call site to explain`);

@@ -1,11 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* `ftrace-sim record`: a scenario's trace, from guest memory, in a file the field's own tools open. */
 import type { Command } from 'commander';
-import { captureTrace, traceDatInput } from '../../kernel-model/export/capture.js';
-import { chromeTrace } from '../../kernel-model/export/chrome.js';
-import { FtraceInternals } from '../../kernel-model/export/internals.js';
-import { writeTraceDat } from '../../kernel-model/export/trace-dat.js';
-import { inspectScenario } from '../../scenarios/engine/run.js';
+import type { FtraceInternals } from '../../kernel-model/export/internals.js';
 import { say, UsageError, printJson, writeOutputFile } from '../output.js';
 import { backgroundCpusHooks, loadScenarioArg, stepOption } from './scenario-arg.js';
 
@@ -32,9 +28,14 @@ export function recordCommand(program: Command): void {
     .action(async (name: string, opts: { output: string; format: string; step?: string; cpus?: string; seed?: string; ftraceInternals?: boolean; json?: boolean }) => {
       if (!(RECORD_FORMATS as readonly string[]).includes(opts.format)) throw new UsageError(`--format is one of ${RECORD_FORMATS.join(', ')}, not '${opts.format}'`);
       if (opts.ftraceInternals && opts.format !== 'chrome') throw new UsageError('--ftrace-internals goes with --format chrome');
-      const s = loadScenarioArg(name);
+      const s = await loadScenarioArg(name);
       const step = stepOption(s, opts.step);
-      const bg = backgroundCpusHooks(opts);
+      const bg = await backgroundCpusHooks(opts);
+      const { captureTrace, traceDatInput } = await import('../../kernel-model/export/capture.js');
+      const { chromeTrace } = await import('../../kernel-model/export/chrome.js');
+      const { FtraceInternals } = await import('../../kernel-model/export/internals.js');
+      const { writeTraceDat } = await import('../../kernel-model/export/trace-dat.js');
+      const { inspectScenario } = await import('../../scenarios/engine/run.js');
       let internals: FtraceInternals | undefined;
       if (opts.ftraceInternals) {
         const onBoot = bg.hooks.onBoot;

@@ -2,8 +2,6 @@
 /* `ftrace-sim run` and `ftrace-sim list`: scenarios from the command line. */
 import type { Command } from 'commander';
 import { builtinScenarioFiles, displayPath } from '../../scenarios/engine/catalog.js';
-import { loadScenarioFile } from '../../scenarios/engine/load.js';
-import { checkReferences } from '../../scenarios/engine/references.js';
 import type { ScenarioResult } from '../../scenarios/engine/run.js';
 import type { Scenario } from '../../scenarios/engine/types.js';
 import { say, setExitCode, EXIT, UsageError, colors as c, intOption, printJson, table, writeOutputFile } from '../output.js';
@@ -12,17 +10,26 @@ import type { JobKinds } from '../workers/jobs.js';
 import { JobError, defaultJobs, runJobs } from '../workers/pool.js';
 import { maxFileSize, resolveScenarioArg } from './scenario-arg.js';
 
+/**
+ * Without --jobs, fewer scenarios than this run in this thread: a worker
+ * loads Unicorn, Keystone and the scenario engine again (about 0.5 s here),
+ * more than the built-in scenarios take to run one after another (run --all:
+ * 1.4 s in this thread, 1.9 s with two workers on a 2-core machine).
+ */
+export const WORKERS_FROM_SCENARIOS = 32;
+
 interface ScenarioFile {
   file: string;
   display: string;
   scenario: Scenario;
 }
 
-function load(args: string[], all: boolean): ScenarioFile[] {
+async function load(args: string[], all: boolean): Promise<ScenarioFile[]> {
   if (all && args.length) throw new UsageError('give scenario names or --all, not both');
   if (!all && !args.length) throw new UsageError('name a scenario (see `ftrace-sim list`) or give --all');
   // Every file is loaded and checked before anything runs.
   const files = all ? builtinScenarioFiles().map((file) => ({ file, display: displayPath(file) })) : args.map(resolveScenarioArg);
+  const { loadScenarioFile } = await import('../../scenarios/engine/load.js');
   return files.map(({ file, display }) => ({ file, display, scenario: loadScenarioFile(file, display, maxFileSize()) }));
 }
 
@@ -69,13 +76,14 @@ export function runCommand(program: Command): void {
     .option('--json', 'print one JSON document: {"scenarios": [...]}')
     .option('--junit <file>', 'also write the results as JUnit XML (one testsuite per scenario file, one testcase per check)')
     .option('--shard <i/n>', 'run only shard i of n: every n-th scenario, starting at the i-th')
-    .option('--jobs <n>', `scenarios run at once, in worker threads (default: the number of cores, ${defaultJobs()} here)`)
+    .option('--jobs <n>', `scenarios run at once, in worker threads (default: the number of cores, ${defaultJobs()} here, from ${WORKERS_FROM_SCENARIOS} scenarios up; fewer run in this thread)`)
     .action(async (names: string[], opts: { all?: boolean; json?: boolean; junit?: string; shard?: string; jobs?: string }) => {
-      let files = load(names, !!opts.all);
+      let files = await load(names, !!opts.all);
       if (opts.shard !== undefined) files = shardOf(files, shardOption(opts.shard));
       // Every name in every file is resolved before the first scenario boots.
+      const { checkReferences } = await import('../../scenarios/engine/references.js');
       for (const f of files) await checkReferences(f.scenario);
-      const jobs = opts.jobs === undefined ? defaultJobs() : intOption('--jobs', opts.jobs, 1, 256);
+      const jobs = opts.jobs === undefined ? (files.length < WORKERS_FROM_SCENARIOS ? 1 : defaultJobs()) : intOption('--jobs', opts.jobs, 1, 256);
       let runs: JobKinds['scenario']['output'][];
       try {
         // Results come back in the order the scenarios were given, whatever ran first.
@@ -101,7 +109,8 @@ export function runCommand(program: Command): void {
     .command('list')
     .description('list the built-in scenarios')
     .option('--json', 'print the list as JSON')
-    .action((opts: { json?: boolean }) => {
+    .action(async (opts: { json?: boolean }) => {
+      const { loadScenarioFile } = await import('../../scenarios/engine/load.js');
       const list = builtinScenarioFiles().map((f) => {
         const s = loadScenarioFile(f, displayPath(f));
         return { name: s.name, file: displayPath(f), description: s.description.trim() };

@@ -1,12 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* Shared by the commands that look at a scenario's kernel: which scenario, which step, which ops. */
 import { builtinScenarioFiles, displayPath, resolveScenario } from '../../scenarios/engine/catalog.js';
-import { loadScenarioFile } from '../../scenarios/engine/load.js';
-import { LIMITS } from '../../scenarios/engine/schema.js';
+import { LIMITS } from '../../scenarios/engine/limits.js';
 import type { Scenario } from '../../scenarios/engine/types.js';
 import type { RunHooks } from '../../scenarios/engine/run.js';
-import { startBackgroundCpus, type BackgroundCpus } from '../../kernel-model/smp/background-cpus.js';
-import { MAX_CPUS } from '../../kernel-model/kernel.js';
+import type { BackgroundCpus } from '../../kernel-model/smp/background-cpus.js';
+import { MAX_CPUS } from '../../kernel-model/limits.js';
 import { UsageError, intOption } from '../output.js';
 
 let maxFileBytes: number = LIMITS.fileBytes;
@@ -31,8 +30,10 @@ export function resolveScenarioArg(name: string): { file: string; display: strin
 }
 
 /** A built-in scenario's name, or a file; loaded and checked, within the file size limit. */
-export function loadScenarioArg(name: string): Scenario {
+export async function loadScenarioArg(name: string): Promise<Scenario> {
   const { file, display } = resolveScenarioArg(name);
+  // The loader brings YAML, TypeBox and Ajv: loaded when a command runs, not for --help.
+  const { loadScenarioFile } = await import('../../scenarios/engine/load.js');
   return loadScenarioFile(file, display, maxFileBytes);
 }
 
@@ -52,7 +53,7 @@ export interface CpusOptions {
  * be called before reading the trace; `seed` is the one used (printed so the
  * run can be replayed).
  */
-export function backgroundCpusHooks(o: CpusOptions): { hooks: RunHooks; finish: () => void; seed: number | null; cpus: number } {
+export async function backgroundCpusHooks(o: CpusOptions): Promise<{ hooks: RunHooks; finish: () => void; seed: number | null; cpus: number }> {
   const cpus = o.cpus === undefined ? 1 : intOption('--cpus', o.cpus, 1, MAX_CPUS);
   if (cpus === 1) {
     if (o.seed !== undefined) throw new UsageError('--seed goes with --cpus 2 or more');
@@ -60,6 +61,7 @@ export function backgroundCpusHooks(o: CpusOptions): { hooks: RunHooks; finish: 
   }
   const seed = o.seed === undefined ? Math.floor(Math.random() * 0x7fffffff) : intOption('--seed', o.seed, 0, 0x7fffffff);
   let bg: BackgroundCpus | undefined;
+  const { startBackgroundCpus } = await import('../../kernel-model/smp/background-cpus.js');
   return {
     hooks: {
       kernelConfig: { cpus },

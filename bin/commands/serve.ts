@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* `ftrace-sim serve`: the teaching page, on a local web server. */
 import type { Command } from 'commander';
-import { serve } from '../../web/server.js';
 import { say, UsageError, intOption, printJson } from '../output.js';
 
 export function serveCommand(program: Command): void {
@@ -13,6 +12,7 @@ export function serveCommand(program: Command): void {
     .option('--json', 'print {url} as JSON once listening')
     .action(async (opts: { port: string; host: string; json?: boolean }) => {
       const port = intOption('--port', opts.port, 0, 65535);
+      const { serve } = await import('../../web/server.js');
       const s = await serve(port, opts.host).catch((e: NodeJS.ErrnoException) => {
         // A busy port or an address not on this machine is the user's to change.
         if (e.code === 'EADDRINUSE' || e.code === 'EADDRNOTAVAIL' || e.code === 'EACCES' || e.code === 'ENOTFOUND') throw new UsageError(`cannot listen on ${opts.host}:${port}: ${e.code}`);

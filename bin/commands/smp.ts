@@ -1,11 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* `ftrace-sim patch-race` and `ftrace-sim torture`: patching while other CPUs run. */
 import type { Command } from 'commander';
-import { ERAS, ERA_ALIASES, MAX_CPUS, parseEra, type Era } from '../../kernel-model/kernel.js';
-import { patchRace } from '../../kernel-model/smp/patch-race.js';
-import { torture, type TortureOptions } from '../../kernel-model/smp/torture.js';
-import { graphTorture } from '../../kernel-model/smp/graph-torture.js';
-import { trampolineFree } from '../../kernel-model/smp/trampoline-free.js';
+import { ERAS, ERA_ALIASES, MAX_CPUS, parseEra, type Era } from '../../kernel-model/limits.js';
+import type { TortureOptions } from '../../kernel-model/smp/torture.js';
 import { say, setExitCode, EXIT, UsageError, colors as c, intOption, printJson, table } from '../output.js';
 import { defaultJobs, runJobs } from '../workers/pool.js';
 
@@ -86,6 +83,7 @@ export function smpCommands(program: Command): void {
     .option('--json', 'print the result as JSON')
     .action(async (opts: { cpus: string; patcher: string; era: string; rounds: string; graph?: boolean; seed?: string; json?: boolean }) => {
       const seed = seedOption(opts.seed);
+      const { patchRace } = await import('../../kernel-model/smp/patch-race.js');
       const r = await patchRace({
         cpus: intOption('--cpus', opts.cpus, 2, MAX_CPUS),
         patching: choice('--patcher', opts.patcher, ['naive', 'int3'] as const),
@@ -121,6 +119,7 @@ export function smpCommands(program: Command): void {
     .action(async (opts: { cpus: string; changes: string; seed?: string; era: string; campaign?: boolean; seeds?: string; jobs?: string; graph?: boolean; json?: boolean }) => {
       if (opts.graph) {
         const seed = seedOption(opts.seed);
+        const { graphTorture } = await import('../../kernel-model/smp/graph-torture.js');
         const g = await graphTorture({
           cpus: intOption('--cpus', opts.cpus, 2, MAX_CPUS),
           changes: intOption('--changes', opts.changes, 1, MAX_TORTURE_CHANGES),
@@ -143,6 +142,7 @@ export function smpCommands(program: Command): void {
       if (opts.campaign) return campaign(base, opts);
       if (opts.seeds !== undefined || opts.jobs !== undefined) throw new UsageError('--seeds and --jobs go with --campaign');
       const seed = seedOption(opts.seed);
+      const { torture } = await import('../../kernel-model/smp/torture.js');
       const r = await torture({ ...base, seed });
       if (opts.json) printJson(r);
       else {
@@ -162,6 +162,7 @@ export function smpCommands(program: Command): void {
     .option('--json', 'print the result as JSON')
     .action(async (opts: { preempt?: boolean; sync: string; seed?: string; json?: boolean }) => {
       const seed = seedOption(opts.seed);
+      const { trampolineFree } = await import('../../kernel-model/smp/trampoline-free.js');
       const r = await trampolineFree({
         preempt: !!opts.preempt,
         sync: choice('--sync', opts.sync, ['none', 'schedule_on_each_cpu', 'rcu_tasks'] as const),

@@ -1,20 +1,38 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* `ftrace-sim tracefs <file>`: a tracefs file, printed from guest memory after a scenario step. */
 import type { Command } from 'commander';
-import { boot } from '../../kernel-model/boot.js';
 import type { Ftrace } from '../../kernel-model/ftrace/core.js';
 import type { FtraceOps } from '../../kernel-model/ftrace/ops.js';
 import type { Kernel } from '../../kernel-model/kernel.js';
-import { TRACEFS_FILES, availableFilterFunctions, enabledFunctions, setFtraceHash, traceFile, type TracefsFile } from '../../kernel-model/views/tracefs.js';
-import { inspectScenario } from '../../scenarios/engine/run.js';
-import { GRAPH_TRACEFS_FILES, graphTraceFile, graphTracefsFile, hasGraphEvents, type GraphTracefsFile } from '../../kernel-model/views/graph-trace.js';
+import type { TracefsFile } from '../../kernel-model/views/tracefs.js';
+import type { GraphTracefsFile } from '../../kernel-model/views/graph-trace.js';
 import { write, writeErr, UsageError, printJson } from '../output.js';
 import { backgroundCpusHooks, loadScenarioArg, stepOption } from './scenario-arg.js';
 
-const FILES = [...TRACEFS_FILES, ...GRAPH_TRACEFS_FILES] as const;
 type AnyFile = TracefsFile | GraphTracefsFile;
+/*
+ * The views' own lists (TRACEFS_FILES, GRAPH_TRACEFS_FILES), written out so
+ * that --help does not load the views and, through them, Unicorn; the type
+ * below fails to compile if a file is missing here.
+ */
+const FILES = [
+  'available_filter_functions',
+  'enabled_functions',
+  'set_ftrace_filter',
+  'set_ftrace_notrace',
+  'trace',
+  'set_graph_function',
+  'set_graph_notrace',
+  'max_graph_depth',
+] as const satisfies readonly AnyFile[];
+type Missing = Exclude<AnyFile, (typeof FILES)[number]>;
+const allListed: [Missing] extends [never] ? true : Missing = true;
+void allListed;
 
-function render(file: AnyFile, kernel: Kernel, ftrace: Ftrace, ops: ReadonlyMap<string, FtraceOps>, opsName: string | undefined): { text: string; ops?: string } {
+type Views = typeof import('../../kernel-model/views/tracefs.js') & typeof import('../../kernel-model/views/graph-trace.js');
+
+function render(v: Views, file: AnyFile, kernel: Kernel, ftrace: Ftrace, ops: ReadonlyMap<string, FtraceOps>, opsName: string | undefined): { text: string; ops?: string } {
+  const { availableFilterFunctions, enabledFunctions, setFtraceHash, traceFile, graphTraceFile, graphTracefsFile, hasGraphEvents } = v;
   switch (file) {
     case 'available_filter_functions':
       return { text: availableFilterFunctions(kernel, ftrace) };
@@ -52,28 +70,31 @@ export function tracefsCommand(program: Command): void {
       if (!(FILES as readonly string[]).includes(file)) throw new UsageError(`no tracefs file '${file}' here; there are: ${FILES.join(', ')}`);
       const f = file as AnyFile;
       if ((opts.step ?? opts.cpus) !== undefined && !opts.after) throw new UsageError('--step and --cpus go with --after <scenario>');
-      const bg = backgroundCpusHooks(opts);
+      const bg = await backgroundCpusHooks(opts);
+      const v: Views = { ...(await import('../../kernel-model/views/tracefs.js')), ...(await import('../../kernel-model/views/graph-trace.js')) };
       if (bg.seed !== null && !opts.json) writeErr(`seed ${bg.seed}
 `);
       let out: { text: string; ops?: string } | undefined;
       let stepShown: number | null = null;
       if (opts.after) {
-        const s = loadScenarioArg(opts.after);
+        const s = await loadScenarioArg(opts.after);
         const step = stepOption(s, opts.step);
+        const { inspectScenario } = await import('../../scenarios/engine/run.js');
         await inspectScenario(
           s,
           step,
           ({ kernel, ftrace, ops, stepsRun }) => {
             bg.finish();
             stepShown = stepsRun - 1;
-            out = render(f, kernel, ftrace, ops, opts.ops);
+            out = render(v, f, kernel, ftrace, ops, opts.ops);
           },
           bg.hooks,
         );
       } else {
+        const { boot } = await import('../../kernel-model/boot.js');
         const { kernel, ftrace } = await boot();
         try {
-          out = render(f, kernel, ftrace, new Map(), opts.ops);
+          out = render(v, f, kernel, ftrace, new Map(), opts.ops);
         } finally {
           kernel.close();
         }

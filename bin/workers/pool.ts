@@ -10,7 +10,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { JOBS, type JobKind, type JobKinds } from './jobs.js';
+import type { JobKind, JobKinds } from './jobs.js';
 
 export interface JobRequest {
   id: number;
@@ -70,6 +70,8 @@ export async function runJobs<K extends JobKind>(
     while (shown < inputs.length && done[shown]) onResult(outputs[shown]!, shown++);
   };
   if (jobs <= 1 || inputs.length <= 1) {
+    // The jobs' modules (Unicorn, Keystone, the scenario engine) load when a job runs here.
+    const { JOBS } = await import('./jobs.js');
     const run = JOBS[kind] as (input: JobKinds[K]['input']) => Promise<JobKinds[K]['output']>;
     for (let i = 0; i < inputs.length; i++) settle(i, await run(inputs[i]!));
     return outputs;

@@ -21,10 +21,12 @@ export const recFlags = {
 };
 
 export class DynFtrace {
-  private readonly flagsAddr: bigint;
+  /* The flags word's host buffer and offset, found once: records never move. */
+  private readonly buf: Buffer;
+  private readonly off: number;
 
   constructor(
-    private readonly mem: GuestMemory,
+    mem: GuestMemory,
     /** Address of this struct dyn_ftrace in guest memory. */
     readonly addr: bigint,
     /** Index in the sorted record array. */
@@ -32,16 +34,16 @@ export class DynFtrace {
     /** The call site: written once into the guest record, never changed. */
     readonly ip: bigint,
   ) {
-    this.flagsAddr = addr + BigInt(DYN_FTRACE.FLAGS);
+    [this.buf, this.off] = mem.locate(addr + BigInt(DYN_FTRACE.FLAGS), 4, 'write');
   }
 
   /** Read from the guest record each time: guest memory holds the state. */
   get flags(): number {
-    return this.mem.readU32(this.flagsAddr);
+    return this.buf.readUInt32LE(this.off);
   }
 
   set flags(v: number) {
-    this.mem.writeU32(this.flagsAddr, v >>> 0);
+    this.buf.writeUInt32LE(v >>> 0, this.off);
   }
 
   /** ftrace_rec_count(): how many enabled ops trace this site. */

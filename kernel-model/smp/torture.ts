@@ -16,6 +16,7 @@
  *  - at the end, with every ops gone, no record has flags and no module
  *    memory is in use.
  */
+import type { HookHandle } from '../../emu/index.js';
 import { boot } from '../boot.js';
 import type { FtraceOps } from '../ftrace/ops.js';
 import { MODULE_ALIGN, type KernelConfig } from '../kernel.js';
@@ -90,8 +91,9 @@ export async function torture(o: TortureOptions): Promise<TortureResult> {
     // hooks on the call sites themselves, apart from anything ftrace does.
     const recs = ftrace.records.all();
     const calls = new Int32Array(recs.length);
+    const counters: { cpu: number; hook: HookHandle }[] = [];
     for (let c = 1; c < o.cpus; c++) {
-      for (const r of recs) kernel.machine.cpus[c]!.addCodeHook(() => void (calls[r.index] = calls[r.index]! + 1), r.ip, r.ip);
+      for (const r of recs) counters.push({ cpu: c, hook: kernel.machine.cpus[c]!.addCodeHook(() => void (calls[r.index] = calls[r.index]! + 1), r.ip, r.ip) });
     }
 
     /**
@@ -155,6 +157,7 @@ export async function torture(o: TortureOptions): Promise<TortureResult> {
     // What the CPUs did since the last drain (some may be half-way through a callback).
     drain([snapshot(pool)], 'after the last change', 'change');
     smp.detach();
+    for (const { cpu, hook } of counters) kernel.machine.cpus[cpu]!.removeHook(hook);
     const seconds = (performance.now() - started) / 1000;
     for (const f of smp.faults) violations.push(`CPU ${f.cpu} faulted: ${f.fault.message}`);
 

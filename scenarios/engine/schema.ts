@@ -10,31 +10,9 @@ import { CALLBACK_KIND, USER_OPS_FLAGS } from '../../kernel-model/abi.js';
 import { RETURNED_ERRNOS } from '../../kernel-model/ftrace/core.js';
 import { ERAS, ERA_ALIASES, MAX_CPUS, MAX_FUNCTIONS } from '../../kernel-model/kernel.js';
 import { WORKLOAD_NAMES } from '../../kernel-model/workloads/workloads.js';
+import { LIMITS } from './limits.js';
 
-/** Bounds on a scenario file, all enforced before anything runs. */
-export const LIMITS = {
-  /** The file's size in bytes (the CLI's --max-file-size raises it). */
-  fileBytes: 1024 * 1024,
-  /** YAML aliases the file may expand. */
-  aliases: 100,
-  steps: 10_000,
-  ops: 64,
-  /** Patterns of one set_filter / set_notrace step. */
-  patterns: 1_000,
-  /** Bytes one `corrupt` step writes, and how far past its symbol it may start. */
-  corruptBytes: 4096,
-  corruptOffset: 16 * 1024 * 1024,
-  /** `call: { times }` */
-  times: 100_000,
-  /** `run: { iterations }` */
-  iterations: 100_000,
-  /** Names in one expect map (callsite, invocations, trampolines). */
-  expectEntries: 1_000,
-  /** Register arguments of a call. */
-  args: 6,
-  /** `config: { budget_ms }`: the wall-clock budget of one call into the guest (default 10 s). */
-  budgetMs: 600_000,
-} as const;
+export { LIMITS } from './limits.js';
 
 /** A string from a fixed list; validated as `enum`, so an error can list the choices. */
 function oneOf<T extends string>(values: readonly T[]) {

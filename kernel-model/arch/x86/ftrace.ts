@@ -13,7 +13,7 @@ import type { CallSiteInsn, CodeUpdate, FtraceArch, TrampolineLayout } from '../
 import type { FtraceOps } from '../../ftrace/ops.js';
 import type { DynFtrace } from '../../ftrace/records.js';
 import type { Kernel } from '../../kernel.js';
-import { MCOUNT_INSN_SIZE, OP_REF, OP_REF_SIZE, ftraceCallReplace, ftraceJmpReplace, ftraceNopReplace, isNop5 } from './insn.js';
+import { CallSiteUpdate, MCOUNT_INSN_SIZE, OP_REF, OP_REF_SIZE, ftraceCallReplace, ftraceJmpReplace, isNop5 } from './insn.js';
 import { DirectPatcher, makePatcher, type TextPatcher } from './patching.js';
 
 export class X86Ftrace implements FtraceArch {
@@ -51,15 +51,15 @@ export class X86Ftrace implements FtraceArch {
   }
 
   make_call(rec: DynFtrace, addr: bigint): CodeUpdate {
-    return { ip: rec.ip, old: ftraceNopReplace(), new: ftraceCallReplace(rec.ip, addr), operation: 'make call' };
+    return new CallSiteUpdate(rec.ip, undefined, addr, 'make call');
   }
 
   make_nop(rec: DynFtrace, oldAddr: bigint): CodeUpdate {
-    return { ip: rec.ip, old: ftraceCallReplace(rec.ip, oldAddr), new: ftraceNopReplace(), operation: 'make nop' };
+    return new CallSiteUpdate(rec.ip, oldAddr, undefined, 'make nop');
   }
 
   modify_call(rec: DynFtrace, oldAddr: bigint, addr: bigint): CodeUpdate {
-    return { ip: rec.ip, old: ftraceCallReplace(rec.ip, oldAddr), new: ftraceCallReplace(rec.ip, addr), operation: 'modify call' };
+    return new CallSiteUpdate(rec.ip, oldAddr, addr, 'modify call');
   }
 
   ftrace_make_nop_at_boot(recs: readonly DynFtrace[]): void {

@@ -11,7 +11,7 @@
  *    other CPUs running in between: the hazard the protocol exists to prevent.
  * Every strategy first checks that each site holds the bytes it is replacing.
  */
-import { INT3_OPCODE, bytesEqual, decodeBranch } from '../../../asm/encoding.js';
+import { INT3_OPCODE, decodeBranch } from '../../../asm/encoding.js';
 import type { Engine, InterruptVerdict } from '../../../emu/index.js';
 import { FtraceBugError, type CodeUpdate } from '../../ftrace/arch.js';
 import { eraRules } from '../../ftrace/era.js';
@@ -24,14 +24,30 @@ export interface TextPatcher {
   readonly int3Hits: number;
 }
 
+const INSN_SIZE_N = BigInt(MCOUNT_INSN_SIZE);
+const INT3 = Uint8Array.of(INT3_OPCODE);
+
+/**
+ * The ranges to sync: each site when there are few, else the one span that
+ * covers them all, which is what Machine.syncCores would drop anyway (without
+ * building 50,000 tuples first).
+ */
 function siteRanges(updates: readonly CodeUpdate[]): (readonly [bigint, bigint])[] {
-  return updates.map((u) => [u.ip, u.ip + BigInt(MCOUNT_INSN_SIZE)] as const);
+  if (updates.length <= 8) return updates.map((u) => [u.ip, u.ip + INSN_SIZE_N] as const);
+  let lo = updates[0]!.ip;
+  let hi = lo;
+  for (const u of updates) {
+    if (u.ip < lo) lo = u.ip;
+    if (u.ip > hi) hi = u.ip;
+  }
+  return [[lo, hi + INSN_SIZE_N]];
 }
 
 /** Throws ftrace_bug's report unless the site holds the bytes the update replaces. */
 export function verifyOldCode(kernel: Kernel, u: CodeUpdate): void {
+  if (kernel.memory.equals(u.ip, u.old)) return;
   const actual = kernel.memory.read(u.ip, MCOUNT_INSN_SIZE);
-  if (!bytesEqual(actual, u.old)) throw new FtraceBugError(u.ip, kernel.symbolize(u.ip), u.old, actual, u.operation);
+  throw new FtraceBugError(u.ip, kernel.symbolize(u.ip), u.old, actual, u.operation);
 }
 
 /** ftrace_modify_code_direct(), for a batch: at boot, and while nothing else runs. */
@@ -42,7 +58,7 @@ export class DirectPatcher implements TextPatcher {
   replace(updates: readonly CodeUpdate[]): void {
     for (const u of updates) verifyOldCode(this.kernel, u);
     for (const u of updates) this.kernel.memory.write(u.ip, u.new);
-    this.kernel.machine.syncCores(siteRanges(updates), false);
+    this.kernel.machine.syncCores(siteRanges(updates), false, updates.length);
   }
 
   /**
@@ -74,7 +90,7 @@ export class NaivePatcher implements TextPatcher {
       verifyOldCode(this.kernel, u);
       for (let i = 0; i < MCOUNT_INSN_SIZE; i++) {
         memory.write(u.ip + BigInt(i), u.new.subarray(i, i + 1));
-        machine.syncCores([[u.ip, u.ip + BigInt(MCOUNT_INSN_SIZE)]]);
+        machine.syncCores([[u.ip, u.ip + INSN_SIZE_N]]);
       }
     }
   }
@@ -83,7 +99,7 @@ export class NaivePatcher implements TextPatcher {
 export class Int3Patcher implements TextPatcher {
   int3Hits = 0;
   /** The sites being changed, with the bytes they will hold (non-empty while int3s may be on sites). */
-  private readonly inProgress = new Map<bigint, Uint8Array>();
+  private readonly inProgress = new Map<bigint, CodeUpdate>();
 
   constructor(
     private readonly kernel: Kernel,
@@ -100,21 +116,22 @@ export class Int3Patcher implements TextPatcher {
     try {
       for (const u of updates) {
         verifyOldCode(this.kernel, u);
-        memory.write(u.ip, Uint8Array.of(INT3_OPCODE)); // add_breakpoints
-        this.inProgress.set(u.ip, u.new);
+        memory.write(u.ip, INT3); // add_breakpoints
+        this.inProgress.set(u.ip, u);
         done.push(u);
       }
     } catch (e) {
       for (const u of done) memory.write(u.ip, u.old.subarray(0, 1)); // remove_breakpoints
-      machine.syncCores(ranges, false);
+      machine.syncCores(ranges, false, done.length);
       this.inProgress.clear();
       throw e;
     }
-    machine.syncCores(ranges);
+    const n = updates.length;
+    machine.syncCores(ranges, true, n);
     for (const u of updates) memory.write(u.ip + 1n, u.new.subarray(1, MCOUNT_INSN_SIZE)); // add_update
-    machine.syncCores(ranges);
+    machine.syncCores(ranges, true, n);
     for (const u of updates) memory.write(u.ip, u.new.subarray(0, 1)); // finish_update
-    machine.syncCores(ranges);
+    machine.syncCores(ranges, true, n);
     this.inProgress.clear();
   }
 
@@ -126,7 +143,7 @@ export class Int3Patcher implements TextPatcher {
   private ftrace_int3_handler(cpu: Engine): InterruptVerdict {
     if (this.inProgress.size === 0) return 'unhandled';
     const site = cpu.readReg('rip') - 1n;
-    const next = this.inProgress.get(site);
+    const next = this.inProgress.get(site)?.new;
     if (!next && !this.isFtraceLocation(site)) return 'unhandled';
     this.int3Hits++;
     const branch = next && eraRules(this.kernel.config.era).int3EmulatesNewInsn ? decodeBranch(site, next) : undefined;
