@@ -1,23 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * The ftrace-sim command as a user runs it: exit codes, one-line errors,
- * --json. The commands run in-process through main(); one test starts the
- * installed entry point itself.
+ * --json. The commands run in-process through main();
+ * tests/integration/process.test.ts starts the installed entry point itself.
  */
-import { spawnSync } from 'node:child_process';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { cli } from './helpers.js';
-
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-
-
-test('the installed command runs the CLI and exits with its status', () => {
-  const r = spawnSync(process.execPath, [join(root, 'bin', 'ftrace-sim.js'), 'run', 'tests/fixtures/bad-key.yaml'], { cwd: root, encoding: 'utf8' });
-  expect(r.status).toBe(2);
-  expect(r.stderr.trim()).toBe("ftrace-sim: tests/fixtures/bad-key.yaml:6: steps[1].call.tims: unknown key 'tims'");
-  expect(r.stdout).toBe('');
-});
 
 test('run: 0 when every scenario passes, with one JSON document of every scenario', async () => {
   const r = await cli('run', 'no-modules', 'two-static-ops', '--json');
