@@ -6,13 +6,7 @@
  * time and peak RSS, beside the in-process assemble+load time the command
  * reports.
  */
-import { spawn } from 'node:child_process';
-import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const CLI = join(root, 'bin', 'ftrace-sim.js');
-const RSS_HOOK = pathToFileURL(join(root, 'bench', 'rss-at-exit.mjs')).href;
+import { runCli } from './process-times.js';
 
 export interface BootProcessRow {
   functions: number;
@@ -38,27 +32,11 @@ interface Run {
   totalMs: number;
 }
 
-function runOnce(functions: number): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const t0 = performance.now();
-    const child = spawn(process.execPath, [CLI, 'boot', '--functions', String(functions), '--no-cache', '--json'], {
-      cwd: root,
-      env: { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import=${RSS_HOOK}`.trim() },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      const wallMs = performance.now() - t0;
-      const rss = /ftrace-sim-bench maxrss_kb=(\d+)/.exec(err);
-      if (code !== 0 || !rss) return reject(new Error(`boot --functions ${functions} exited ${code}: ${err.trim().slice(0, 400)}`));
-      const t = (JSON.parse(out) as { timings: { assembleMs: number; loadMs: number; totalMs: number } }).timings;
-      resolve({ wallMs, maxRssKb: Number(rss[1]), assembleMs: t.assembleMs, loadMs: t.loadMs, totalMs: t.totalMs });
-    });
-  });
+async function runOnce(functions: number): Promise<Run> {
+  const r = await runCli(['boot', '--functions', String(functions), '--no-cache', '--json']);
+  if (r.code !== 0) throw new Error(`boot --functions ${functions} exited ${r.code}`);
+  const t = (JSON.parse(r.stdout) as { timings: { assembleMs: number; loadMs: number; totalMs: number } }).timings;
+  return { wallMs: r.wallMs, maxRssKb: r.maxRssMb * 1024, assembleMs: t.assembleMs, loadMs: t.loadMs, totalMs: t.totalMs };
 }
 
 const r1 = (x: number) => Math.round(x * 10) / 10;

@@ -140,21 +140,18 @@ const EFER_LME = 1n << 8n;
 const EFER_LMA = 1n << 10n;
 const EFER_NXE = 1n << 11n;
 
-const memTypeToKind: Record<number, FaultKind> = {
-  [UC_MEM.READ_UNMAPPED]: 'unmapped-read',
-  [UC_MEM.WRITE_UNMAPPED]: 'unmapped-write',
-  [UC_MEM.FETCH_UNMAPPED]: 'unmapped-fetch',
-  [UC_MEM.READ_PROT]: 'protection-read',
-  [UC_MEM.WRITE_PROT]: 'protection-write',
-  [UC_MEM.FETCH_PROT]: 'protection-fetch',
-};
+/* Unicorn names each bad access alike in its memory hook type (UC_MEM_*) and its error (UC_ERR_*). */
+const ACCESS_FAULTS: [keyof typeof UC_MEM & keyof typeof UC_ERR, FaultKind][] = [
+  ['READ_UNMAPPED', 'unmapped-read'],
+  ['WRITE_UNMAPPED', 'unmapped-write'],
+  ['FETCH_UNMAPPED', 'unmapped-fetch'],
+  ['READ_PROT', 'protection-read'],
+  ['WRITE_PROT', 'protection-write'],
+  ['FETCH_PROT', 'protection-fetch'],
+];
+const memTypeToKind: Record<number, FaultKind> = Object.fromEntries(ACCESS_FAULTS.map(([n, k]) => [UC_MEM[n], k]));
 const errToKind: Record<number, FaultKind> = {
-  [UC_ERR.READ_UNMAPPED]: 'unmapped-read',
-  [UC_ERR.WRITE_UNMAPPED]: 'unmapped-write',
-  [UC_ERR.FETCH_UNMAPPED]: 'unmapped-fetch',
-  [UC_ERR.READ_PROT]: 'protection-read',
-  [UC_ERR.WRITE_PROT]: 'protection-write',
-  [UC_ERR.FETCH_PROT]: 'protection-fetch',
+  ...Object.fromEntries(ACCESS_FAULTS.map(([n, k]) => [UC_ERR[n], k])),
   [UC_ERR.INSN_INVALID]: 'invalid-instruction',
   [UC_ERR.EXCEPTION]: 'unhandled-interrupt',
 };

@@ -174,38 +174,23 @@ export class GuestMemory {
     buf.fill(value, off, off + length);
   }
 
-  readU8(a: bigint): number {
-    const [b, o] = this.locate(a, 1, 'read');
-    return b.readUInt8(o);
+  /** A little-endian unsigned integer of `size` bytes. */
+  readUint(a: bigint, size: 1 | 2 | 4): number {
+    const [b, o] = this.locate(a, size, 'read');
+    return b.readUIntLE(o, size);
   }
-  readU16(a: bigint): number {
-    const [b, o] = this.locate(a, 2, 'read');
-    return b.readUInt16LE(o);
-  }
-  readU32(a: bigint): number {
-    const [b, o] = this.locate(a, 4, 'read');
-    return b.readUInt32LE(o);
-  }
-  readI32(a: bigint): number {
-    const [b, o] = this.locate(a, 4, 'read');
-    return b.readInt32LE(o);
-  }
+  readU8 = (a: bigint): number => this.readUint(a, 1);
+  readU16 = (a: bigint): number => this.readUint(a, 2);
+  readU32 = (a: bigint): number => this.readUint(a, 4);
   readU64(a: bigint): bigint {
     const [b, o] = this.locate(a, 8, 'read');
     return b.readBigUInt64LE(o);
   }
-  writeU8(a: bigint, v: number): void {
-    const [b, o] = this.locate(a, 1, 'write');
-    b.writeUInt8(v, o);
+  writeUint(a: bigint, v: number, size: 1 | 2 | 4): void {
+    const [b, o] = this.locate(a, size, 'write');
+    b.writeUIntLE(v >>> 0, o, size);
   }
-  writeU16(a: bigint, v: number): void {
-    const [b, o] = this.locate(a, 2, 'write');
-    b.writeUInt16LE(v, o);
-  }
-  writeU32(a: bigint, v: number): void {
-    const [b, o] = this.locate(a, 4, 'write');
-    b.writeUInt32LE(v, o);
-  }
+  writeU32 = (a: bigint, v: number): void => this.writeUint(a, v, 4);
   writeU64(a: bigint, v: bigint): void {
     const [b, o] = this.locate(a, 8, 'write');
     b.writeBigUInt64LE(BigInt.asUintN(64, v), o);

@@ -3,11 +3,15 @@
  * Checks that must be able to fail: each test runs a real scenario whose
  * expectation is false and requires the check to say so.
  */
-import { ScenarioError, loadScenarioText } from '../scenarios/engine/load.js';
+import { loadScenarioText } from '../scenarios/engine/load.js';
+import { loadError as loadErrorOf } from './helpers.js';
 import { inspectScenario, runScenario } from '../scenarios/engine/run.js';
 import { explainFunction } from '../kernel-model/views/explain.js';
 import { compare } from '../scenarios/engine/expectations.js';
 import { resolveConfig } from '../kernel-model/kernel.js';
+
+/** A scenario with the function tracer `tr` declared; the steps follow. */
+const TRACER = 'name: t\nops: [{ name: tr, callback: function_trace }]\nsteps:\n';
 
 async function outcome(text: string, what: RegExp) {
   const r = await runScenario(loadScenarioText(text, 't.yaml'));
@@ -30,10 +34,7 @@ describe('count comparisons are strict where they say so', () => {
 
   test('invocations: ">N" fails when the guest counted exactly N', async () => {
     const c = await outcome(
-      `name: t
-ops: [{ name: tr, callback: function_trace }]
-steps:
-  - set_filter: { ops: tr, patterns: [vfs_read] }
+      TRACER + `  - set_filter: { ops: tr, patterns: [vfs_read] }
   - register: tr
   - call: { function: vfs_read, args: ["&file_in", 0x7ff000000100, 32] }
   - expect: { invocations: { tr: ">1" } }
@@ -47,10 +48,7 @@ steps:
 describe('checks that saw nothing do not pass', () => {
   test('regs: match fails when no SAVE_REGS invocation was checked', async () => {
     const c = await outcome(
-      `name: t
-ops: [{ name: tr, callback: function_trace }]
-steps:
-  - register: tr
+      TRACER + `  - register: tr
   - run: { workload: syscalls, iterations: 2 }
   - expect: { regs: match }
 `,
@@ -64,10 +62,7 @@ steps:
 describe('warnings', () => {
   test('warnings: none fails when the kernel warned', async () => {
     const c = await outcome(
-      `name: t
-ops: [{ name: tr, callback: function_trace }]
-steps:
-  - unregister: { ops: tr, expect_error: EBUSY }
+      TRACER + `  - unregister: { ops: tr, expect_error: EBUSY }
   - expect: { warnings: none }
 `,
       /warnings/,
@@ -76,10 +71,7 @@ steps:
   });
   test('warnings: a text the log does not hold fails', async () => {
     const c = await outcome(
-      `name: t
-ops: [{ name: tr, callback: function_trace }]
-steps:
-  - register: tr
+      TRACER + `  - register: tr
   - expect: { warnings: "no such warning text" }
 `,
       /warnings/,
@@ -88,15 +80,7 @@ steps:
   });
 });
 
-function loadError(text: string): ScenarioError {
-  try {
-    loadScenarioText(text, 'bad.yaml');
-  } catch (e) {
-    if (e instanceof ScenarioError) return e;
-    throw e;
-  }
-  throw new Error('expected a ScenarioError');
-}
+const loadError = (text: string) => loadErrorOf(text, 'bad.yaml');
 
 describe('ops flags and errors each era has (item 8)', () => {
   test('IPMODIFY in v3.18 is bad input, with its line', () => {
