@@ -4,6 +4,7 @@
  * FENTRY expanded, outside symbols defined, label addresses read back, and a
  * failing line found for the error message.
  */
+import { hex } from '../emu/hex.js';
 import { KS_ERR_ASM_SYMBOL_MISSING, KeystoneError, ksAssemble } from './keystone.js';
 
 export interface SourceUnit {
@@ -89,14 +90,10 @@ export function prepare(unit: SourceUnit, unitIndex: number): PreparedUnit {
   return { name: unit.name, lines, labels, idents };
 }
 
-export function hexAddr(v: bigint): string {
-  return '0x' + BigInt.asUintN(64, v).toString(16);
-}
-
 const ADDRESS_MARK = ' #addr';
 /** `name = value`, marked as an address when it is one (see assembleUnit). */
 export function def(name: string, v: bigint): string {
-  return `${name} = ${hexAddr(v)}` + (v >= 1n << 32n ? ADDRESS_MARK : '');
+  return `${name} = ${hex(v)}` + (v >= 1n << 32n ? ADDRESS_MARK : '');
 }
 
 export function alignUp(v: bigint, a: number): bigint {

@@ -3,6 +3,7 @@
 import { writeFileSync } from 'node:fs';
 import Table from 'cli-table3';
 import pc from 'picocolors';
+import { hex } from '../emu/hex.js';
 
 /**
  * 0 = all good, 1 = a check failed, 2 = bad usage or input, 3 = a bug in
@@ -66,7 +67,7 @@ export class UsageError extends Error {
 
 /** JSON.stringify that prints bigints as hex addresses. */
 export function toJson(value: unknown): string {
-  return JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? '0x' + BigInt.asUintN(64, v).toString(16) : v), 2);
+  return JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? hex(v) : v), 2);
 }
 
 export function printJson(value: unknown): void {
@@ -96,4 +97,9 @@ export function writeOutputFile(option: string, file: string, data: string | Uin
   } catch (e) {
     throw new UsageError(`${option} ${file}: ${e instanceof Error ? e.message : String(e)}`);
   }
+}
+
+/** --seed: the value given, or a fresh random one (which the command prints, so the run replays). */
+export function seedOption(v: string | undefined): number {
+  return v === undefined ? Math.floor(Math.random() * 0x7fffffff) : intOption('--seed', v, 0, 0x7fffffff);
 }

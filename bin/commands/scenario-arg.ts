@@ -6,7 +6,7 @@ import type { Scenario } from '../../scenarios/engine/types.js';
 import type { RunHooks } from '../../scenarios/engine/run.js';
 import type { BackgroundCpus } from '../../kernel-model/smp/background-cpus.js';
 import { MAX_CPUS } from '../../kernel-model/limits.js';
-import { UsageError, intOption } from '../output.js';
+import { UsageError, intOption, seedOption } from '../output.js';
 
 let maxFileBytes: number = LIMITS.fileBytes;
 
@@ -59,7 +59,7 @@ export async function backgroundCpusHooks(o: CpusOptions): Promise<{ hooks: RunH
     if (o.seed !== undefined) throw new UsageError('--seed goes with --cpus 2 or more');
     return { hooks: {}, finish: () => {}, seed: null, cpus };
   }
-  const seed = o.seed === undefined ? Math.floor(Math.random() * 0x7fffffff) : intOption('--seed', o.seed, 0, 0x7fffffff);
+  const seed = seedOption(o.seed);
   let bg: BackgroundCpus | undefined;
   const { startBackgroundCpus } = await import('../../kernel-model/smp/background-cpus.js');
   return {

@@ -3,12 +3,9 @@
 import type { Command } from 'commander';
 import { ERAS, ERA_ALIASES, MAX_CPUS, parseEra, type Era } from '../../kernel-model/limits.js';
 import type { TortureOptions } from '../../kernel-model/smp/torture.js';
-import { say, setExitCode, EXIT, UsageError, colors as c, intOption, printJson, table } from '../output.js';
+import { say, setExitCode, EXIT, UsageError, colors as c, intOption, printJson, table, seedOption } from '../output.js';
 import { defaultJobs, runJobs } from '../workers/pool.js';
 
-function seedOption(v: string | undefined): number {
-  return v === undefined ? Math.floor(Math.random() * 0x7fffffff) : intOption('--seed', v, 0, 0x7fffffff);
-}
 
 /** Enough for a long campaign; memory stays flat over it (engines renew as they go). */
 const MAX_TORTURE_CHANGES = 1_000_000;

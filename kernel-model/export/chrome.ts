@@ -6,6 +6,7 @@
  * its own track; each function tracer event is an instant on its task's
  * track, at its trace-clock time in microseconds.
  */
+import { hex } from '../../emu/hex.js';
 import { traceClockNs } from '../trace/ring-buffer.js';
 import type { CapturedTrace } from './capture.js';
 import type { SliceEdge } from './internals.js';
@@ -33,8 +34,6 @@ export interface ChromeTrace {
 
 /** The Chrome process id of a CPU: process ids must be distinct, and 0 reads as "none" in some viewers. */
 export const cpuProcessId = (cpu: number) => cpu + 1;
-
-const hex = (a: bigint) => '0x' + BigInt.asUintN(64, a).toString(16);
 
 /**
  * The trace as Chrome JSON; with `internals` (FtraceInternals.edges), ftrace's

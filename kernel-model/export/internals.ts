@@ -13,6 +13,7 @@
  * instant falls inside the callback that wrote it.
  */
 import { MODULES_SIZE, MODULES_VADDR, PERCPU, PERCPU_BASE, PERCPU_STRIDE } from '../abi.js';
+import { hex } from '../../emu/hex.js';
 import type { HookHandle } from '../../emu/index.js';
 import type { Ftrace } from '../ftrace/core.js';
 import type { Kernel } from '../kernel.js';
@@ -87,7 +88,7 @@ export class FtraceInternals {
     const known = inModules ? undefined : this.names.get(rip);
     if (known !== undefined) return known;
     const hit = this.kernel.symbols.lookup(rip);
-    let name = hit ? hit.symbol.name : '0x' + rip.toString(16);
+    let name = hit ? hit.symbol.name : hex(rip);
     name = PART_OF[name] ?? name;
     if (!inModules) this.names.set(rip, name);
     return name;

@@ -22,7 +22,7 @@ import type { FtraceOps } from '../ftrace/ops.js';
 import { MODULE_ALIGN, type KernelConfig } from '../kernel.js';
 import { Smp, prng } from './scheduler.js';
 import { TraceBuffer } from '../trace/ring-buffer.js';
-import { checkEvents } from '../trace/check-events.js';
+import { checkEvents, snapshotOps, tracedIn, type OpsState } from '../trace/check-events.js';
 import { leftovers, verdict } from './leftovers.js';
 
 export interface TortureOptions {
@@ -49,20 +49,6 @@ export interface TortureResult {
 }
 
 const PATTERNS = ['vfs_*', '*_read', 'schedule', '*sync*', 'gen_func_1*', 'fsnotify_*', '!vfs_read', '*lock*', 'do_syscall_64', 'gen_func_3*'];
-
-interface OpsState {
-  registered: boolean;
-  filter: ReadonlySet<bigint>;
-  notrace: ReadonlySet<bigint>;
-}
-
-function snapshot(pool: FtraceOps[]): Map<bigint, OpsState> {
-  return new Map(pool.map((o) => [o.addr, { registered: o.hasFlag('ENABLED'), filter: new Set(o.filter), notrace: new Set(o.notrace) }]));
-}
-
-function traces(s: OpsState, ip: bigint): boolean {
-  return s.registered && (s.filter.size === 0 || s.filter.has(ip)) && !s.notrace.has(ip);
-}
 
 export async function torture(o: TortureOptions): Promise<TortureResult> {
   const { kernel, ftrace } = await boot({ functions: 100, cpus: o.cpus, era: o.era, patching: 'int3', hashFree: o.hashFree ?? 'rcu' });
@@ -117,12 +103,12 @@ export async function torture(o: TortureOptions): Promise<TortureResult> {
         if (perOps.has(e.op)) perOps.set(e.op, perOps.get(e.op)! + 1n);
       }
       // Any ops of the pool may have been registered at some point of the window.
-      const { rdx, regs } = checkEvents(ftrace, evs, { opsAt: (a) => byAddr.get(a), traced: (x, ip) => states.some((st) => traces(st.get(x.addr)!, ip)) });
+      const { rdx, regs } = checkEvents(ftrace, evs, { opsAt: (a) => byAddr.get(a), traced: (x, ip) => states.some((st) => tracedIn(st.get(x.addr), ip)) });
       for (const p of [...rdx, ...regs]) violations.push(`event ${p.seq} (${when}) in ${p.function}: ${p.problem}`);
       for (const x of pool) {
         let want = 0;
         recs.forEach((r, i) => {
-          if (calls[i] && states.some((st) => traces(st.get(x.addr)!, r.ip))) want += calls[i]!;
+          if (calls[i] && states.some((st) => tracedIn(st.get(x.addr), r.ip))) want += calls[i]!;
         });
         const n = got.get(x.addr) ?? 0;
         if (window === 'quiet' ? n !== want : n > want) {
@@ -136,9 +122,9 @@ export async function torture(o: TortureOptions): Promise<TortureResult> {
     const started = performance.now();
     smp.attach();
     smp.run(10);
-    drain([snapshot(pool)], 'before the first change', 'quiet');
+    drain([snapshotOps(pool)], 'before the first change', 'quiet');
     for (let i = 0; i < o.changes && violations.length === 0 && smp.faults.length === 0; i++) {
-      const before = snapshot(pool);
+      const before = snapshotOps(pool);
       const ops = pick(pool);
       const action = pick(['register', 'unregister', 'filter', 'notrace'] as const);
       const what = `change ${i}: ${action} ${ops.name}`;
@@ -146,7 +132,7 @@ export async function torture(o: TortureOptions): Promise<TortureResult> {
       else if (action === 'unregister' && ops.hasFlag('ENABLED')) ftrace.unregister_ftrace_function(ops);
       else if (action === 'filter') ftrace.ftrace_set_filter(ops, [pick(PATTERNS)], rnd() < 0.5);
       else if (action === 'notrace') ftrace.ftrace_set_notrace(ops, [pick(PATTERNS)], rnd() < 0.7);
-      const after = snapshot(pool);
+      const after = snapshotOps(pool);
       drain([before, after], `during ${what}`, 'change');
       smp.run(Math.floor(rnd() * 4));
       drain([after], `after ${what}`, 'quiet');
@@ -155,7 +141,7 @@ export async function torture(o: TortureOptions): Promise<TortureResult> {
       smp.run(1 + Math.floor(rnd() * 3));
     }
     // What the CPUs did since the last drain (some may be half-way through a callback).
-    drain([snapshot(pool)], 'after the last change', 'change');
+    drain([snapshotOps(pool)], 'after the last change', 'change');
     smp.detach();
     for (const { cpu, hook } of counters) kernel.machine.cpus[cpu]!.removeHook(hook);
     const seconds = (performance.now() - started) / 1000;

@@ -83,3 +83,20 @@ export function currentRules(ftrace: Ftrace, known?: KnownCall): EventRules {
   const byAddr = new Map<bigint, FtraceOps>(ftrace.registered().map((o) => [o.addr, o]));
   return { opsAt: (a) => byAddr.get(a), traced: (o, ip) => o.tracesIp(ip), known };
 }
+
+/** What an ops traced at one moment: whether it was registered, and copies of its hashes. */
+export interface OpsState {
+  registered: boolean;
+  filter: ReadonlySet<bigint>;
+  notrace: ReadonlySet<bigint>;
+}
+
+/** Each ops' state now, by the address of its struct ftrace_ops. */
+export function snapshotOps(ops: Iterable<FtraceOps>): Map<bigint, OpsState> {
+  return new Map([...ops].map((o) => [o.addr, { registered: o.hasFlag('ENABLED'), filter: new Set(o.filter), notrace: new Set(o.notrace) }]));
+}
+
+/** Whether an ops in that state traced the function at ip (hash_contains_ip over the copies). */
+export function tracedIn(s: OpsState | undefined, ip: bigint): boolean {
+  return !!s && s.registered && (s.filter.size === 0 || s.filter.has(ip)) && !s.notrace.has(ip);
+}

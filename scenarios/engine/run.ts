@@ -19,7 +19,7 @@ import { Smp } from '../../kernel-model/smp/scheduler.js';
 import { defaultArgs, measureTracedCall, runWorkload } from '../../kernel-model/workloads/workloads.js';
 import { ScenarioError } from './load.js';
 import { checkReferences } from './references.js';
-import { checkEvents, currentRules, type EventRules, type KnownCall } from '../../kernel-model/trace/check-events.js';
+import { checkEvents, currentRules, snapshotOps, tracedIn, type EventRules, type KnownCall, type OpsState } from '../../kernel-model/trace/check-events.js';
 import { evaluateExpectation, type CheckContext } from './expectations.js';
 import type { Arg, Scenario, ScenarioConfig, Step } from './types.js';
 
@@ -84,21 +84,13 @@ interface RunState extends CheckContext {
 }
 
 /** What each ops traced at one moment, for events another CPU wrote while a step changed it. */
-type OpsSnapshot = Map<FtraceOps, { registered: boolean; filter: Set<bigint>; notrace: Set<bigint> }>;
-
-function snapshotOps(st: RunState): OpsSnapshot {
-  return new Map([...st.ops.values()].map((o) => [o, { registered: o.hasFlag('ENABLED'), filter: new Set(o.filter), notrace: new Set(o.notrace) }]));
-}
+type OpsSnapshot = Map<bigint, OpsState>;
 
 /** Rules under which an event is right if it was right before the step or after it. */
-function windowRules(before: OpsSnapshot, after: OpsSnapshot): EventRules {
+function windowRules(st: RunState, before: OpsSnapshot, after: OpsSnapshot): EventRules {
   const byAddr = new Map<bigint, FtraceOps>();
-  for (const snap of [before, after]) for (const [o, x] of snap) if (x.registered) byAddr.set(o.addr, o);
-  const traces = (snap: OpsSnapshot, o: FtraceOps, ip: bigint) => {
-    const x = snap.get(o);
-    return !!x && x.registered && (x.filter.size === 0 || x.filter.has(ip)) && !x.notrace.has(ip);
-  };
-  return { opsAt: (a) => byAddr.get(a), traced: (o, ip) => traces(before, o, ip) || traces(after, o, ip) };
+  for (const o of st.ops.values()) if (before.get(o.addr)?.registered || after.get(o.addr)?.registered) byAddr.set(o.addr, o);
+  return { opsAt: (a) => byAddr.get(a), traced: (o, ip) => tracedIn(before.get(o.addr), ip) || tracedIn(after.get(o.addr), ip) };
 }
 
 /** Lets the other CPUs run a little, then checks what every CPU wrote since the step began. */
@@ -110,7 +102,7 @@ function checkOtherCpus(st: RunState, before: OpsSnapshot): void {
   st.checkedUpTo = st.trace.written;
   st.events.checked += events.length;
   st.events.lost += lost;
-  const { rdx, regs, regsChecked } = checkEvents(st.ftrace, events, windowRules(before, snapshotOps(st)));
+  const { rdx, regs, regsChecked } = checkEvents(st.ftrace, events, windowRules(st, before, snapshotOps(st.ops.values())));
   st.events.regsChecked += regsChecked;
   st.events.rdxProblems.push(...rdx);
   st.events.regsProblems.push(...regs);
@@ -304,7 +296,7 @@ async function runOnce(s: Scenario, config: ScenarioConfig, opts: RunOptions): P
       const step = s.steps[i]!;
       const made = st.checks.length;
       try {
-        const before = st.smp ? snapshotOps(st) : undefined;
+        const before = st.smp ? snapshotOps(st.ops.values()) : undefined;
         executeStep(st, i, step);
         afterStep?.();
         if (before) checkOtherCpus(st, before);
