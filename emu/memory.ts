@@ -156,6 +156,12 @@ export class GuestMemory {
     return Uint8Array.prototype.slice.call(buf, off, off + length);
   }
 
+  /** Copies `length` bytes at `address` into `dest` at `at`, without allocating. */
+  readInto(address: bigint, length: number, dest: Uint8Array, at: number): void {
+    const [buf, off] = this.locate(address, length, 'read');
+    buf.copy(dest, at, off, off + length);
+  }
+
   /** Whether [address, address+bytes.length) holds `bytes`, without copying them out. */
   equals(address: bigint, bytes: Uint8Array): boolean {
     const [buf, off] = this.locate(address, bytes.length, 'read');

@@ -118,7 +118,7 @@ export class Ftrace {
     const size = this.arch.MCOUNT_INSN_SIZE;
     const all = this.records.all();
     this.bootSites = new Uint8Array(all.length * size);
-    all.forEach((r, i) => this.bootSites.set(this.kernel.memory.read(r.ip, size), i * size));
+    all.forEach((r, i) => this.kernel.memory.readInto(r.ip, size, this.bootSites, i * size));
     return { records: this.records.length, nopMs: performance.now() - t0 };
   }
 
