@@ -25,7 +25,7 @@ interface Setup {
 
 /** A kernel with one relevant ops on TARGET (unless nop) and `irrelevant` ops on other functions. */
 async function setup(config: CostConfig, irrelevant: number, saveRegs: boolean): Promise<Setup> {
-  const cfg: Partial<KernelConfig> = { functions: Math.max(200, irrelevant + 10), trampolines: config !== 'list' };
+  const cfg: Partial<KernelConfig> = { functions: Math.max(200, irrelevant + 10), era: config === 'list' ? '3.17' : '3.18' };
   const { kernel, ftrace } = await boot(cfg);
   for (let i = 0; i < irrelevant; i++) {
     const o = ftrace.createOps({ name: `irrelevant${i}`, callback: 'counter' });

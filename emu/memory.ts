@@ -18,6 +18,7 @@ import { UC_AT_LEAST_2_1, UC_PROT } from './unicorn.js';
 export type Perms = { read: boolean; write: boolean; exec: boolean };
 export const RX: Perms = { read: true, write: false, exec: true };
 export const RW: Perms = { read: true, write: true, exec: false };
+export const RWX: Perms = { read: true, write: true, exec: true };
 
 export function permsToUc(p: Perms): number {
   return (p.read ? UC_PROT.READ : 0) | (p.write ? UC_PROT.WRITE : 0) | (p.exec ? UC_PROT.EXEC : 0);

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { assembleProgram, type Program, type SourceUnit } from '../asm/assembler.js';
 import type { SymbolTable } from '../asm/symbols.js';
 import { packageRoot } from '../emu/package-root.js';
-import { GuestMemory, RW, RX, hex, permsToString } from '../emu/index.js';
+import { GuestMemory, RW, RWX, RX, hex, permsToString } from '../emu/index.js';
 import {
   DIRECT_MAP_SIZE,
   FILE,
@@ -47,12 +47,10 @@ export interface KernelConfig {
   functions: number;
   /** CONFIG_MODULES: without it there is no module space and no trampolines. */
   modules: boolean;
-  /** Per-ops trampolines (the seed); false behaves like a kernel before it. */
-  trampolines: boolean;
   /**
-   * Which kernel's rules where they changed after v3.18: '3.18' (v3.18/3.19)
-   * or 'modern' (a record whose count drops back to one returns to the
-   * remaining ops' trampoline; the int3 handler emulates the new instruction).
+   * Which kernel this is: '3.17' (before per-ops trampolines), '3.18' (the
+   * seed), '3.19' or 'modern' (v6.x). What differs is in ftrace/era.ts,
+   * the entry code in kernel-model/x86/<version>/.
    */
   era: Era;
   /** Trace ring buffer entries (a power of two). */
@@ -72,7 +70,7 @@ export interface KernelConfig {
   /**
    * Whether dynamically allocated ops get trampolines. v3.18 says no ("until
    * there's a safe way to free the trampoline"); the later answers wait before
-   * freeing one: see trampolineSync.
+   * freeing one: see trampolineSync. By default the era's answer.
    */
   dynamicTrampolines: boolean;
   /**
@@ -107,7 +105,6 @@ export const DEFAULT_CACHE_DIR = join(projectRoot, '.cache', 'asm');
 export const DEFAULT_CONFIG: KernelConfig = {
   functions: 200,
   modules: true,
-  trampolines: true,
   era: '3.18',
   traceEntries: 1 << 16,
   cpus: 1,
@@ -141,7 +138,10 @@ export function resolveConfig(config: Partial<KernelConfig>): KernelConfig {
   const cfg: KernelConfig = { ...DEFAULT_CONFIG, ...config };
   const era = eraRules(cfg.era);
   // An era's own answer to dynamic trampolines, unless the caller chose one.
-  if (config.dynamicTrampolines === undefined) cfg.dynamicTrampolines = era.dynamicTrampolines;
+  if (config.dynamicTrampolines === undefined) {
+    cfg.dynamicTrampolines = era.dynamicTrampolines === 'always' || (era.dynamicTrampolines === 'unless-preempt' && !cfg.preempt);
+  }
+  if (cfg.dynamicTrampolines && !era.trampolines) throw new ConfigError(`a ${era.version} kernel has no trampolines, so none for dynamic ops`);
   if (config.trampolineSync === undefined) cfg.trampolineSync = era.trampolineSync;
   if (!Number.isInteger(cfg.functions) || cfg.functions < 0 || cfg.functions > MAX_FUNCTIONS) {
     throw new ConfigError(`functions must be a whole number from 0 to ${MAX_FUNCTIONS}, not ${cfg.functions}`);
@@ -152,13 +152,16 @@ export function resolveConfig(config: Partial<KernelConfig>): KernelConfig {
 }
 
 /**
- * The x86 sources of the hand-written kernel, in link order. ftrace's text
- * is the first four, between the __ftrace_text_start/_end markers.
+ * The x86 sources of the hand-written kernel of an era, in link order: the
+ * era's entry code, then what every era shares. ftrace's text is the first
+ * four, between the __ftrace_text_start/_end markers.
  */
-export const CORE_SOURCES = ['ftrace_64.S', 'ftrace_list.S', 'fgraph.S', 'callbacks.S', 'core.S', 'runtime.S'];
+export function coreSourceFiles(era: Era): string[] {
+  return [eraRules(era).entryCode, 'ftrace_list.S', 'fgraph.S', 'callbacks.S', 'core.S', 'runtime.S'];
+}
 
-export function coreSources(): SourceUnit[] {
-  return CORE_SOURCES.map((f) => ({
+export function coreSources(era: Era): SourceUnit[] {
+  return coreSourceFiles(era).map((f) => ({
     name: `kernel-model/x86/${f}`,
     text: readFileSync(join(projectRoot, 'kernel-model', 'x86', f), 'utf8'),
   }));
@@ -220,7 +223,9 @@ export class Kernel {
     memory.map('direct-map', PAGE_OFFSET, DIRECT_MAP_SIZE, RW);
     for (let c = 0; c < config.cpus; c++) memory.map(`stack:${c}`, this.stackBase(c), THREAD_SIZE, RW);
     memory.map('user', USER_BUFFER, 0x10000, RW);
-    if (config.modules) memory.map('modules', MODULES_VADDR, MODULES_SIZE, RX);
+    // module_alloc() gave v3.x's trampolines RWX pages; later kernels
+    // set_memory_rox() them once written: there the guest sees them read-only.
+    if (config.modules) memory.map('modules', MODULES_VADDR, MODULES_SIZE, eraRules(config.era).trampolineReadOnly ? RX : RWX);
     memory.write(KERNEL_TEXT, program.bytes);
     // Kernel data joins kallsyms too, so disassembly can name what %rip points at.
     program.symbols.add(...[...layout.symbols].map(([name, address]) => ({ name, address, size: layout.sizes.get(name)! })));
@@ -386,7 +391,7 @@ export function modelFileContents(): Uint8Array {
 export async function kernelImage(cfg: KernelConfig): Promise<{ program: Program; layout: DataLayout }> {
   const layout = staticData();
   const externals = new Map([...abiSymbols(), ...layout.symbols]);
-  const program = await assembleProgram([...coreSources(), ...generateFunctions(cfg.functions)], {
+  const program = await assembleProgram([...coreSources(cfg.era), ...generateFunctions(cfg.functions)], {
     base: KERNEL_TEXT,
     externals,
     cacheDir: cfg.cacheDir,

@@ -3,7 +3,7 @@
  * The model kernel's bounds and eras, in a module that imports nothing: the
  * CLI shows them in --help without loading Unicorn or Keystone.
  */
-export const ERAS = ['3.18', 'modern'] as const;
+export const ERAS = ['3.17', '3.18', '3.19', 'modern'] as const;
 export type Era = (typeof ERAS)[number];
 /** Other names an era is known by: 'seed' is v3.18, the kernel that introduced per-ops trampolines. */
 export const ERA_ALIASES: Readonly<Record<string, Era>> = { seed: '3.18' };

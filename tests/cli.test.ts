@@ -53,7 +53,7 @@ test('boot --json and disasm print what the guest holds', async () => {
 });
 
 test('the graph tracer from the command line: its trace file, its settings, torture --graph', async () => {
-  const t = await cli('tracefs', 'trace', '--after', 'graph-plus-kprobe', '--step', '6', '--json');
+  const t = await cli('tracefs', 'trace', '--after', 'graph-plus-kprobe', '--step', '9', '--json');
   expect(t.code).toBe(0);
   const lines = (JSON.parse(t.out) as { lines: string[] }).lines;
   expect(lines.slice(0, 3)).toEqual(['# tracer: function_graph', '#', '# CPU  DURATION                  FUNCTION CALLS']);

@@ -103,6 +103,7 @@ describe('ops flags and errors each era has (item 8)', () => {
       loadScenarioText(
         `name: t
 config: { era: modern, functions: 0 }
+eras: [3.19, modern]
 ops:
   - { name: a, callback: kprobe_regs, flags: [SAVE_REGS, IPMODIFY] }
   - { name: b, callback: kprobe_regs, flags: [SAVE_REGS, IPMODIFY] }

@@ -128,12 +128,13 @@ test('ftrace_graph_call is switched between ftrace_stub and ftrace_graph_caller,
   }
 });
 
-test('modern: the graph tracer is an ops with its own callback, and ftrace_graph_call stays unpatched', async () => {
+test('modern: the graph tracer is an ops with its own callback, and there is no ftrace_graph_call', async () => {
   const { kernel, ftrace } = await boot({ functions: 4, era: 'modern' });
   try {
     const g = ftrace.createOps({ name: 'graph', callback: 'function_graph' });
     ftrace.graph.register(g);
-    expect(ftrace.arch.ftraceGraphCallTarget()).toBe(kernel.sym('ftrace_stub'));
+    expect(ftrace.arch.ftraceGraphCallTarget()).toBeUndefined();
+    expect(kernel.symbols.get('ftrace_graph_call')).toBeUndefined();
     expect(g.func).toBe(kernel.sym('ftrace_graph_func'));
     expect(ftrace.arch.trampolineCallTarget(g)).toBe(kernel.sym('ftrace_graph_func'));
     expect(ftrace.arch.checkTrampoline(g)).toEqual([]);

@@ -117,5 +117,10 @@ test('an era is named by its version, as a YAML number or text, or by its alias'
   expect(era('"3.18"')).toBe('3.18');
   expect(era('seed')).toBe('3.18');
   expect(era('modern')).toBe('modern');
-  expect(loadError(`name: t\nconfig: { era: 3.17 }\nsteps:\n  - call: vfs_read\n`).message).toMatch(/^bad\.yaml:2: config\.era: expected one of "3\.18", "modern", "seed"/);
+  expect(era('3.17')).toBe('3.17');
+  expect(era('3.19')).toBe('3.19');
+  expect(loadError(`name: t\nconfig: { era: 3.16 }\nsteps:\n  - call: vfs_read\n`).message).toMatch(/^bad\.yaml:2: config\.era: expected one of "3\.17", "3\.18", "3\.19", "modern", "seed"/);
+  expect(loadError(`name: t\nconfig: { era: 3.17 }\neras: [3.18, modern]\nsteps:\n  - call: vfs_read\n`).message).toMatch(/^bad\.yaml:2: config\.era: era 3\.17 is not one of the scenario's eras \(3\.18, modern\)/);
+  expect(loadError(`name: t\neras: [3.18, seed]\nsteps:\n  - call: vfs_read\n`).message).toMatch(/^bad\.yaml:2: eras\[1\]: era 3\.18 is listed twice/);
+  expect(loadError(`name: t\neras: [3.18]\nsteps:\n  - expect: { only: [modern], rdx: match }\n`).message).toMatch(/^bad\.yaml:4: steps\[0\]\.expect\.only: era modern is not one of the scenario's eras/);
 });

@@ -60,6 +60,7 @@ test('enabled_functions in the modern era: " (%ld)%s%s%s" (R, I, D), "\\ttramp: 
   const modern = loadScenarioText(
     `name: golden-modern
 config: { functions: 4, era: modern }
+eras: [modern]
 ops:
   - { name: tracer, callback: function_trace }
   - { name: kp, callback: kprobe_regs, flags: [SAVE_REGS, IPMODIFY], dynamic: true }

@@ -193,10 +193,8 @@ export class WebApp {
   private compare(e: Entry, step: number, fn: string | undefined): Promise<Comparison[]> {
     const s = e.scenario;
     const configs: { label: string; config: Partial<ScenarioConfig> }[] = [];
-    const other = s.config.era === 'modern' ? '3.18' : 'modern';
-    configs.push({ label: `era: ${s.config.era}`, config: {} }, { label: `era: ${other}`, config: { era: other } });
-    if (s.variant) configs.push({ label: `variant: ${s.variant.name}`, config: s.variant.config });
-    else if (s.config.trampolines) configs.push({ label: 'v3.17 (no trampolines)', config: { trampolines: false } });
+    // Every kernel the scenario describes, in the order they came.
+    for (const era of s.eras) configs.push({ label: `era: ${era}`, config: { era } });
     return Promise.all(
       configs.map(({ label, config }) =>
         this.snapshot(e, step, fn, config).then((snap) => ({

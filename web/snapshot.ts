@@ -11,6 +11,7 @@ import { CALLBACK_FUNC, DYN_FTRACE, FTRACE_OPS_FL, OPS, type OpsFlagName } from 
 import { explainFunction, siteStages, type Explanation } from '../kernel-model/views/explain.js';
 import { siteTargetLabel, type Ftrace } from '../kernel-model/ftrace/core.js';
 import type { FtraceOps } from '../kernel-model/ftrace/ops.js';
+import { eraRules } from '../kernel-model/ftrace/era.js';
 import type { Kernel } from '../kernel-model/kernel.js';
 import { enabledFunctions, setFtraceHash, traceFile } from '../kernel-model/views/tracefs.js';
 import { defaultArgs } from '../kernel-model/workloads/workloads.js';
@@ -241,7 +242,7 @@ export async function stepSnapshot(s: Scenario, step: number, fn?: string, confi
     snap = {
       scenario: s.name,
       era: sc.config.era,
-      trampolines: sc.config.trampolines,
+      trampolines: eraRules(sc.config.era).trampolines,
       step,
       stepsRun,
       function: name,

@@ -8,6 +8,7 @@ import { say, setExitCode, EXIT, UsageError, colors as c, intOption, printJson, 
 import { junitXml } from '../report/junit.js';
 import type { JobKinds } from '../workers/jobs.js';
 import { JobError, defaultJobs, runJobs } from '../workers/pool.js';
+import { ERA_HELP, eraOption } from './era-option.js';
 import { maxFileSize, resolveScenarioArg } from './scenario-arg.js';
 
 /**
@@ -53,6 +54,7 @@ export function shardOf<T>(items: readonly T[], shard: { index: number; count: n
 }
 
 function printResult(r: ScenarioResult): void {
+  if (r.skipped) return say(`${c.dim('SKIP')} ${c.bold(r.name)}  (${r.file}): ${r.skipped}`);
   const mark = r.passed ? c.green('PASS') : c.red('FAIL');
   say(`${mark} ${c.bold(r.name)}  (${r.file})`);
   for (const ch of r.checks) {
@@ -73,21 +75,23 @@ export function runCommand(program: Command): void {
     .description('run scenarios (built-in names or YAML files) and check them from guest memory')
     .argument('[scenario...]', 'built-in scenario names or paths to scenario files')
     .option('--all', 'run every built-in scenario')
+    .option('--era <era>', `run on this kernel (${ERA_HELP.replace('the kernel: ', '')}) instead of each scenario's own; a scenario that does not describe it is skipped`)
     .option('--json', 'print one JSON document: {"scenarios": [...]}')
     .option('--junit <file>', 'also write the results as JUnit XML (one testsuite per scenario file, one testcase per check)')
     .option('--shard <i/n>', 'run only shard i of n: every n-th scenario, starting at the i-th')
     .option('--jobs <n>', `scenarios run at once, in worker threads (default: the number of cores, ${defaultJobs()} here, from ${WORKERS_FROM_SCENARIOS} scenarios up; fewer run in this thread)`)
-    .action(async (names: string[], opts: { all?: boolean; json?: boolean; junit?: string; shard?: string; jobs?: string }) => {
+    .action(async (names: string[], opts: { all?: boolean; era?: string; json?: boolean; junit?: string; shard?: string; jobs?: string }) => {
+      const era = opts.era === undefined ? undefined : eraOption(opts.era);
       let files = await load(names, !!opts.all);
       if (opts.shard !== undefined) files = shardOf(files, shardOption(opts.shard));
       // Every name in every file is resolved before the first scenario boots.
       const { checkReferences } = await import('../../scenarios/engine/references.js');
-      for (const f of files) await checkReferences(f.scenario);
+      for (const f of files) if (!era || f.scenario.eras.includes(era)) await checkReferences(f.scenario, era);
       const jobs = opts.jobs === undefined ? (files.length < WORKERS_FROM_SCENARIOS ? 1 : defaultJobs()) : intOption('--jobs', opts.jobs, 1, 256);
       let runs: JobKinds['scenario']['output'][];
       try {
         // Results come back in the order the scenarios were given, whatever ran first.
-        runs = await runJobs('scenario', files.map(({ file, display }) => ({ file, display, maxBytes: maxFileSize() })), jobs, ({ result }) => {
+        runs = await runJobs('scenario', files.map(({ file, display }) => ({ file, display, maxBytes: maxFileSize(), ...(era ? { era } : {}) })), jobs, ({ result }) => {
           if (!opts.json) printResult(result);
         });
       } catch (e) {
@@ -100,7 +104,8 @@ export function runCommand(program: Command): void {
       if (opts.json) printJson({ scenarios: results });
       else {
         const failed = results.filter((r) => !r.passed).length;
-        say(`\n${results.length - failed} passed, ${failed} failed${opts.shard ? ` (shard ${opts.shard})` : ''}`);
+        const skipped = results.filter((r) => r.skipped).length;
+        say(`\n${results.length - failed - skipped} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}${era ? ` (era ${era})` : ''}${opts.shard ? ` (shard ${opts.shard})` : ''}`);
       }
       setExitCode(results.every((r) => r.passed) ? EXIT.OK : results.some((r) => r.budgetExceeded) ? EXIT.BUDGET : EXIT.CHECK_FAILED);
     });

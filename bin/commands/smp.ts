@@ -1,20 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* `ftrace-sim patch-race` and `ftrace-sim torture`: patching while other CPUs run. */
 import type { Command } from 'commander';
-import { ERAS, ERA_ALIASES, MAX_CPUS, parseEra, type Era } from '../../kernel-model/limits.js';
+import { MAX_CPUS } from '../../kernel-model/limits.js';
 import type { TortureOptions } from '../../kernel-model/smp/torture.js';
 import { say, setExitCode, EXIT, UsageError, colors as c, intOption, printJson, table, seedOption } from '../output.js';
 import { defaultJobs, runJobs } from '../workers/pool.js';
+import { ERA_HELP, eraOption } from './era-option.js';
 
 
 /** Enough for a long campaign; memory stays flat over it (engines renew as they go). */
 const MAX_TORTURE_CHANGES = 1_000_000;
 
-function eraOption(v: string): Era {
-  const era = parseEra(v);
-  if (!era) throw new UsageError(`--era is one of ${[...ERAS, ...Object.keys(ERA_ALIASES)].join(', ')}, not '${v}'`);
-  return era;
-}
 
 function choice<T extends string>(name: string, v: string, allowed: readonly T[]): T {
   if (!(allowed as readonly string[]).includes(v)) throw new UsageError(`${name} is one of ${allowed.join(', ')}, not '${v}'`);
@@ -73,7 +69,7 @@ export function smpCommands(program: Command): void {
     .description('turn the function tracer on and off over every call site while other CPUs run system calls')
     .option('--cpus <n>', `CPUs (2-${MAX_CPUS}); CPU 0 patches, the others run the workload`, '3')
     .option('--patcher <kind>', 'naive (bytes written in place) or int3 (the breakpoint protocol)', 'int3')
-    .option('--era <era>', '3.18 (alias seed: the int3 handler skips the site) or modern (it emulates the new instruction)', '3.18')
+    .option('--era <era>', `${ERA_HELP}; the int3 handler skips the site before modern, which emulates the new instruction`, '3.18')
     .option('--rounds <n>', 'register/unregister rounds', '5')
     .option('--graph', 'graph mode: the function graph tracer comes and goes too (ftrace_graph_call is patched as well)')
     .option('--seed <s>', 'seed of the scheduler (printed; the same seed gives the same run)')
@@ -107,7 +103,7 @@ export function smpCommands(program: Command): void {
     .option('--cpus <n>', `CPUs (2-${MAX_CPUS})`, '4')
     .option('--changes <k>', 'ftrace changes to make', '10000')
     .option('--seed <s>', 'seed (printed; replays the same run)')
-    .option('--era <era>', '3.18 (alias seed) or modern', '3.18')
+    .option('--era <era>', ERA_HELP, '3.18')
     .option('--campaign', 'run many seeds (--seeds A..B) in parallel workers; print a summary and the failing seeds')
     .option('--seeds <A..B>', 'with --campaign: the seeds A to B, inclusive')
     .option('--jobs <n>', `with --campaign: runs at once, in worker threads (default: the number of cores, ${defaultJobs()} here)`)

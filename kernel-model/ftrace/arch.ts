@@ -26,8 +26,14 @@ export type CallSiteInsn = { kind: 'nop' } | { kind: 'call'; target: bigint } | 
 export interface TrampolineLayout {
   caller: 'ftrace_caller' | 'ftrace_regs_caller';
   start: bigint;
-  /** Bytes copied from the caller; the appended jump sits here. */
+  /** Bytes copied from the caller; the appended tail sits here. */
   size: number;
+  /** What create_trampoline() appends: `jmp ftrace_return` (v3.x) or a RET (v5.x+). */
+  tail: 'jmp' | 'ret';
+  /** The tail's length: the ops pointer follows it. */
+  tailSize: number;
+  /** ftrace_regs_caller's direct-call jnz that a trampoline turns into a 2-byte NOP (v5.9+). */
+  jmpOffset?: number;
   /** The op load whose displacement is rewritten. */
   opOffset: number;
   /** The copied call of ftrace_call (ftrace_regs_call), repointed at ops->func. */

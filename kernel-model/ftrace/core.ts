@@ -268,7 +268,7 @@ export class Ftrace {
   }
 
   private ftrace_update_trampoline(ops: FtraceOps): void {
-    if (this.kernel.config.trampolines) this.arch.arch_ftrace_update_trampoline(ops);
+    if (eraRules(this.kernel.config.era).trampolines) this.arch.arch_ftrace_update_trampoline(ops);
   }
 
   /**

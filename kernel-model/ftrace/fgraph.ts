@@ -13,6 +13,7 @@ import type { GuestMemory } from '../../emu/index.js';
 import type { DataLayout } from '../allocator.js';
 import type { Kernel } from '../kernel.js';
 import type { Ftrace, FtraceResult } from './core.js';
+import { eraRules } from './era.js';
 import { filterParseRegex, globMatches } from './glob.js';
 import { writeHashPointer, type FtraceOps } from './ops.js';
 import { OPS } from '../abi.js';
@@ -62,7 +63,7 @@ export class FtraceGraph {
    * (ftrace_graph_func) and, static, its own trampoline.
    */
   private get modern(): boolean {
-    return this.kernel.config.era === 'modern';
+    return !eraRules(this.kernel.config.era).graphCall;
   }
 
   private sym(n: string): bigint {
@@ -178,6 +179,8 @@ export class FtraceGraph {
   }
 
   describe(): string {
-    return `graph tracer ${this.ops ? this.ops.name : 'off'}, ftrace_graph_call -> ${hex(this.ftrace.arch.ftraceGraphCallTarget() ?? 0n)}`;
+    const target = this.ftrace.arch.ftraceGraphCallTarget();
+    const how = target === undefined ? 'an ops calling ftrace_graph_func' : `ftrace_graph_call -> ${hex(target)}`;
+    return `graph tracer ${this.ops ? this.ops.name : 'off'}, ${how}`;
   }
 }

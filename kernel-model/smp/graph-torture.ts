@@ -18,8 +18,9 @@
  *    replaced by return_to_handler, each entry's slot holding exactly that;
  *    a task that has returned has an empty ret_stack;
  *  - no record keeps flags, no module memory stays in use, no warning.
- * Dynamic ops, with trampolines freed after RCU-tasks (what a kernel with
- * preemption needs); the graph ops is one of them. Filters stay empty: the
+ * Dynamic ops, with the era's rule for their trampolines under
+ * CONFIG_PREEMPT: none before v4.12, freed after RCU-tasks in a v6 kernel;
+ * the graph ops is one of them. Filters stay empty: the
  * model frees a replaced guest hash at once, which a task preempted in the
  * middle of a lookup would read (the kernel defers that free with RCU), so
  * the changes here are registrations and max_graph_depth.
@@ -73,8 +74,6 @@ export async function graphTorture(o: GraphTortureOptions): Promise<GraphTorture
     era: o.era,
     patching: 'int3',
     preempt: true,
-    dynamicTrampolines: true,
-    trampolineSync: 'rcu_tasks',
   });
   const violations: string[] = [];
   try {

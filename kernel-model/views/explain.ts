@@ -8,6 +8,7 @@ import { disassemble, formatInsnText, ripTarget, type Insn } from '../../asm/dis
 import { hex, hexBytes, type HookHandle } from '../../emu/index.js';
 import { CALLBACK_FUNC, type CallbackName } from '../abi.js';
 import { siteTargetLabel, type Ftrace } from '../ftrace/core.js';
+import { eraRules } from '../ftrace/era.js';
 import type { FtraceOps } from '../ftrace/ops.js';
 import type { DynFtrace } from '../ftrace/records.js';
 import type { Kernel } from '../kernel.js';
@@ -59,7 +60,7 @@ function oneInsn(kernel: Kernel, bytes: Uint8Array, at: bigint): string {
 }
 
 function annotateTrampoline(kernel: Kernel, ftrace: Ftrace, ops: FtraceOps): NonNullable<Explanation['trampoline']> {
-  const { caller, start, size, opOffset: opOff, callOffset: callOff, slotOffset: slotOff } = ftrace.arch.trampolineLayout(ops.hasFlag('SAVE_REGS'));
+  const { caller, start, size, tail, opOffset: opOff, callOffset: callOff, jmpOffset, slotOffset: slotOff } = ftrace.arch.trampolineLayout(ops.hasFlag('SAVE_REGS'));
   const t = ops.trampoline;
   const code = kernel.memory.read(t, slotOff);
   const sym = (a: bigint) => kernel.symbolize(a);
@@ -71,7 +72,8 @@ function annotateTrampoline(kernel: Kernel, ftrace: Ftrace, ops: FtraceOps): Non
       const was = orig ? ripTarget(orig) : undefined;
       note = `48 8b 15 kept; disp32 rewritten: was ${was !== undefined ? `${hex(was)} <${kernel.symbols.format(was, { short: true }) ?? '?'}>` : '?'}, now the ops slot at +0x${slotOff.toString(16)}`;
     } else if (offset === callOff) note = `the copied ftrace_call, patched to call ${ops.name}'s func directly`;
-    else if (offset === size) note = 'appended by create_trampoline: jmp ftrace_return';
+    else if (offset === jmpOffset) note = "ftrace_regs_caller's direct-call jnz, made a 2-byte NOP: a trampoline serves no direct call";
+    else if (offset === size) note = tail === 'jmp' ? 'appended by create_trampoline: jmp ftrace_return' : 'appended by create_trampoline: its own RET, back to the traced function';
     return { offset, address: i.address, bytes: hexBytes(i.bytes), instruction: formatInsnText(i, sym), note };
   });
   const slot = kernel.memory.readU64(t + BigInt(slotOff));
@@ -155,7 +157,8 @@ export interface GraphVisit {
 function graphHooks(kernel: Kernel, armed: () => boolean, out: GraphVisit[]): HookHandle[] {
   const cpu = kernel.machine.cpu;
   const pfr = kernel.sym('prepare_ftrace_return');
-  const caller = kernel.symbols.get('ftrace_graph_caller')!;
+  // What calls prepare_ftrace_return: v3.x's ftrace_graph_caller, or the graph ops' ftrace_graph_func.
+  const caller = kernel.symbols.get(eraRules(kernel.config.era).graphCall ? 'ftrace_graph_caller' : 'ftrace_graph_func')!;
   let open: GraphVisit | undefined;
   let waitingAfter = false;
   // The instruction after ftrace_return_to_handler's call in return_to_handler: %rax is the real return address.

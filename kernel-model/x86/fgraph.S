@@ -1,11 +1,12 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
-# The function graph tracer's data plane, as v3.18 runs it on x86-64 with
-# -mfentry: ftrace_graph_caller (arch/x86/kernel/mcount_64.S), reached from
-# the shared `ftrace_graph_call` jmp that every caller and trampoline ends
-# in; prepare_ftrace_return (arch/x86/kernel/ftrace.c), the return stack of
-# the current task (kernel/trace/trace_functions_graph.c), return_to_handler,
-# and the function_graph tracer's entry and return callbacks.
+# The function graph tracer's data plane on x86-64, shared by every era:
+# prepare_ftrace_return and ftrace_graph_func (arch/x86/kernel/ftrace.c), the
+# return stack of the current task (kernel/trace/trace_functions_graph.c),
+# return_to_handler, and the function_graph tracer's entry and return
+# callbacks. How the tracer is reached is the era's: v3.x jumps from the
+# shared `ftrace_graph_call` to ftrace_graph_caller (in the era's
+# mcount_64.S); v6 calls ftrace_graph_func as an ops callback.
 
 # u64 trace_clock_local(): this CPU's guest instruction clock (one tick per
 # guest instruction, kept by the machine while KernelConfig.instructionClock
@@ -44,34 +45,6 @@ ftrace_graph_entry_test:
 	popq	%r12
 	retq
 
-# ftrace_graph_caller: entered by `jmp` from ftrace_graph_call with the
-# traced function's frame as its fentry call left it: 0(%rsp) = the return
-# into the traced function, 8(%rsp) = the traced function's own return
-# address, the slot prepare_ftrace_return hooks.
-ftrace_graph_caller:
-	subq	$PT_FRAME_SIZE, %rsp
-	movq	%rax, PT_RAX(%rsp)
-	movq	%rcx, PT_RCX(%rsp)
-	movq	%rdx, PT_RDX(%rsp)
-	movq	%rsi, PT_RSI(%rsp)
-	movq	%rdi, PT_RDI(%rsp)
-	movq	%r8, PT_R8(%rsp)
-	movq	%r9, PT_R9(%rsp)
-	leaq	PT_FRAME_SIZE+8(%rsp), %rdi	# parent: &the return address
-	movq	PT_FRAME_SIZE(%rsp), %rsi
-	subq	$5, %rsi			# self_addr: the call site
-	xorl	%edx, %edx			# no frame pointer with fentry
-	call	prepare_ftrace_return
-	movq	PT_R9(%rsp), %r9
-	movq	PT_R8(%rsp), %r8
-	movq	PT_RDI(%rsp), %rdi
-	movq	PT_RSI(%rsp), %rsi
-	movq	PT_RDX(%rsp), %rdx
-	movq	PT_RCX(%rsp), %rcx
-	movq	PT_RAX(%rsp), %rax
-	addq	$PT_FRAME_SIZE, %rsp
-	retq
-
 # void ftrace_graph_func(ip %rdi, parent_ip %rsi, op %rdx, regs %rcx): the
 # modern kernels' way in (arch/x86/kernel/ftrace.c since v5.11): the graph
 # tracer is an ops of its own whose callback hooks the return address
@@ -83,7 +56,7 @@ ftrace_graph_func:
 	movq	%rdi, %rsi			# self_addr: the call site
 	movq	PT_RSP(%rcx), %rdi		# parent: &the return address
 	xorl	%edx, %edx
-	jmp	prepare_ftrace_return
+	call	prepare_ftrace_return
 1:	retq
 
 # void prepare_ftrace_return(unsigned long *parent %rdi, self_addr %rsi,

@@ -8,7 +8,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { LineCounter, isMap, isScalar, parseDocument, type Document } from 'yaml';
-import { DEFAULT_CONFIG, parseEra, type KernelConfig } from '../../kernel-model/kernel.js';
+import { DEFAULT_CONFIG, ERAS, parseEra, type Era, type KernelConfig } from '../../kernel-model/kernel.js';
 import { eraRules } from '../../kernel-model/ftrace/era.js';
 import { COUNT_RE, LIMITS, scenarioSchema, stepSchemas, type RawArg, type RawCount, type RawOps, type RawScenario, type RawStep, type StepKind } from './schema.js';
 import type { GraphSettings } from '../../kernel-model/ftrace/fgraph.js';
@@ -264,7 +264,7 @@ export function loadScenarioText(text: string, file: string): Scenario {
         return { where, kind, at: body.at, offset: body.offset ?? 0, bytes: body.bytes, beforeBoot: body.when === 'before_boot' };
       case 'expect':
         loc.check(validateStep.expect, body, path);
-        return { where, kind, expect: parseExpect(loc, path, body, needOps) };
+        return { where, kind, expect: parseExpect(loc, path, body, needOps), only: body.only ? erasOf(loc, [...path, 'only'], body.only) : undefined };
     }
   });
 
@@ -278,35 +278,63 @@ export function loadScenarioText(text: string, file: string): Scenario {
     });
   }
 
-  // An ops flag the era's kernel does not have is bad input, not a no-op.
-  const eras = [withEra(raw.config ?? {}).era ?? DEFAULT_CONFIG.era, ...(variant?.config.era ? [variant.config.era] : [])];
+  const eras = raw.eras ? erasOf(loc, ['eras'], raw.eras) : ERAS;
+  const config = scenarioConfig(raw.config, eras);
+  if (!eras.includes(config.era)) loc.fail(['config', 'era'], `era ${config.era} is not one of the scenario's eras (${eras.join(', ')})`);
+  steps.forEach((s, i) => {
+    const stray = s.kind === 'expect' ? s.only?.find((e) => !eras.includes(e)) : undefined;
+    if (stray) loc.fail(['steps', i, 'expect', 'only'], `era ${stray} is not one of the scenario's eras (${eras.join(', ')})`);
+  });
+  // An ops flag an era's kernel does not have is bad input, not a no-op.
+  // The era a plain run boots first, so the message names the kernel the author had in mind.
+  const booted = [config.era, ...eras, ...(variant?.config.era ? [variant.config.era] : [])];
   ops.forEach((o, i) => {
     const j = o.flags.indexOf('IPMODIFY');
-    const without = eras.find((e) => !eraRules(e).ipmodify);
-    if (j >= 0 && without) loc.fail(['ops', i, 'flags', j], `FTRACE_OPS_FL_IPMODIFY does not exist in v${without} (it came in v3.19)`);
+    const without = booted.find((e) => !eraRules(e).ipmodify);
+    if (j >= 0 && without) loc.fail(['ops', i, 'flags', j], `FTRACE_OPS_FL_IPMODIFY does not exist in ${eraRules(without).version} (it came in v3.19): give the scenario eras: [3.19, modern]`);
   });
   return {
     name: raw.name,
     description: raw.description ?? '',
     file,
-    config: scenarioConfig(raw.config),
+    config,
+    eras,
     ops,
     steps,
     variant,
   };
 }
 
-function scenarioConfig(c: RawScenario['config']): Scenario['config'] {
-  const { functions, modules, trampolines, era } = DEFAULT_CONFIG;
+/** The era a plain run boots: the default kernel if the scenario describes it, else its first era. */
+function scenarioConfig(c: RawScenario['config'], eras: readonly Era[]): Scenario['config'] {
+  const { functions, modules } = DEFAULT_CONFIG;
+  const era = eras.includes(DEFAULT_CONFIG.era) ? DEFAULT_CONFIG.era : eras[0]!;
   const { budget_ms, ...rest } = c ?? {};
-  return { functions, modules, trampolines, era, ...withEra(rest), ...(budget_ms !== undefined ? { callBudgetMs: budget_ms } : {}) };
+  return { functions, modules, era, ...withEra(rest), ...(budget_ms !== undefined ? { callBudgetMs: budget_ms } : {}) };
 }
 
-/** `era: 3.18` is a YAML number: read it as the era's name. */
+/** A list of eras, aliases resolved, in ERAS order; naming one twice is a mistake. */
+function erasOf(loc: Locator, path: Path, names: readonly string[]): Era[] {
+  const eras = names.map((n) => parseEra(n)!);
+  const twice = eras.findIndex((e, i) => eras.indexOf(e) !== i);
+  if (twice >= 0) loc.fail([...path, twice], `era ${eras[twice]} is listed twice`);
+  return ERAS.filter((e) => eras.includes(e));
+}
+
+/** `era: 3.18` is a YAML number: read it as the era's name (in lists of eras too). */
 function eraAsText(raw: unknown): void {
-  const r = raw as { config?: { era?: unknown }; variant?: { config?: { era?: unknown } } } | null;
-  for (const c of [r?.config, r?.variant?.config]) {
-    if (c && typeof c === 'object' && typeof c.era === 'number') c.era = String(c.era);
+  const text = (v: unknown) => (typeof v === 'number' ? String(v) : v);
+  const texts = (l: unknown) => (Array.isArray(l) ? l.map(text) : l);
+  const r = raw as { config?: { era?: unknown }; eras?: unknown; variant?: { config?: { era?: unknown } }; steps?: unknown } | null;
+  if (!r || typeof r !== 'object') return;
+  for (const c of [r.config, r.variant?.config]) {
+    if (c && typeof c === 'object' && 'era' in c) c.era = text(c.era);
+  }
+  if ('eras' in r) r.eras = texts(r.eras);
+  if (!Array.isArray(r.steps)) return;
+  for (const s of r.steps as unknown[]) {
+    const e = (s as { expect?: { only?: unknown } } | null)?.expect;
+    if (e && typeof e === 'object' && 'only' in e) e.only = texts(e.only);
   }
 }
 

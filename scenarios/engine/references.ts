@@ -7,13 +7,24 @@
  * whole run before the first scenario boots.
  */
 import { KERNEL_TEXT } from '../../kernel-model/abi.js';
-import { kernelImage, resolveConfig } from '../../kernel-model/kernel.js';
+import { eraRules } from '../../kernel-model/ftrace/era.js';
+import { kernelImage, resolveConfig, type Era } from '../../kernel-model/kernel.js';
 import { ScenarioError } from './load.js';
 import type { Scenario, Step, Where } from './types.js';
 
-/** Rejects the first name in `s` that its kernel does not have. */
-export async function checkReferences(s: Scenario): Promise<void> {
-  const { program, layout } = await kernelImage(resolveConfig(s.config));
+/**
+ * Rejects the first name in `s` that its kernel (of its own era, or of
+ * `era`) does not have; on its own era, its variant's kernel too.
+ */
+export async function checkReferences(s: Scenario, era: Era = s.config.era): Promise<void> {
+  const other = s.variant?.config.era;
+  if (era === s.config.era && other !== undefined && other !== era) await checkNames(s, other);
+  await checkNames(s, era);
+}
+
+async function checkNames(s: Scenario, era: Era): Promise<void> {
+  const { program, layout } = await kernelImage(resolveConfig({ ...s.config, era }));
+  const kernel = era === s.config.era ? "the kernel's" : `the ${eraRules(era).version} kernel's`;
   const fentry = new Set(program.mcountLoc);
   const fail = (where: Where, reason: string): never => {
     throw new ScenarioError(where, reason);
@@ -39,10 +50,10 @@ export async function checkReferences(s: Scenario): Promise<void> {
         break;
       case 'corrupt': {
         const sym = text(step.at);
-        if (!sym) fail(key(step, 'at'), `'${step.at}' is not a symbol of the kernel's text`);
+        if (!sym) fail(key(step, 'at'), `'${step.at}' is not a symbol of ${kernel} text`);
         const start = sym!.address + BigInt(step.offset);
         if (start + BigInt(step.bytes.length) > textEnd) {
-          fail(key(step, 'offset'), `${step.at}+${step.offset} and ${step.bytes.length} bytes run past the end of the kernel's text`);
+          fail(key(step, 'offset'), `${step.at}+${step.offset} and ${step.bytes.length} bytes run past the end of ${kernel} text`);
         }
         break;
       }
@@ -56,7 +67,7 @@ export async function checkReferences(s: Scenario): Promise<void> {
         }
         break;
       case 'preempt':
-        if (!text(step.at)) fail(key(step, 'at'), `'${step.at}' is not a symbol of the kernel's text`);
+        if (!text(step.at)) fail(key(step, 'at'), `'${step.at}' is not a symbol of ${kernel} text`);
         break;
       default:
         break;

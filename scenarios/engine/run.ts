@@ -12,7 +12,7 @@ import { FtraceBugError } from '../../kernel-model/ftrace/arch.js';
 import { boot } from '../../kernel-model/boot.js';
 import type { Ftrace, FtraceResult } from '../../kernel-model/ftrace/core.js';
 import type { FtraceOps } from '../../kernel-model/ftrace/ops.js';
-import type { Kernel, KernelConfig } from '../../kernel-model/kernel.js';
+import type { Era, Kernel, KernelConfig } from '../../kernel-model/kernel.js';
 import type { GraphSettings } from '../../kernel-model/ftrace/fgraph.js';
 import { TraceBuffer } from '../../kernel-model/trace/ring-buffer.js';
 import { Smp } from '../../kernel-model/smp/scheduler.js';
@@ -35,6 +35,10 @@ export interface ScenarioResult {
   name: string;
   file: string;
   description: string;
+  /** The kernel it ran on. */
+  era: Era;
+  /** Why it did not run on that kernel (one the scenario does not describe); passed is then true. */
+  skipped?: string;
   passed: boolean;
   checks: Check[];
   callbacks: {
@@ -211,6 +215,7 @@ function executeStep(st: RunState, i: number, step: Step): void {
       return checkNewEvents(st, undefined);
     }
     case 'expect':
+      if (step.only && !step.only.includes(kernel.config.era)) return;
       for (const o of evaluateExpectation(st, step.expect, st.variantRun)) st.checks.push({ name: `${name}: ${o.what}`, passed: o.passed, detail: o.detail });
       return;
   }
@@ -319,16 +324,22 @@ async function runOnce(s: Scenario, config: ScenarioConfig, opts: RunOptions): P
 }
 
 /**
- * Runs a scenario, and its variant if it has one. The names it uses are
- * checked first (checkReferences), unless the caller has done so for a
- * whole set of files already.
+ * Runs a scenario on its own era or on `era`, and its variant if it has one
+ * and runs on its own era. The names it uses are checked first
+ * (checkReferences), unless the caller has done so for a whole set of files
+ * already.
  */
-export async function runScenario(s: Scenario, opts: { referencesChecked?: boolean } = {}): Promise<ScenarioResult> {
-  if (!opts.referencesChecked) await checkReferences(s);
-  const { st, fault } = await runOnce(s, s.config, { variantRun: false });
+export async function runScenario(s: Scenario, opts: { referencesChecked?: boolean; era?: Era } = {}): Promise<ScenarioResult> {
+  const era = opts.era ?? s.config.era;
+  if (!s.eras.includes(era)) {
+    const skipped = `describes ${s.eras.join(', ')}, not ${era}`;
+    return { name: s.name, file: s.file, description: s.description, era, skipped, passed: true, checks: [], callbacks: { invocations: 0, rdxMismatches: 0, byOps: {} }, instructionsPerTracedCall: {}, warnings: [], fault: null, budgetExceeded: false };
+  }
+  if (!opts.referencesChecked) await checkReferences(s, era);
+  const { st, fault } = await runOnce(s, { ...s.config, era }, { variantRun: false });
   const instructions = { ...st.instructions };
   const checks = st.checks;
-  if (s.variant && !fault) {
+  if (s.variant && !fault && era === s.config.era) {
     const v = s.variant;
     const { st: vs, fault: vf } = await runOnce(s, { ...s.config, ...v.config }, { variantRun: true });
     for (const c of vs.checks) checks.push({ ...c, name: `[${v.name}] ${c.name}` });
@@ -356,6 +367,7 @@ export async function runScenario(s: Scenario, opts: { referencesChecked?: boole
     name: s.name,
     file: s.file,
     description: s.description,
+    era,
     passed: checks.every((c) => c.passed) && !fault,
     checks,
     callbacks: { invocations: total, rdxMismatches: st.events.rdxProblems.length, byOps },

@@ -36,6 +36,7 @@ const Arg = either(
 // hash lacks) and ENOMEM are not among them, so expecting one is bad input.
 const ExpectError = Type.Optional(oneOf(RETURNED_ERRNOS));
 const Era = oneOf([...ERAS, ...Object.keys(ERA_ALIASES)]);
+const Eras = Type.Array(Era, { minItems: 1, maxItems: 16 });
 const Patterns = Type.Array(Type.String({ minLength: 1 }), { maxItems: LIMITS.patterns });
 const Args = Type.Optional(Type.Array(Arg, { maxItems: LIMITS.args }));
 const closed = { additionalProperties: false } as const;
@@ -45,7 +46,7 @@ const ConfigSchema = Type.Object(
   {
     functions: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_FUNCTIONS })),
     modules: Type.Optional(Type.Boolean()),
-    trampolines: Type.Optional(Type.Boolean()),
+    /** The era a plain `run` boots; `run --era` and `compare` choose among the scenario's eras. */
     era: Type.Optional(Era),
     budget_ms: Type.Optional(Type.Integer({ minimum: 1, maximum: LIMITS.budgetMs })),
     /** CPUs 1.. run workloads while the steps run on CPU 0. */
@@ -76,13 +77,15 @@ export const scenarioSchema = Type.Object(
     name: Name,
     description: Type.Optional(Type.String()),
     config: Type.Optional(ConfigSchema),
+    /** The kernels the scenario describes (all of them when absent). */
+    eras: Type.Optional(Eras),
     ops: Type.Optional(Type.Array(OpsSchema, { maxItems: LIMITS.ops })),
     steps: Type.Array(Type.Record(Type.String(), Type.Unknown(), { minProperties: 1 }), { minItems: 1, maxItems: LIMITS.steps }),
     variant: Type.Optional(
       Type.Object(
         {
           name: Name,
-          config: Type.Object({ modules: Type.Optional(Type.Boolean()), trampolines: Type.Optional(Type.Boolean()), era: Type.Optional(Era) }, closed),
+          config: Type.Object({ modules: Type.Optional(Type.Boolean()), era: Type.Optional(Era) }, closed),
           fewer_instructions: Type.Optional(Type.Array(Type.String())),
         },
         closed,
@@ -146,6 +149,8 @@ export const stepSchemas = {
       /** The last call tree of a function, `f > [a, b > [c]]`, or `static(f)`: the model kernel's static call graph below f. */
       graph: Type.Optional(Type.String({ minLength: 1 })),
       returns: Type.Optional(Type.Literal('match')),
+      /** The eras whose kernel these checks describe; elsewhere the step checks nothing. */
+      only: Type.Optional(Eras),
     },
     { ...closed, minProperties: 1 },
   ),

@@ -2,7 +2,7 @@
 /* A scenario, as the loader hands it to the runner: validated, with source lines. */
 import type { CallbackName, USER_OPS_FLAGS } from '../../kernel-model/abi.js';
 import type { Errno } from '../../kernel-model/ftrace/core.js';
-import type { KernelConfig } from '../../kernel-model/kernel.js';
+import type { Era, KernelConfig } from '../../kernel-model/kernel.js';
 import type { GraphSettings } from '../../kernel-model/ftrace/fgraph.js';
 import type { StaticNode } from '../../kernel-model/trace/graph-tree.js';
 import type { WorkloadName as Workload } from '../../kernel-model/workloads/workloads.js';
@@ -15,7 +15,7 @@ export interface Where {
 }
 
 /** What a scenario may configure of the kernel it boots. */
-export type ScenarioConfig = Pick<KernelConfig, 'functions' | 'modules' | 'trampolines' | 'era'> &
+export type ScenarioConfig = Pick<KernelConfig, 'functions' | 'modules' | 'era'> &
   Partial<Pick<KernelConfig, 'cpus' | 'preempt' | 'callBudgetMs'>> & {
     /** Seeds the scheduler of the other CPUs (config.cpus > 1). */
     seed?: number;
@@ -74,7 +74,7 @@ export type Step =
   | (StepBase & { kind: 'preempt'; cpu: number; at: string; expect: 'preempted' | 'refused' })
   | (StepBase & { kind: 'corrupt'; at: string; offset: number; bytes: number[]; beforeBoot: boolean })
   | (StepBase & { kind: 'measure'; function: string; label: string; args: Arg[] | undefined })
-  | (StepBase & { kind: 'expect'; expect: Expectation });
+  | (StepBase & { kind: 'expect'; expect: Expectation; only: readonly Era[] | undefined });
 
 export interface Variant {
   name: string;
@@ -88,6 +88,8 @@ export interface Scenario {
   description: string;
   file: string;
   config: ScenarioConfig;
+  /** The eras the scenario describes, in ERAS order; config.era is one of them. */
+  eras: readonly Era[];
   ops: OpsDecl[];
   steps: Step[];
   variant: Variant | undefined;

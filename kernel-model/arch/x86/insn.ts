@@ -66,3 +66,10 @@ export class CallSiteUpdate implements CodeUpdate {
     return Number.isNaN(this.newRel) ? FTRACE_NOP5 : callBytes(this.newRel);
   }
 }
+
+/** `ret`: what a v5.x+ trampoline ends with (RET_SIZE without return thunks). */
+export const RET_INSN = Uint8Array.of(0xc3);
+/** `jnz rel8`'s opcode: ftrace_regs_caller's direct-call branch. */
+export const JNZ_REL8 = 0x75;
+/** x86_nops[2], `xchg %ax,%ax`: what a trampoline holds instead of that jnz. */
+export const X86_NOP2 = Uint8Array.of(0x66, 0x90);

@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
-# The ftrace entry code of a v3.18 x86-64 kernel built with -mfentry and
-# without frame pointers (arch/x86/kernel/mcount_64.S with per-ops trampolines),
-# rewritten for this model. Every traced function starts with a 5-byte call
+# The ftrace entry code of a v3.18 (and v3.19) x86-64 kernel built with
+# -mfentry and without frame pointers (arch/x86/kernel/mcount_64.S with
+# per-ops trampolines), rewritten for this model. Every traced function starts with a 5-byte call
 # site; when enabled, it calls ftrace_caller, ftrace_regs_caller or a
 # trampoline copied from one of them.
 #
@@ -54,7 +54,7 @@ ftrace_caller_end:
 ftrace_return:
 ftrace_graph_call:
 	# Where every caller and trampoline ends: v3.18's graph tracer patches this jmp
-	# to ftrace_graph_caller (fgraph.S) while it is registered.
+	# to ftrace_graph_caller (below) while it is registered.
 	.byte	0xe9
 	.long	ftrace_stub - ftrace_graph_call - 5
 ftrace_stub:
@@ -124,3 +124,31 @@ ftrace_regs_caller_end:
 	# Not copied into trampolines: create_trampoline appends its own jmp.
 	.byte	0xe9
 	.long	ftrace_return - ftrace_regs_caller_end - 5
+
+# ftrace_graph_caller: entered by `jmp` from ftrace_graph_call with the
+# traced function's frame as its fentry call left it: 0(%rsp) = the return
+# into the traced function, 8(%rsp) = the traced function's own return
+# address, the slot prepare_ftrace_return hooks.
+ftrace_graph_caller:
+	subq	$PT_FRAME_SIZE, %rsp
+	movq	%rax, PT_RAX(%rsp)
+	movq	%rcx, PT_RCX(%rsp)
+	movq	%rdx, PT_RDX(%rsp)
+	movq	%rsi, PT_RSI(%rsp)
+	movq	%rdi, PT_RDI(%rsp)
+	movq	%r8, PT_R8(%rsp)
+	movq	%r9, PT_R9(%rsp)
+	leaq	PT_FRAME_SIZE+8(%rsp), %rdi	# parent: &the return address
+	movq	PT_FRAME_SIZE(%rsp), %rsi
+	subq	$5, %rsi			# self_addr: the call site
+	xorl	%edx, %edx			# no frame pointer with fentry
+	call	prepare_ftrace_return
+	movq	PT_R9(%rsp), %r9
+	movq	PT_R8(%rsp), %r8
+	movq	PT_RDI(%rsp), %rdi
+	movq	PT_RSI(%rsp), %rsi
+	movq	PT_RDX(%rsp), %rdx
+	movq	PT_RCX(%rsp), %rcx
+	movq	PT_RAX(%rsp), %rax
+	addq	$PT_FRAME_SIZE, %rsp
+	retq
