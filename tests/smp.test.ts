@@ -86,12 +86,16 @@ test('torture catches a filter hash freed at once while another CPU walks it; RC
 
 describe("freeing a dynamic ops' trampoline while a task is inside it", () => {
   test.each([
-    [true, 'none', false],
-    [true, 'schedule_on_each_cpu', false], // CPU 1 schedules while the preempted task is still inside
-    [true, 'rcu_tasks', true],
-    [false, 'schedule_on_each_cpu', true],
-  ] as const)('preempt %s, wait %s: safe = %s', async (preempt, sync, safe) => {
-    const r = await trampolineFree({ preempt, sync, seed: 2 });
+    ['3.18', true, 'none', false],
+    ['3.18', true, 'schedule_on_each_cpu', false], // CPU 1 schedules while the preempted task is still inside
+    ['3.18', true, 'rcu_tasks', true],
+    ['3.18', false, 'schedule_on_each_cpu', true],
+    ['modern', true, undefined, true], // the era's own wait: synchronize_rcu_tasks()
+    ['modern', true, 'schedule_on_each_cpu', false],
+  ] as const)('era %s, preempt %s, wait %s: safe = %s', async (era, preempt, sync, safe) => {
+    const r = await trampolineFree({ era, preempt, ...(sync ? { sync } : {}), seed: 2 });
+    expect(r.options.sync).toBe(sync ?? 'rcu_tasks');
+    expect(r.kernelWould).toBe(era === 'modern');
     expect(r.caught.symbol).toMatch(/^ftrace_trampoline\[kp\]\+0x/);
     expect(r.passed).toBe(safe);
     if (!safe) {

@@ -149,21 +149,26 @@ export function smpCommands(program: Command): void {
   program
     .command('trampoline-free')
     .description("free a dynamic ops' trampoline while a task is inside it: preemption, and the kernel's waits")
+    .option('--era <era>', `${ERA_HELP}; one with trampolines`, '3.18')
     .option('--preempt', 'CONFIG_PREEMPT: the task is preempted inside the trampoline')
-    .option('--sync <how>', 'what to wait for before freeing: none | schedule_on_each_cpu | rcu_tasks', 'schedule_on_each_cpu')
+    .option('--sync <how>', "what to wait for before freeing: none | schedule_on_each_cpu | rcu_tasks (default: the era's)")
     .option('--seed <s>', 'seed of the scheduler (printed)')
     .option('--json', 'print the result as JSON')
-    .action(async (opts: { preempt?: boolean; sync: string; seed?: string; json?: boolean }) => {
+    .action(async (opts: { era: string; preempt?: boolean; sync?: string; seed?: string; json?: boolean }) => {
       const seed = seedOption(opts.seed);
+      const era = eraOption(opts.era);
+      const { eraRules } = await import('../../kernel-model/ftrace/era.js');
+      if (!eraRules(era).trampolines) throw new UsageError(`--era ${era}: a ${eraRules(era).version} kernel has no trampolines to free`);
       const { trampolineFree } = await import('../../kernel-model/smp/trampoline-free.js');
       const r = await trampolineFree({
+        era,
         preempt: !!opts.preempt,
-        sync: choice('--sync', opts.sync, ['none', 'schedule_on_each_cpu', 'rcu_tasks'] as const),
+        ...(opts.sync !== undefined ? { sync: choice('--sync', opts.sync, ['none', 'schedule_on_each_cpu', 'rcu_tasks'] as const) } : {}),
         seed,
       });
       if (opts.json) printJson(r);
       else {
-        say(`trampoline-free: ${opts.preempt ? 'CONFIG_PREEMPT' : 'no preemption'}, wait: ${r.options.sync}, seed ${seed}`);
+        say(`trampoline-free: era ${era}, ${opts.preempt ? 'CONFIG_PREEMPT' : 'no preemption'}, wait: ${r.options.sync}, seed ${seed}`);
         for (const line of r.story) say(`  ${line}`);
         for (const f of r.faults) say(c.red(`    ${f.report.replace(/\n/g, '\n    ')}`));
         say(r.passed ? c.green('PASS: no task ran in freed memory') : c.red('FAIL: a task ran in the freed trampoline'));

@@ -219,14 +219,31 @@ export class Smp implements CpuScheduler {
     t.preemptCount = this.preemptCount(s.cpu);
   }
 
-  /** Switches the CPU to its next task (round robin); a context switch either way. */
+  /** Switches the CPU to its next task that is not held (round robin); a context switch either way. */
   private contextSwitch(s: CpuState, saveCurrent = true): void {
     s.schedules++;
     if (s.tasks.length < 2) return;
     const prev = s.tasks[s.current]!;
+    let next = s.current;
+    for (let k = 1; k < s.tasks.length; k++) {
+      const i = (s.current + k) % s.tasks.length;
+      if (!this.held.has(s.tasks[i]!)) {
+        next = i;
+        break;
+      }
+    }
+    if (next === s.current && saveCurrent) return; // nobody else may run: prev goes on
     if (saveCurrent) this.switchOut(s, prev);
-    s.current = (s.current + 1) % s.tasks.length;
-    this.switchIn(s, s.tasks[s.current]!);
+    s.current = next;
+    this.switchIn(s, s.tasks[next]!);
+  }
+
+  /** Preempted tasks kept off their CPU until release(): see preempt(). */
+  private readonly held = new Set<Task>();
+
+  /** Lets the tasks preempt({ hold: true }) kept off their CPU be scheduled again. */
+  release(): void {
+    this.held.clear();
   }
 
   /** Runs `quanta` quanta, each on a CPU and of a length the generator picks. */
@@ -300,12 +317,20 @@ export class Smp implements CpuScheduler {
     return false;
   }
 
-  /** A timer interrupt on `cpu` now: its task is preempted where it is. */
-  preempt(cpu: number): boolean {
+  /**
+   * A timer interrupt on `cpu` now: its task is preempted where it is. With
+   * `hold`, it stays off the CPU until release() or a wait for tasks: the
+   * ftrace work that follows takes the model a few quanta, a kernel a few
+   * microseconds of the other task's timeslice.
+   */
+  preempt(cpu: number, opts: { hold?: boolean } = {}): boolean {
     if (!this.kernel.config.preempt) throw new Error('preemption needs KernelConfig.preempt');
     // With preemption disabled the interrupt only marks the task for rescheduling.
     if (this.preemptCount(cpu) !== 0n) return false;
-    this.contextSwitch(this.state(cpu));
+    const s = this.state(cpu);
+    const task = s.tasks[s.current]!;
+    this.contextSwitch(s);
+    if (opts.hold && s.tasks[s.current] !== task) this.held.add(task);
     return true;
   }
 
@@ -328,6 +353,7 @@ export class Smp implements CpuScheduler {
    * scheduled (called schedule(), or returned). The other CPUs run meanwhile.
    */
   waitFor(how: TaskSync): void {
+    this.release(); // every task must get to run for the wait to end
     const live = this.cpus.filter((s) => !s.dead);
     const cpuMark = new Map(live.map((s) => [s, s.schedules]));
     const taskMark = new Map(live.flatMap((s) => s.tasks).map((t) => [t, t.voluntary]));

@@ -11,20 +11,29 @@
  *    (enough only without preemption, where no task stops inside);
  *  - rcu_tasks: the wait ends once every task has scheduled voluntarily,
  *    which the preempted one only does after leaving the trampoline: safe.
+ * The wait is the era's unless the caller names one. The dynamic ops gets
+ * a trampoline in every era that has them, even where the kernel would
+ * not give it one (v3.18, v3.19 with CONFIG_PREEMPT): the run then shows
+ * why it did not.
  */
 import { hex } from '../../emu/index.js';
 import { boot } from '../boot.js';
-import type { KernelConfig } from '../kernel.js';
+import { eraRules } from '../ftrace/era.js';
+import { ConfigError, resolveConfig, type Era, type KernelConfig } from '../kernel.js';
 import { Smp } from './scheduler.js';
 
 export interface TrampolineFreeOptions {
+  era: Era;
   preempt: boolean;
-  sync: KernelConfig['trampolineSync'];
+  /** Default: the era's (KernelConfig.trampolineSync). */
+  sync?: KernelConfig['trampolineSync'];
   seed: number;
 }
 
 export interface TrampolineFreeResult {
-  options: TrampolineFreeOptions;
+  options: Required<TrampolineFreeOptions>;
+  /** Whether this era's kernel itself gives the dynamic ops a trampoline. */
+  kernelWould: boolean;
   passed: boolean;
   trampoline: string;
   /** Where the caught task was when the trampoline was freed (or left when it was preempted). */
@@ -34,16 +43,27 @@ export interface TrampolineFreeResult {
   story: string[];
 }
 
-export async function trampolineFree(o: TrampolineFreeOptions): Promise<TrampolineFreeResult> {
+export async function trampolineFree(opts: TrampolineFreeOptions): Promise<TrampolineFreeResult> {
+  const rules = eraRules(opts.era);
+  if (!rules.trampolines) throw new ConfigError(`a ${rules.version} kernel has no trampolines to free`);
+  const o = { ...opts, sync: opts.sync ?? rules.trampolineSync };
+  const kernelWould = resolveConfig({ era: o.era, preempt: o.preempt }).dynamicTrampolines;
   const { kernel, ftrace } = await boot({
     functions: 20,
     cpus: 2,
+    era: o.era,
     patching: 'int3',
     preempt: o.preempt,
     dynamicTrampolines: true,
     trampolineSync: o.sync,
   });
   const story: string[] = [];
+  const config = o.preempt ? 'with CONFIG_PREEMPT' : 'without CONFIG_PREEMPT';
+  story.push(
+    kernelWould
+      ? `a ${rules.version} kernel ${config} gives dynamic ops trampolines, freed after ${rules.trampolineSync}`
+      : `a ${rules.version} kernel ${config} gives dynamic ops no trampoline; kp gets one here, to show why`,
+  );
   try {
     const smp = new Smp({ kernel, ftrace }, { seed: o.seed, quantum: [5, 60], preemptChance: 0 });
     // Task 0 makes system calls (fsnotify_access is on its read path); task 1
@@ -76,6 +96,7 @@ export async function trampolineFree(o: TrampolineFreeOptions): Promise<Trampoli
     story.push(faults.length ? `task ${faults[0]!.task} faulted at ${faults[0]!.rip}: ${faults[0]!.kind}` : 'every task ran on without a fault');
     return {
       options: o,
+      kernelWould,
       passed: faults.length === 0,
       trampoline: hex(tramp),
       caught: { task: task.id, rip: hex(rip), symbol: where, preempted: o.preempt },

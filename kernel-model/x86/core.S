@@ -250,8 +250,12 @@ pick_next_task_fair:
 	xorl	%eax, %eax
 	retq
 
+# spin_lock() disables preemption first: a task preempted while holding the
+# lock would leave every other CPU spinning until it ran again.
 _raw_spin_lock:
 	FENTRY
+	xorl	%eax, %eax
+	incq	%gs:PERCPU_PREEMPT_COUNT(%rax)
 1:	lock btsq	$0, (%rdi)
 	jc	1b
 	retq
@@ -259,6 +263,8 @@ _raw_spin_lock:
 _raw_spin_unlock:
 	FENTRY
 	movq	$0, (%rdi)
+	xorl	%eax, %eax
+	decq	%gs:PERCPU_PREEMPT_COUNT(%rax)
 	retq
 
 # DYN_FTRACE_TEST_NAME and DYN_FTRACE_TEST_NAME2 of kernel/trace/trace_selftest.c.

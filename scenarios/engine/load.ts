@@ -253,6 +253,8 @@ export function loadScenarioText(text: string, file: string): Scenario {
         loc.check(validateStep.preempt, body, path);
         const cfg = (raw.config ?? {}) as { cpus?: number; preempt?: boolean };
         if (!cfg.preempt) loc.fail(path, 'a preempt step needs config.preempt: true');
+        const inTramp = /^trampoline\((.+)\)$/.exec(body.at);
+        if (inTramp) needOps([...path, 'at'], inTramp[1]!);
         if (body.cpu >= (cfg.cpus ?? 1)) loc.fail([...path, 'cpu'], `there is no CPU ${body.cpu}: config.cpus is ${cfg.cpus ?? 1}`);
         return { where, kind, cpu: body.cpu, at: body.at, expect: body.expect };
       }

@@ -67,7 +67,8 @@ async function checkNames(s: Scenario, era: Era): Promise<void> {
         }
         break;
       case 'preempt':
-        if (!text(step.at)) fail(key(step, 'at'), `'${step.at}' is not a symbol of ${kernel} text`);
+        // trampoline(<ops>) is made at run time; the loader checked the ops.
+        if (!/^trampoline\(/.test(step.at) && !text(step.at)) fail(key(step, 'at'), `'${step.at}' is not a symbol of ${kernel} text`);
         break;
       default:
         break;

@@ -15,7 +15,7 @@ import type { FtraceOps } from '../../kernel-model/ftrace/ops.js';
 import type { Era, Kernel, KernelConfig } from '../../kernel-model/kernel.js';
 import type { GraphSettings } from '../../kernel-model/ftrace/fgraph.js';
 import { TraceBuffer } from '../../kernel-model/trace/ring-buffer.js';
-import { Smp } from '../../kernel-model/smp/scheduler.js';
+import { Smp, type Task } from '../../kernel-model/smp/scheduler.js';
 import { defaultArgs, measureTracedCall, runWorkload } from '../../kernel-model/workloads/workloads.js';
 import { ScenarioError } from './load.js';
 import { checkReferences } from './references.js';
@@ -97,10 +97,17 @@ function windowRules(st: RunState, before: OpsSnapshot, after: OpsSnapshot): Eve
   return { opsAt: (a) => byAddr.get(a), traced: (o, ip) => tracedIn(before.get(o.addr), ip) || tracedIn(after.get(o.addr), ip) };
 }
 
-/** Lets the other CPUs run a little, then checks what every CPU wrote since the step began. */
-function checkOtherCpus(st: RunState, before: OpsSnapshot): void {
+/**
+ * Lets the other CPUs run a little, then checks what every CPU wrote since
+ * the step began. After a preempt step they do not run: the task it
+ * preempted stays where it was, and off its CPU, for the next step.
+ */
+function checkOtherCpus(st: RunState, before: OpsSnapshot, step: Step): void {
   const smp = st.smp!;
-  smp.run(2);
+  if (step.kind !== 'preempt') {
+    smp.release();
+    smp.run(2);
+  }
   smp.quiesce(); // no CPU is half-way through an event
   const { events, lost } = st.trace.read(st.checkedUpTo);
   st.checkedUpTo = st.trace.written;
@@ -127,6 +134,29 @@ function checkNewEvents(st: RunState, known: KnownCall | undefined): void {
   st.events.regsChecked += regsChecked;
   st.events.rdxProblems.push(...rdx);
   st.events.regsProblems.push(...regs);
+}
+
+/** [start, end) of an ops' trampoline, if it has one. */
+function trampolineRange(ops: FtraceOps): [bigint, bigint] | undefined {
+  return ops.trampoline === 0n ? undefined : [ops.trampoline, ops.trampoline + BigInt(ops.trampolineSize)];
+}
+
+/**
+ * The tasks inside [start, end), running or switched out: their %rip is
+ * there, or a return address into it is on their stack (a task preempted
+ * in the callback a trampoline called must still return through it).
+ */
+function tasksIn(kernel: Kernel, smp: Smp, [start, end]: [bigint, bigint]): Task[] {
+  const within = (a: bigint) => a >= start && a < end;
+  return smp.allTasks().filter((t) => {
+    const at = smp.where(t);
+    if (!at) return false;
+    if (within(at.rip)) return true;
+    const stack = kernel.memory.read(at.rsp, Number(t.stackTop - at.rsp));
+    const view = new DataView(stack.buffer, stack.byteOffset, stack.byteLength);
+    for (let off = 0; off + 8 <= stack.length; off += 8) if (within(view.getBigUint64(off, true))) return true;
+    return false;
+  });
 }
 
 function noteTrampolines(st: RunState): void {
@@ -165,7 +195,23 @@ function executeStep(st: RunState, i: number, step: Step): void {
     case 'unregister': {
       noteTrampolines(st);
       const ops = opsOf(st, step.ops);
-      return ftraceCall(ops.callback === 'function_graph' ? ftrace.graph.unregister(ops) : ftrace.unregister_ftrace_function(ops));
+      const range = trampolineRange(ops);
+      const inside = range && st.smp ? tasksIn(kernel, st.smp, range) : [];
+      ftraceCall(ops.callback === 'function_graph' ? ftrace.graph.unregister(ops) : ftrace.unregister_ftrace_function(ops));
+      // A task preempted inside a trampoline that was freed must have left it first.
+      if (inside.length && ops.trampoline === 0n) {
+        const still = tasksIn(kernel, st.smp!, range!);
+        const who = inside.map((t) => `task ${t.pid}`).join(', ');
+        const wait = kernel.config.trampolineSync === 'rcu_tasks' ? 'synchronize_rcu_tasks()' : kernel.config.trampolineSync;
+        st.checks.push({
+          name: `${name}: its trampoline freed after ${wait}`,
+          passed: still.length === 0,
+          detail: still.length
+            ? `${still.map((t) => `task ${t.pid}`).join(', ')} still inside the freed trampoline at ${hex(range![0])}`
+            : `${who}, inside it at the unregister, had left it when it was freed`,
+        });
+      }
+      return;
     }
     case 'destroy': {
       noteTrampolines(st);
@@ -180,15 +226,24 @@ function executeStep(st: RunState, i: number, step: Step): void {
       return;
     case 'preempt': {
       const smp = st.smp!;
-      const at = kernel.sym(step.at);
-      if (!smp.runUntil(step.cpu, (rip) => rip === at, 200_000)) {
+      const inTramp = /^trampoline\((.+)\)$/.exec(step.at);
+      const range = inTramp ? trampolineRange(opsOf(st, inTramp[1]!)) : undefined;
+      if (inTramp && !range) {
+        st.checks.push({ name, passed: false, detail: `${inTramp[1]} has no trampoline to be preempted in` });
+        return;
+      }
+      const at = range ? undefined : kernel.sym(step.at);
+      const reached = range ? (rip: bigint) => rip >= range[0] && rip < range[1] : (rip: bigint) => rip === at;
+      if (!smp.runUntil(step.cpu, reached, 200_000)) {
         st.checks.push({ name, passed: false, detail: `CPU ${step.cpu} never reached ${step.at}` });
         return;
       }
       const task = smp.current(step.cpu)!;
-      const preempted = smp.preempt(step.cpu);
+      // Held off its CPU through the next step, which the step is there for.
+      const preempted = smp.preempt(step.cpu, { hold: true });
+      const where = range ? (kernel.symbolize(smp.where(task)!.rip) ?? step.at) : step.at;
       const detail = preempted
-        ? `task ${task.pid} preempted at ${step.at}; now running: ${smp.current(step.cpu)!.pid}`
+        ? `task ${task.pid} preempted at ${where}; now running: ${smp.current(step.cpu)!.pid}`
         : `task ${task.pid} at ${step.at} not preempted: preempt count ${smp.preemptCount(step.cpu)}`;
       st.checks.push({ name, passed: preempted === (step.expect === 'preempted'), detail });
       return;
@@ -304,7 +359,7 @@ async function runOnce(s: Scenario, config: ScenarioConfig, opts: RunOptions): P
         const before = st.smp ? snapshotOps(st.ops.values()) : undefined;
         executeStep(st, i, step);
         afterStep?.();
-        if (before) checkOtherCpus(st, before);
+        if (before) checkOtherCpus(st, before, step);
       } catch (e) {
         if (!(e instanceof GuestFault) && !(e instanceof FtraceBugError) && !(e instanceof KernelDataCorrupted)) throw e;
         fault = e;

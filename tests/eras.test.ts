@@ -1,0 +1,111 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* The four kernels: their entry code, their trampolines, and the scenarios that tell them apart. */
+import { initDisassembler } from '../asm/disasm.js';
+import { GuestFault } from '../emu/index.js';
+import { FTRACE_NOP5 } from '../kernel-model/arch/x86/insn.js';
+import { eraRules } from '../kernel-model/ftrace/era.js';
+import { ERAS, coreSourceFiles } from '../kernel-model/kernel.js';
+import { loadScenarioFile, loadScenarioText } from '../scenarios/engine/load.js';
+import { inspectScenario, runScenario } from '../scenarios/engine/run.js';
+import { withKernel } from './helpers.js';
+
+test("each era assembles its own entry code, with the markers only trampolines need", async () => {
+  expect(coreSourceFiles('3.17')[0]).toBe('v3.17/mcount_64.S');
+  expect(coreSourceFiles('3.19')[0]).toBe('v3.18/mcount_64.S');
+  expect(coreSourceFiles('modern')[0]).toBe('v6/ftrace_64.S');
+  for (const era of ERAS) {
+    await withKernel({ functions: 0, era }, ({ kernel }) => {
+      const has = (s: string) => kernel.symbols.get(s) !== undefined;
+      expect([era, has('ftrace_caller_op_ptr'), has('ftrace_caller_end')]).toEqual([era, eraRules(era).trampolines, eraRules(era).trampolines]);
+      expect([era, has('ftrace_graph_call')]).toEqual([era, era !== 'modern']);
+      expect([era, has('ftrace_regs_caller_jmp')]).toEqual([era, era === 'modern']);
+    });
+  }
+});
+
+test('v3.17: one ops is called straight from ftrace_call, two go through the list function, and there is no trampoline', async () => {
+  await withKernel({ functions: 4, era: '3.17' }, ({ kernel, ftrace }) => {
+    const a = ftrace.createOps({ name: 'a', callback: 'counter', flags: ['RECURSION_SAFE'] });
+    ftrace.register_ftrace_function(a);
+    expect(a.trampoline).toBe(0n);
+    expect(ftrace.arch.ftraceCallTarget()).toBe(a.func);
+    expect(ftrace.siteTarget(ftrace.recordOf('vfs_read')!).kind).toBe('ftrace_caller');
+    const b = ftrace.createOps({ name: 'b', callback: 'counter' });
+    ftrace.ftrace_set_filter(b, ['vfs_read']);
+    ftrace.register_ftrace_function(b);
+    expect(ftrace.arch.ftraceCallTarget()).toBe(kernel.sym('ftrace_ops_list_func'));
+    expect(kernel.moduleSpace!.bytesInUse).toBe(0);
+  });
+});
+
+test("v6: a trampoline ends in a RET, its regs caller's jnz is a NOP, its call is written at creation, and the guest cannot write it", async () => {
+  await initDisassembler();
+  await withKernel({ functions: 4, era: 'modern' }, ({ kernel, ftrace }) => {
+    const kp = ftrace.createOps({ name: 'kp', callback: 'kprobe_regs', flags: ['SAVE_REGS'] });
+    ftrace.ftrace_set_filter(kp, ['vfs_read']);
+    ftrace.register_ftrace_function(kp);
+    const l = ftrace.arch.trampolineLayout(true);
+    expect(l.tail).toBe('ret');
+    expect(kernel.memory.read(kp.trampoline + BigInt(l.size), 1)).toEqual(Uint8Array.of(0xc3));
+    expect(kernel.memory.read(l.start + BigInt(l.jmpOffset!), 1)).toEqual(Uint8Array.of(0x75));
+    expect(kernel.memory.read(kp.trampoline + BigInt(l.jmpOffset!), 2)).toEqual(Uint8Array.of(0x66, 0x90));
+    expect(kernel.memory.readU64(kp.trampoline + BigInt(l.slotOffset))).toBe(kp.addr);
+    expect(ftrace.arch.checkTrampoline(kp)).toEqual([]);
+    // A guest store into it (copy_to_user's rep movsb) is a write-protection fault.
+    let fault: unknown;
+    try {
+      kernel.call('copy_to_user', [kp.trampoline, kernel.userBuffer, 8n]);
+    } catch (e) {
+      fault = e;
+    }
+    expect(fault).toBeInstanceOf(GuestFault);
+    expect((fault as GuestFault).kind).toBe('protection-write');
+  });
+  // v3.18's module_alloc() gave RWX pages: the same store goes through there.
+  await withKernel({ functions: 4, era: '3.18' }, ({ kernel, ftrace }) => {
+    const t = ftrace.createOps({ name: 't', callback: 'counter' });
+    ftrace.register_ftrace_function(t);
+    kernel.memory.write(kernel.userBuffer, FTRACE_NOP5);
+    kernel.call('copy_to_user', [t.trampoline, kernel.userBuffer, 5n]);
+    expect(kernel.memory.read(t.trampoline, 5)).toEqual(FTRACE_NOP5);
+    expect(ftrace.arch.checkTrampoline(t)[0]).toMatch(/^byte \+0x0 is f/);
+  });
+});
+
+test('a scenario describes only its eras, and its checks may name eras: run on another is skipped, not failed', async () => {
+  const text = `name: t
+eras: [3.17, modern]
+config: { functions: 4, era: 3.17 }
+ops:
+  - { name: a, callback: counter }
+steps:
+  - register: a
+  - expect: { only: [3.17], callsite: { vfs_read: ftrace_caller } }
+  - expect: { only: [modern], callsite: { vfs_read: trampoline(a) } }
+`;
+  const s = loadScenarioText(text, 't.yaml');
+  expect(s.eras).toEqual(['3.17', 'modern']);
+  for (const era of ['3.17', 'modern'] as const) {
+    const r = await runScenario(s, { era });
+    expect([era, r.passed, r.checks.filter((c) => c.name.includes('callsite')).length]).toEqual([era, true, 1]);
+  }
+  const skipped = await runScenario(s, { era: '3.18' });
+  expect(skipped).toMatchObject({ passed: true, skipped: 'describes 3.17, modern, not 3.18', checks: [] });
+  // The same file with the two blocks swapped fails on both eras.
+  const swapped = loadScenarioText(text.replace('only: [3.17]', 'only: [x]').replace('only: [modern]', 'only: [3.17]').replace('only: [x]', 'only: [modern]'), 't.yaml');
+  for (const era of ['3.17', 'modern'] as const) expect((await runScenario(swapped, { era })).passed).toBe(false);
+});
+
+test('trampoline-rcu-tasks: the trampoline a preempted task is in is freed only after it left; without a wait it is not', async () => {
+  const s = loadScenarioFile(new URL('../scenarios/trampoline-rcu-tasks.yaml', import.meta.url).pathname, 'trampoline-rcu-tasks.yaml');
+  const r = await runScenario(s);
+  expect(r.checks.find((c) => c.name.includes('freed after synchronize_rcu_tasks()'))).toMatchObject({ passed: true });
+  expect(r.passed).toBe(true);
+  // The same steps on a kernel that frees at once, or after every CPU scheduled: the task resumes in freed memory.
+  for (const sync of ['none', 'schedule_on_each_cpu'] as const) {
+    let failed: string[] = [];
+    await inspectScenario(s, undefined, (i) => void (failed = i.failedChecks.map((c) => `${c.name}: ${c.detail}`)), { kernelConfig: { trampolineSync: sync } });
+    expect(failed[0]).toMatch(new RegExp(`^steps\\[4\\] unregister kp: its trampoline freed after ${sync}: task 10[01] still inside the freed trampoline at 0x`));
+    expect(failed[1]).toMatch(/^CPU 1 \(task [01]\): guest fault: unhandled-interrupt/);
+  }
+});
