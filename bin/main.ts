@@ -7,6 +7,7 @@
 import { Command, CommanderError } from 'commander';
 import { bootCommand } from './commands/boot.js';
 import { disasmCommand } from './commands/disasm.js';
+import { compareCommand } from './commands/compare.js';
 import { explainCommand } from './commands/explain.js';
 import { recordCommand } from './commands/record.js';
 import { runCommand } from './commands/run.js';
@@ -32,6 +33,7 @@ function program(): Command {
   bootCommand(p);
   disasmCommand(p);
   runCommand(p);
+  compareCommand(p);
   recordCommand(p);
   tracefsCommand(p);
   explainCommand(p);

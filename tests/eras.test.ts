@@ -7,7 +7,8 @@ import { eraRules } from '../kernel-model/ftrace/era.js';
 import { ERAS, coreSourceFiles } from '../kernel-model/kernel.js';
 import { loadScenarioFile, loadScenarioText } from '../scenarios/engine/load.js';
 import { inspectScenario, runScenario } from '../scenarios/engine/run.js';
-import { withKernel } from './helpers.js';
+import type { Comparison } from '../scenarios/engine/compare.js';
+import { cli, withKernel } from './helpers.js';
 
 test("each era assembles its own entry code, with the markers only trampolines need", async () => {
   expect(coreSourceFiles('3.17')[0]).toBe('v3.17/mcount_64.S');
@@ -108,4 +109,25 @@ test('trampoline-rcu-tasks: the trampoline a preempted task is in is freed only 
     expect(failed[0]).toMatch(new RegExp(`^steps\\[4\\] unregister kp: its trampoline freed after ${sync}: task 10[01] still inside the freed trampoline at 0x`));
     expect(failed[1]).toMatch(/^CPU 1 \(task [01]\): guest fault: unhandled-interrupt/);
   }
+});
+
+test('compare kprobe-plus-function-tracer: v3.17 sends the unprobed function through the list function, v3.18 through a trampoline, and it costs fewer instructions', async () => {
+  const r = await cli('compare', 'kprobe-plus-function-tracer', '--json');
+  expect(r.code).toBe(0);
+  const c = JSON.parse(r.out) as Comparison;
+  expect(c.kernels.map((k) => [k.label, k.passed])).toEqual([['3.17', true], ['3.18', true], ['3.19', true], ['modern', true]]);
+  const unprobed = c.measurements.find((m) => m.label === 'unprobed')!;
+  expect(unprobed.function).toBe('fsnotify_access');
+  expect(unprobed.target.slice(0, 2)).toEqual(['ftrace_caller', 'trampoline(tracer)']);
+  expect(unprobed.via.slice(0, 2)).toEqual(['ftrace_ops_list_func', 'function_trace_call']);
+  expect(unprobed.trampolineSize[0]).toBeNull();
+  expect(unprobed.instructions[1]!).toBeLessThan(unprobed.instructions[0]!);
+  // A check only some eras make is null elsewhere; the variant does not run.
+  expect(c.checks.find((ch) => ch.name === 'steps[6] expect: trampoline kp')!.passed).toEqual([null, true, null, null]);
+  expect(c.checks.some((ch) => ch.name.startsWith('[v3.17]'))).toBe(false);
+  expect(c.moduleBytes).toEqual([0, 4096, 4096, 4096]);
+  expect((await cli('compare', 'kprobe-plus-function-tracer', '--eras', '3.18,2.6')).code).toBe(2);
+  // An era the scenario does not describe is shown, not run.
+  const some = JSON.parse((await cli('compare', 'ipmodify', '--eras', '3.18,modern', '--json')).out) as Comparison;
+  expect(some.kernels.map((k) => k.skipped ?? 'ran')).toEqual(['describes 3.19, modern, not 3.18', 'ran']);
 });

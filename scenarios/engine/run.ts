@@ -10,7 +10,7 @@ import { GuestFault, hex } from '../../emu/index.js';
 import { KernelDataCorrupted } from '../../kernel-model/corruption.js';
 import { FtraceBugError } from '../../kernel-model/ftrace/arch.js';
 import { boot } from '../../kernel-model/boot.js';
-import type { Ftrace, FtraceResult } from '../../kernel-model/ftrace/core.js';
+import { siteTargetLabel, type Ftrace, type FtraceResult } from '../../kernel-model/ftrace/core.js';
 import type { FtraceOps } from '../../kernel-model/ftrace/ops.js';
 import type { Era, Kernel, KernelConfig } from '../../kernel-model/kernel.js';
 import type { GraphSettings } from '../../kernel-model/ftrace/fgraph.js';
@@ -47,10 +47,26 @@ export interface ScenarioResult {
     byOps: Record<string, { address: string; invocations: number }>;
   };
   instructionsPerTracedCall: Record<string, number>;
+  /** Each measure step: what the function's call site called then, and what one traced call cost. */
+  measurements: Measurement[];
+  /** When the last step had run: trampolines still allocated, module space in use. */
+  end: { trampolines: number; moduleBytes: number };
   warnings: string[];
   fault: Record<string, unknown> | null;
   /** A step ran out of its wall-clock budget: not a fault of the guest, and not a failed check. */
   budgetExceeded: boolean;
+}
+
+export interface Measurement {
+  label: string;
+  function: string;
+  /** The call site's target, as an expect step names it (trampoline(tracer), ftrace_caller, ...). */
+  target: string;
+  /** The trampoline's size in bytes, when the site calls one. */
+  trampolineSize: number | undefined;
+  /** What that caller's or trampoline's own call calls (ops->func, the list function...). */
+  via: string | undefined;
+  instructions: number;
 }
 
 /** What stops a scenario: the machine or the kernel's data is in no state to go on. */
@@ -81,6 +97,8 @@ interface RunState extends CheckContext {
   checkedUpTo: bigint;
   lastTrampoline: Map<string, bigint>;
   instructions: Record<string, number>;
+  measurements: Measurement[];
+  end: ScenarioResult['end'];
   variantRun: boolean;
   graphSettings: Map<string, GraphSettings>;
   /** With config.cpus > 1: the scheduler that runs workloads on CPUs 1.. */
@@ -266,7 +284,14 @@ function executeStep(st: RunState, i: number, step: Step): void {
       return checkNewEvents(st, undefined);
     case 'measure': {
       const args = resolveArgs(kernel, step.function, step.args);
-      st.instructions[step.label] = measureTracedCall(kernel, ftrace, step.function, args);
+      const t = ftrace.siteTarget(ftrace.recordOf(step.function)!);
+      const tramp = t.kind === 'trampoline' ? st.ops.get(t.ops) : undefined;
+      const calls =
+        t.kind === 'ftrace_caller' || t.kind === 'ftrace_regs_caller' ? ftrace.arch.ftraceCallTarget(t.kind === 'ftrace_regs_caller') : tramp ? ftrace.arch.trampolineCallTarget(tramp) : undefined;
+      const via = calls === undefined ? undefined : (kernel.symbolize(calls)?.replace(/\+0x0$/, '') ?? hex(calls));
+      const n = measureTracedCall(kernel, ftrace, step.function, args);
+      st.instructions[step.label] = n;
+      st.measurements.push({ label: step.label, function: step.function, target: siteTargetLabel(t), trampolineSize: tramp?.trampolineSize, via, instructions: n });
       return checkNewEvents(st, undefined);
     }
     case 'expect':
@@ -326,6 +351,8 @@ async function runOnce(s: Scenario, config: ScenarioConfig, opts: RunOptions): P
     events: { rdxProblems: [], regsProblems: [], checked: 0, regsChecked: 0, lost: 0 },
     lastTrampoline: new Map(),
     instructions: {},
+    measurements: [],
+    end: { trampolines: 0, moduleBytes: 0 },
     variantRun,
     graphSettings: new Map(graphOps.flatMap((o) => (o.graph ? [[o.name, o.graph] as const] : []))),
     smp: undefined,
@@ -371,6 +398,7 @@ async function runOnce(s: Scenario, config: ScenarioConfig, opts: RunOptions): P
     }
     for (const f of st.smp?.faults ?? []) st.checks.push({ name: `CPU ${f.cpu} (task ${f.task})`, passed: false, detail: f.fault.message });
     st.smp?.detach();
+    st.end = { trampolines: [...st.ops.values()].filter((o) => o.trampoline !== 0n).length, moduleBytes: kernel.moduleSpace?.bytesInUse ?? 0 };
     await opts.inspect?.({ kernel, ftrace, ops: st.ops, stepsRun: i, failedChecks: st.checks.filter((c) => !c.passed) });
     return { st, fault };
   } finally {
@@ -384,17 +412,17 @@ async function runOnce(s: Scenario, config: ScenarioConfig, opts: RunOptions): P
  * (checkReferences), unless the caller has done so for a whole set of files
  * already.
  */
-export async function runScenario(s: Scenario, opts: { referencesChecked?: boolean; era?: Era } = {}): Promise<ScenarioResult> {
+export async function runScenario(s: Scenario, opts: { referencesChecked?: boolean; era?: Era; variant?: boolean } = {}): Promise<ScenarioResult> {
   const era = opts.era ?? s.config.era;
   if (!s.eras.includes(era)) {
     const skipped = `describes ${s.eras.join(', ')}, not ${era}`;
-    return { name: s.name, file: s.file, description: s.description, era, skipped, passed: true, checks: [], callbacks: { invocations: 0, rdxMismatches: 0, byOps: {} }, instructionsPerTracedCall: {}, warnings: [], fault: null, budgetExceeded: false };
+    return { name: s.name, file: s.file, description: s.description, era, skipped, passed: true, checks: [], callbacks: { invocations: 0, rdxMismatches: 0, byOps: {} }, instructionsPerTracedCall: {}, measurements: [], end: { trampolines: 0, moduleBytes: 0 }, warnings: [], fault: null, budgetExceeded: false };
   }
   if (!opts.referencesChecked) await checkReferences(s, era);
   const { st, fault } = await runOnce(s, { ...s.config, era }, { variantRun: false });
   const instructions = { ...st.instructions };
   const checks = st.checks;
-  if (s.variant && !fault && era === s.config.era) {
+  if (s.variant && !fault && era === s.config.era && opts.variant !== false) {
     const v = s.variant;
     const { st: vs, fault: vf } = await runOnce(s, { ...s.config, ...v.config }, { variantRun: true });
     for (const c of vs.checks) checks.push({ ...c, name: `[${v.name}] ${c.name}` });
@@ -427,6 +455,8 @@ export async function runScenario(s: Scenario, opts: { referencesChecked?: boole
     checks,
     callbacks: { invocations: total, rdxMismatches: st.events.rdxProblems.length, byOps },
     instructionsPerTracedCall: instructions,
+    measurements: st.measurements,
+    end: st.end,
     warnings: [...st.kernel.dmesg],
     fault: fault instanceof GuestFault ? fault.toJSON() : fault instanceof FtraceBugError ? { kind: 'ftrace_bug', message: fault.message } : fault ? { kind: 'kernel_data_corrupted', message: fault.message } : null,
     budgetExceeded: fault instanceof GuestFault && fault.kind === 'timeout',
