@@ -131,3 +131,20 @@ test('compare kprobe-plus-function-tracer: v3.17 sends the unprobed function thr
   const some = JSON.parse((await cli('compare', 'ipmodify', '--eras', '3.18,modern', '--json')).out) as Comparison;
   expect(some.kernels.map((k) => k.skipped ?? 'ran')).toEqual(['describes 3.19, modern, not 3.18', 'ran']);
 });
+
+test('explain --era 3.18 --vs modern lines the two trampolines up: the jmp ftrace_return became a RET, the ops pointer follows both', async () => {
+  const r = await cli('explain', 'kprobe-plus-function-tracer', '--step', '8', '--function', 'fsnotify_access', '--era', '3.18', '--vs', 'modern', '--json');
+  expect(r.code).toBe(0);
+  const d = JSON.parse(r.out) as { eras: string[]; target: { a: string; b: string }; trampoline: { a: { size: number }; b: { size: number }; lines: { match: string; a: { instruction: string; bytes: string } | null; b: { instruction: string; bytes: string } | null }[] } };
+  expect(d.eras).toEqual(['3.18', 'modern']);
+  expect(d.target).toEqual({ a: 'trampoline(tracer)', b: 'trampoline(tracer)' });
+  const lines = d.trampoline.lines;
+  expect(lines.find((l) => l.match === 'only-a' && l.a!.instruction.startsWith('jmp'))!.a!.instruction).toMatch(/<ftrace_return/);
+  expect(lines.find((l) => l.match === 'only-b' && l.b!.bytes === 'c3')).toBeDefined();
+  expect(lines.at(-1)).toMatchObject({ match: 'same', a: { instruction: expect.stringMatching(/^\.quad /) } });
+  // The copied call reaches the same callback from another place: same instruction, other bytes.
+  expect(lines.find((l) => l.a?.instruction.includes('<function_trace_call'))!.match).toBe('moved');
+  expect(d.trampoline.b.size - d.trampoline.a.size).toBe(48);
+  expect((await cli('explain', 'ipmodify', '--era', '3.18')).code).toBe(2);
+  expect((await cli('explain', 'kprobe-plus-function-tracer', '--vs', 'v2')).code).toBe(2);
+});

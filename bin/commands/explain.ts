@@ -2,8 +2,12 @@
 /* `ftrace-sim explain <scenario>`: one function's call site, trampoline and path, byte by byte. */
 import type { Command } from 'commander';
 import { hex } from '../../emu/hex.js';
-import type { Explanation } from '../../kernel-model/views/explain.js';
+import type { Era } from '../../kernel-model/limits.js';
+import type { Explanation, TrampolineLine } from '../../kernel-model/views/explain.js';
+import type { ExplanationDiff, LineMatch } from '../../kernel-model/views/explain-diff.js';
+import type { Check } from '../../scenarios/engine/run.js';
 import type { Scenario } from '../../scenarios/engine/types.js';
+import { ERA_HELP, eraOption } from './era-option.js';
 import { say, UsageError, colors as c, printJson } from '../output.js';
 import { loadScenarioArg, stepOption } from './scenario-arg.js';
 
@@ -48,6 +52,36 @@ function print(e: Explanation, s: Scenario, step: number): void {
   }
 }
 
+/** The two explanations, lined up: what changed between the eras, byte by byte. */
+function printDiff(d: ExplanationDiff, s: Scenario, step: number, eras: [string, string]): void {
+  const h = (t: string) => say('\n' + c.bold(c.cyan(t)));
+  const [ea, eb] = eras;
+  say(`${c.bold(d.function)} in ${s.name}, after step ${step}: ${c.bold(ea)} vs ${c.bold(eb)}`);
+  say(`  its call site calls ${c.bold(d.target.a)} on ${ea}, ${c.bold(d.target.b)} on ${eb}`);
+  h('The call site');
+  for (const st of d.site) {
+    const mark = st.same ? c.dim('=') : c.yellow('≠');
+    say(`  ${mark} ${st.stage.padEnd(26)} ${ea}: ${c.yellow(st.a.bytes.padEnd(16))} ${st.a.instruction}`);
+    say(`    ${''.padEnd(26)} ${eb}: ${c.yellow(st.b.bytes.padEnd(16))} ${st.b.instruction}`);
+  }
+  const t = d.trampoline;
+  const about = (e: string, m: typeof t.a, target: string) => (m ? `${e}: ${m.ops}'s, ${m.size} bytes, made from ${m.copiedFrom}` : `${e}: no trampoline (the site calls ${target})`);
+  h('The trampolines');
+  say(`  ${about(ea, t.a, d.target.a)}\n  ${about(eb, t.b, d.target.b)}`);
+  if (t.lines.length) {
+    say(c.dim(`  = same bytes   ~ same instruction, other bytes   - ${ea} only   + ${eb} only`));
+    const side = (l: TrampolineLine | null) => (l ? `+0x${l.offset.toString(16).padStart(3, '0')} ${l.bytes.padEnd(24)} ${l.instruction.replace(/\s+#.*$/, '')}` : '');
+    const MARK: Record<LineMatch, string> = { same: c.dim('='), moved: c.yellow('~'), 'only-a': c.red('-'), 'only-b': c.green('+') };
+    for (const l of t.lines) {
+      const text = `${side(l.a).padEnd(66)} ${side(l.b)}`;
+      say(`  ${MARK[l.match]} ${l.match === 'same' ? c.dim(text) : text}`);
+    }
+  }
+  h('One call, from the call site to the function body');
+  say(`  ${ea}: ${d.path.a.join(c.dim(' -> '))}`);
+  say(`  ${eb}: ${d.path.b.join(c.dim(' -> '))}`);
+}
+
 export function explainCommand(program: Command): void {
   program
     .command('explain')
@@ -55,20 +89,47 @@ export function explainCommand(program: Command): void {
     .argument('<scenario>', 'a built-in scenario name or a scenario file')
     .option('--step <n>', 'explain the state after step n (default: after the last step)')
     .option('--function <name>', 'the function to explain (default: the first one the scenario checks)')
+    .option('--era <era>', `on this kernel instead of the scenario's own (${ERA_HELP.replace('the kernel: ', '')})`)
+    .option('--vs <era>', 'and on this one too: the two lined up, differences marked')
     .option('--json', 'print the explanation as JSON')
-    .action(async (name: string, opts: { step?: string; function?: string; json?: boolean }) => {
+    .action(async (name: string, opts: { step?: string; function?: string; era?: string; vs?: string; json?: boolean }) => {
       const s = await loadScenarioArg(name);
       const step = stepOption(s, opts.step);
       const fn = opts.function ?? defaultFunction(s);
+      const era = opts.era === undefined ? s.config.era : eraOption(opts.era);
+      const vs = opts.vs === undefined ? undefined : eraOption(opts.vs, '--vs');
+      for (const e of [era, ...(vs ? [vs] : [])]) {
+        if (!s.eras.includes(e)) throw new UsageError(`${s.name} describes ${s.eras.join(', ')}, not ${e}`);
+      }
       const { explainFunction } = await import('../../kernel-model/views/explain.js');
       const { inspectScenario } = await import('../../scenarios/engine/run.js');
-      await inspectScenario(s, step, ({ kernel, ftrace, stepsRun, failedChecks }) => {
-        if (!kernel.symbols.get(fn)) throw new UsageError(`unknown function '${fn}'`);
-        if (!ftrace.recordOf(fn)) throw new UsageError(`'${fn}' has no fentry call site to explain`);
-        const e = explainFunction(kernel, ftrace, fn);
-        if (opts.json) return printJson({ scenario: s.name, step: stepsRun - 1, ...e, failedChecks });
-        print(e, s, stepsRun - 1);
-        if (failedChecks.length) say(c.red(`\n(${failedChecks.length} check(s) of the scenario failed before this point: run it for details)`));
-      });
+      const explainOn = async (e: Era) => {
+        let got: { e: Explanation; stepsRun: number; failedChecks: Check[] } | undefined;
+        await inspectScenario(
+          s,
+          step,
+          ({ kernel, ftrace, stepsRun, failedChecks }) => {
+            if (!kernel.symbols.get(fn)) throw new UsageError(`unknown function '${fn}'`);
+            if (!ftrace.recordOf(fn)) throw new UsageError(`'${fn}' has no fentry call site to explain`);
+            got = { e: explainFunction(kernel, ftrace, fn), stepsRun, failedChecks };
+          },
+          { kernelConfig: { era: e } },
+        );
+        return got!;
+      };
+      const a = await explainOn(era);
+      if (vs) {
+        const b = await explainOn(vs);
+        const { diffExplanations } = await import('../../kernel-model/views/explain-diff.js');
+        const d = diffExplanations(a.e, b.e);
+        if (opts.json) return printJson({ scenario: s.name, step: a.stepsRun - 1, eras: [era, vs], ...d, failedChecks: { [era]: a.failedChecks, [vs]: b.failedChecks } });
+        printDiff(d, s, a.stepsRun - 1, [era, vs]);
+        const failed = a.failedChecks.length + b.failedChecks.length;
+        if (failed) say(c.red(`\n(${failed} check(s) of the scenario failed before this point: run it with --era for details)`));
+        return;
+      }
+      if (opts.json) return printJson({ scenario: s.name, step: a.stepsRun - 1, era, ...a.e, failedChecks: a.failedChecks });
+      print(a.e, s, a.stepsRun - 1);
+      if (a.failedChecks.length) say(c.red(`\n(${a.failedChecks.length} check(s) of the scenario failed before this point: run it for details)`));
     });
 }

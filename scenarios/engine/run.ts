@@ -471,6 +471,9 @@ export async function inspectScenario(s: Scenario, untilStep: number | undefined
   if (untilStep !== undefined && (untilStep < 0 || untilStep >= s.steps.length)) {
     throw new ScenarioError({ file: s.file, line: 1, key: 'steps' }, `step ${untilStep} does not exist: the scenario has steps 0 to ${s.steps.length - 1}`);
   }
-  await checkReferences(s);
-  await runOnce(s, s.config, { ...hooks, variantRun: false, ...(untilStep !== undefined ? { untilStep } : {}), inspect });
+  // On the scenario's own era unless the hooks boot another (explain --era).
+  const era = hooks.kernelConfig?.era ?? s.config.era;
+  if (!s.eras.includes(era)) throw new ScenarioError({ file: s.file, line: 1, key: 'eras' }, `the scenario describes ${s.eras.join(', ')}, not ${era}`);
+  await checkReferences(s, era);
+  await runOnce(s, { ...s.config, era }, { ...hooks, variantRun: false, ...(untilStep !== undefined ? { untilStep } : {}), inspect });
 }
