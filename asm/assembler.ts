@@ -25,7 +25,7 @@ import { KeystoneError, initKeystone } from './keystone.js';
 import { checkLinked, layoutTemplateUnits, writeTemplateUnits, type Layout } from './link.js';
 import { SymbolTable, symbolOrder, type KSymbol } from './symbols.js';
 import { compileTemplate, type AsmTemplate, type CompiledTemplate, type TemplateUnit } from './template.js';
-import { AsmError, MCOUNT_PREFIX, alignUp, assembleUnit, def, diagnose, prepare, type SourceUnit } from './unit.js';
+import { AsmError, MCOUNT_PREFIX, PROFILE_HOOK, alignUp, assembleUnit, def, diagnose, prepare, type ProfileCall, type SourceUnit } from './unit.js';
 
 export { AsmError, type SourceUnit } from './unit.js';
 export { templateUnit, type AsmTemplate, type TemplateInstance, type TemplateUnit } from './template.js';
@@ -62,16 +62,18 @@ export interface AssembleOptions {
   cacheDir?: string;
   /** Told when the cache had to be rebuilt; by default a line on stderr. */
   onCacheMessage?: (message: string) => void;
+  /** What FENTRY becomes (ProfileCall): fentry by default. */
+  profile?: ProfileCall;
 }
 
-const CACHE_VERSION = 2;
+const CACHE_VERSION = 3;
 
 const isTemplate = (u: ProgramUnit): u is TemplateUnit => (u as TemplateUnit).kind === 'template';
 const templateKey = (t: AsmTemplate) => JSON.stringify([t.name, t.text, t.labels, t.symbols, t.values]);
 
 function cacheKey(sources: readonly SourceUnit[], templateKeys: readonly string[], opts: AssembleOptions): string {
   const h = createHash('sha256');
-  h.update(`v${CACHE_VERSION}\0${opts.base}\0${opts.align ?? 16}\0`);
+  h.update(`v${CACHE_VERSION}\0${opts.base}\0${opts.align ?? 16}\0${opts.profile ?? 'fentry'}\0`);
   for (const [k, v] of [...(opts.externals ?? new Map()).entries()].sort()) h.update(`${k}=${v}\0`);
   for (const u of sources) h.update(`${u.name}\0${u.text}\0`);
   for (const t of templateKeys) h.update(`${t}\0`);
@@ -103,9 +105,9 @@ export async function assembleProgram(units: readonly ProgramUnit[], opts: Assem
   const fromCache = part !== undefined;
   if (!part) {
     await initKeystone();
-    part = assembleSources(sources, opts.base, align, externals);
+    part = assembleSources(sources, opts.base, align, externals, opts.profile ?? 'fentry');
     const at = alignUp(opts.base + BigInt(part.bytes.length), align);
-    part.templates = keys.map((k) => compileTemplate(distinct.get(k)!, at));
+    part.templates = keys.map((k) => compileTemplate(distinct.get(k)!, at, opts.profile));
     if (opts.cacheDir) writeEntry(opts.cacheDir, key, part);
   }
   if (cacheMessage) (opts.onCacheMessage ?? ((m: string) => process.stderr.write(`ftrace-sim: ${m}\n`)))(cacheMessage);
@@ -125,7 +127,7 @@ export async function assembleProgram(units: readonly ProgramUnit[], opts: Assem
   for (const s of part.symbols) if (layout.block.index.has(s.name)) throw new AsmError(unitOfLabel(s.name, layout, opts.base), undefined, `label ${s.name} is defined twice`);
   for (const name of externals.keys()) if (layout.block.index.has(name)) throw new AsmError(unitOfLabel(name, layout, opts.base), undefined, `label ${name} is also an outside symbol`);
   const symbols = new SymbolTable(part.symbols.slice().sort(symbolOrder), layout.block);
-  checkLinked(bytes, opts.base, refs, layout.mcountLoc, symbols, externals);
+  checkLinked(bytes, opts.base, refs, layout.mcountLoc, symbols, externals, PROFILE_HOOK[opts.profile ?? 'fentry']);
 
   const program: Program = {
     base: opts.base,
@@ -156,8 +158,8 @@ function duplicateLabel(layout: Layout, programBase: bigint): AsmError {
 }
 
 /** The source units through Keystone, laid out from `base`. */
-function assembleSources(units: readonly SourceUnit[], base: bigint, align: number, externals: ReadonlyMap<string, bigint>): SourcePart {
-  const prepared = units.map(prepare);
+function assembleSources(units: readonly SourceUnit[], base: bigint, align: number, externals: ReadonlyMap<string, bigint>, profile: ProfileCall): SourcePart {
+  const prepared = units.map((u, i) => prepare(u, i, profile));
 
   const owner = new Map<string, number>();
   prepared.forEach((u, i) => {

@@ -191,11 +191,19 @@ export function writeTemplateUnits(units: readonly TemplateUnit[], layout: Layou
 }
 
 /**
- * Reads back every rel32 field written and every `call __fentry__` site and
+ * Reads back every rel32 field written and every `call __fentry__` (or mcount) site and
  * compares them with the final symbol table: a wrong offset, an overlap or a
  * stale symbol shows up here rather than as a wild call in the guest.
  */
-export function checkLinked(bytes: Uint8Array, programBase: bigint, refs: PatchedRefs, mcountLoc: readonly bigint[], symbols: SymbolTable, externals: ReadonlyMap<string, bigint>): void {
+export function checkLinked(
+  bytes: Uint8Array,
+  programBase: bigint,
+  refs: PatchedRefs,
+  mcountLoc: readonly bigint[],
+  symbols: SymbolTable,
+  externals: ReadonlyMap<string, bigint>,
+  hook = '__fentry__',
+): void {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const offsetOf = (name: string): number | undefined => {
     const o = symbols.offsetOf(name, programBase);
@@ -210,11 +218,11 @@ export function checkLinked(bytes: Uint8Array, programBase: bigint, refs: Patche
       throw new AsmError('link check', undefined, `the rel32 at 0x${(programBase + BigInt(at)).toString(16)} does not reach ${refs.target[r]}`);
     }
   }
-  const fentry = offsetOf('__fentry__');
+  const fentry = offsetOf(hook);
   for (const a of mcountLoc) {
     const at = Number(a - programBase);
     if (bytes[at] !== 0xe8 || at + 5 + view.getInt32(at + 1, true) !== fentry) {
-      throw new AsmError('link check', undefined, `__mcount_loc entry 0x${a.toString(16)} is not a call to __fentry__`);
+      throw new AsmError('link check', undefined, `__mcount_loc entry 0x${a.toString(16)} is not a call to ${hook}`);
     }
   }
 }

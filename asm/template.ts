@@ -12,7 +12,7 @@
  * (link.ts), which gives the bytes Keystone would give for the same source at
  * that address.
  */
-import { AsmError, IDENT_RE, LABEL_RE, MCOUNT_PREFIX, assembleUnit, def, prepare, type PreparedUnit } from './unit.js';
+import { AsmError, IDENT_RE, LABEL_RE, MCOUNT_PREFIX, PROFILE_HOOK, assembleUnit, def, prepare, type PreparedUnit, type ProfileCall } from './unit.js';
 import { KeystoneError } from './keystone.js';
 
 /** A numeric hole and the range over which its encoding keeps one size. */
@@ -175,7 +175,7 @@ interface Probe {
  * relocations. `base` is any address near where instances go (within rel32
  * reach of the outside symbols' probe values is all that matters).
  */
-export function compileTemplate(t: AsmTemplate, base: bigint): CompiledTemplate {
+export function compileTemplate(t: AsmTemplate, base: bigint, profile: ProfileCall = 'fentry'): CompiledTemplate {
   const fail = (reason: string): never => {
     throw new AsmError(`template ${t.name}`, undefined, reason);
   };
@@ -185,7 +185,7 @@ export function compileTemplate(t: AsmTemplate, base: bigint): CompiledTemplate 
 
   const source = (values: readonly number[]) =>
     renderInstance(t, { template: 0, labels: t.labels.map((_, i) => probeLabel(i)), symbols: t.symbols.map((_, i) => probeSymbol(i)), values });
-  const prepared = (values: readonly number[]): PreparedUnit => prepare({ name: `template ${t.name}`, text: source(values) }, 0);
+  const prepared = (values: readonly number[]): PreparedUnit => prepare({ name: `template ${t.name}`, text: source(values) }, 0, profile);
   const mins = t.values.map((v) => v.min);
   const u = prepared(mins);
 
@@ -194,8 +194,8 @@ export function compileTemplate(t: AsmTemplate, base: bigint): CompiledTemplate 
   // Symbols: the holes, then every other name an operand uses (__fentry__, data).
   const names: string[] = t.symbols.map((_, i) => probeSymbol(i));
   const holeOf = (name: string) => (name.startsWith('__tpl_sym_') ? Number(name.slice('__tpl_sym_'.length)) : -1);
-  for (const line of u.lines) {
-    const body = line.replace(LABEL_RE, '').trim();
+  for (const stmt of u.lines.flatMap((l) => l.split(';'))) {
+    const body = stmt.replace(LABEL_RE, '').trim();
     if (!body || (body.startsWith('.') && !/^\.(byte|word|long|quad)\b/.test(body))) continue;
     const ids = [...body.replace(/^(lock|rep|repz|repnz|repe|repne)\s+/, '').matchAll(IDENT_RE)].map((m) => m[0]);
     for (const id of body.startsWith('.') ? ids : ids.slice(1)) if (!names.includes(id) && !u.labels.includes(id)) names.push(id);
@@ -277,7 +277,8 @@ export function compileTemplate(t: AsmTemplate, base: bigint): CompiledTemplate 
 
   const mcountOffsets = u.labels.map((l, i) => (l.startsWith(MCOUNT_PREFIX) ? offsA[i]! : -1)).filter((o) => o >= 0);
   for (const o of mcountOffsets) {
-    if (a.code[o] !== 0xe8 || !relocs.some((r) => r.offset === o + 1 && r.name === '__fentry__')) fail(`the FENTRY at +${o} is not a call to __fentry__`);
+    const hook = PROFILE_HOOK[profile];
+    if (a.code[o] !== 0xe8 || !relocs.some((r) => r.offset === o + 1 && r.name === hook)) fail(`the FENTRY at +${o} is not a call to ${hook}`);
   }
   return {
     name: t.name,

@@ -26,12 +26,21 @@ export class AsmError extends Error {
 }
 
 export const MCOUNT_PREFIX = '__mcount_loc_';
+
+/**
+ * What the compiler puts where a source says FENTRY, the start of a function
+ * the kernel may trace: with -pg -mfentry, `call __fentry__` before anything
+ * else; with -pg alone, the frame first (`push %rbp; mov %rsp,%rbp`), then
+ * `call mcount`, and the frame torn down (`leave`) before each return.
+ */
+export type ProfileCall = 'fentry' | 'mcount';
+export const PROFILE_HOOK: Readonly<Record<ProfileCall, string>> = { fentry: '__fentry__', mcount: 'mcount' };
 export const LABEL_RE = /^\s*([A-Za-z_]\w*)\s*:/;
 export const IDENT_RE = /(?<![%\w.])[A-Za-z_]\w*/g;
 
 export interface PreparedUnit {
   name: string;
-  /** Source after FENTRY expansion and comment removal, line numbers kept. */
+  /** Source after FENTRY expansion (see ProfileCall) and comment removal, line numbers kept. */
   lines: string[];
   labels: string[];
   idents: Set<string>;
@@ -72,17 +81,31 @@ export function expandNumericLabels(lines: string[], unitIndex: number): string[
   });
 }
 
-export function prepare(unit: SourceUnit, unitIndex: number): PreparedUnit {
+export function prepare(unit: SourceUnit, unitIndex: number, profile: ProfileCall = 'fentry'): PreparedUnit {
   const labels: string[] = [];
   let fentry = 0;
+  // With mcount, inside a traced function (from its FENTRY to the next
+  // function's label) every return first tears the frame down.
+  let framed = false;
   const raw = unit.text.split('\n').map((r) => {
     const line = stripComment(r);
-    return line.trim() === 'FENTRY' ? `${MCOUNT_PREFIX}${unitIndex}_${fentry++}: call __fentry__` : line;
+    if (line.trim() === 'FENTRY') {
+      const site = `${MCOUNT_PREFIX}${unitIndex}_${fentry++}: call ${PROFILE_HOOK[profile]}`;
+      framed = profile === 'mcount';
+      return profile === 'mcount' ? `\tpushq %rbp; movq %rsp, %rbp; ${site}` : site;
+    }
+    const label = LABEL_RE.exec(line);
+    if (label && !label[1]!.startsWith('.L')) framed = false;
+    // A return may carry a label (`1: retq`): keep it on the leave.
+    return framed ? line.replace(/^(\s*(?:\w+:\s*)?)retq?\s*$/, '$1leave; retq') : line;
   });
   const lines = expandNumericLabels(raw, unitIndex);
+  // A line may hold several statements (the mcount prologue): a label may start any of them.
   for (const line of lines) {
-    const m = LABEL_RE.exec(line);
-    if (m) labels.push(m[1]!);
+    for (const stmt of line.split(';')) {
+      const m = LABEL_RE.exec(stmt);
+      if (m) labels.push(m[1]!);
+    }
   }
   const idents = new Set<string>();
   for (const line of lines) for (const m of line.matchAll(IDENT_RE)) idents.add(m[0]);
@@ -125,10 +148,12 @@ export function diagnose(u: PreparedUnit, base: bigint, known: ReadonlyMap<strin
     [...body.replace(/^(lock|rep|repz|repnz|repe|repne)\s+/, '').matchAll(IDENT_RE)].map((m) => m[0]).slice(1);
   if (err.code === KS_ERR_ASM_SYMBOL_MISSING) {
     for (let i = 0; i < u.lines.length; i++) {
-      const body = u.lines[i]!.replace(LABEL_RE, '').trim();
-      if (body.startsWith('.') && !/^\.(byte|word|long|quad)\b/.test(body)) continue;
-      const missing = operands(body).find((id) => !defined.has(id));
-      if (missing) return new AsmError(u.name, i + 1, `undefined symbol ${missing}`, u.lines[i]);
+      for (const stmt of u.lines[i]!.split(';')) {
+        const body = stmt.replace(LABEL_RE, '').trim();
+        if (body.startsWith('.') && !/^\.(byte|word|long|quad)\b/.test(body)) continue;
+        const missing = operands(body).find((id) => !defined.has(id));
+        if (missing) return new AsmError(u.name, i + 1, `undefined symbol ${missing}`, u.lines[i]);
+      }
     }
     return new AsmError(u.name, undefined, err.message);
   }

@@ -30,7 +30,7 @@ import {
 } from './abi.js';
 import { DataLayout, RangeAllocator } from './allocator.js';
 import { eraRules } from './ftrace/era.js';
-import { MAX_CPUS, MAX_FUNCTIONS, type Era } from './limits.js';
+import { MAX_CPUS, MAX_FUNCTIONS, type CallSites, type Era } from './limits.js';
 import { initFtraceData, placeFtraceData, placeStaticOpsPool, STATIC_OPS_POOL_SIZE } from './ftrace/data.js';
 import { generateFunctions } from './generate.js';
 import { Machine, type CallOptions, type TaskSync } from './machine.js';
@@ -40,7 +40,7 @@ import { initGraphData, placeGraphData } from './ftrace/fgraph.js';
 import { Tasks, placeTaskData } from './tasks.js';
 import { initDisassembler } from '../asm/disasm.js';
 
-export { ERAS, ERA_ALIASES, parseEra, type Era } from './limits.js';
+export { CALL_SITES, ERAS, ERA_ALIASES, parseEra, type CallSites, type Era } from './limits.js';
 
 export interface KernelConfig {
   /** How many generated functions beside the hand-written core. */
@@ -53,6 +53,11 @@ export interface KernelConfig {
    * the entry code in kernel-model/x86/<version>/.
    */
   era: Era;
+  /**
+   * How the kernel was compiled: -pg -mfentry (`call __fentry__` first in
+   * every function) or -pg alone (frame pointer set up, then `call mcount`).
+   */
+  callsites: CallSites;
   /** Trace ring buffer entries (a power of two). */
   traceEntries: number;
   /** CPUs: 0 runs the control plane's calls; the others run under the SMP scheduler. */
@@ -106,6 +111,7 @@ export const DEFAULT_CONFIG: KernelConfig = {
   functions: 200,
   modules: true,
   era: '3.18',
+  callsites: 'fentry',
   traceEntries: 1 << 16,
   cpus: 1,
   patching: 'int3',
@@ -142,6 +148,7 @@ export function resolveConfig(config: Partial<KernelConfig>): KernelConfig {
     cfg.dynamicTrampolines = era.dynamicTrampolines === 'always' || (era.dynamicTrampolines === 'unless-preempt' && !cfg.preempt);
   }
   if (cfg.dynamicTrampolines && !era.trampolines) throw new ConfigError(`a ${era.version} kernel has no trampolines, so none for dynamic ops`);
+  if (cfg.callsites === 'mcount' && !era.mcount) throw new ConfigError(`a ${era.version} x86-64 kernel has fentry call sites only (-mfentry is required)`);
   if (config.trampolineSync === undefined) cfg.trampolineSync = era.trampolineSync;
   if (!Number.isInteger(cfg.functions) || cfg.functions < 0 || cfg.functions > MAX_FUNCTIONS) {
     throw new ConfigError(`functions must be a whole number from 0 to ${MAX_FUNCTIONS}, not ${cfg.functions}`);
@@ -391,8 +398,11 @@ export function modelFileContents(): Uint8Array {
 export async function kernelImage(cfg: KernelConfig): Promise<{ program: Program; layout: DataLayout }> {
   const layout = staticData();
   const externals = new Map([...abiSymbols(), ...layout.symbols]);
+  // The entry code reads the parent's ip (and the graph tracer its slot) where the compiler left it.
+  externals.set('CC_USING_FENTRY', cfg.callsites === 'fentry' ? 1n : 0n);
   const program = await assembleProgram([...coreSources(cfg.era), ...generateFunctions(cfg.functions)], {
     base: KERNEL_TEXT,
+    profile: cfg.callsites,
     externals,
     cacheDir: cfg.cacheDir,
   });

@@ -5,6 +5,9 @@
  */
 export const ERAS = ['3.17', '3.18', '3.19', 'modern'] as const;
 export type Era = (typeof ERAS)[number];
+/** How traced functions call into ftrace: -mfentry's `call __fentry__`, or -pg's `call mcount`. */
+export const CALL_SITES = ['fentry', 'mcount'] as const;
+export type CallSites = (typeof CALL_SITES)[number];
 /** Other names an era is known by: 'seed' is v3.18, the kernel that introduced per-ops trampolines. */
 export const ERA_ALIASES: Readonly<Record<string, Era>> = { seed: '3.18' };
 

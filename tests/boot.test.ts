@@ -47,7 +47,7 @@ describe('boot', () => {
       expect(report).toContain('actual:   e8 11 22 33 44');
       // Sites before it were converted; it and those after it were not.
       expect(ftrace.siteTarget(ftrace.recordOf('do_syscall_64')!).kind).toBe('nop');
-      expect(ftrace.siteTarget(ftrace.recordOf('vfs_write')!).kind).toBe('fentry');
+      expect(ftrace.siteTarget(ftrace.recordOf('vfs_write')!)).toEqual({ kind: 'fentry', hook: '__fentry__' });
       // The kernel still runs: vfs_write calls __fentry__, which returns.
       expect(() => kernel.call('vfs_write', [kernel.sym('file_in'), kernel.userBuffer, 8n])).not.toThrow();
       const ops = ftrace.createOps({ name: 'tracer', callback: 'function_trace' });

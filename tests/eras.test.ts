@@ -148,3 +148,34 @@ test('explain --era 3.18 --vs modern lines the two trampolines up: the jmp ftrac
   expect((await cli('explain', 'ipmodify', '--era', '3.18')).code).toBe(2);
   expect((await cli('explain', 'kprobe-plus-function-tracer', '--vs', 'v2')).code).toBe(2);
 });
+
+describe('mcount call sites (-pg without -mfentry)', () => {
+  test('the site follows the frame set-up, boot NOPs it, and the trampoline is made from the mcount-built caller, byte by byte', async () => {
+    await initDisassembler();
+    await withKernel({ functions: 4, era: '3.18', callsites: 'mcount' }, ({ kernel, ftrace }) => {
+      const fn = kernel.symbols.get('vfs_read')!;
+      const rec = ftrace.recordOf('vfs_read')!;
+      expect(rec.ip - fn.address).toBe(4n);
+      expect(kernel.memory.read(fn.address, 4)).toEqual(Uint8Array.of(0x55, 0x48, 0x89, 0xe5)); // push %rbp; mov %rsp,%rbp
+      expect(kernel.program.bytes[Number(rec.ip - kernel.program.base)]).toBe(0xe8); // compiled: call mcount
+      expect(ftrace.siteTarget(rec).kind).toBe('nop');
+      const kp = ftrace.createOps({ name: 'kp', callback: 'kprobe_regs', flags: ['SAVE_REGS'] });
+      ftrace.ftrace_set_filter(kp, ['vfs_read']);
+      ftrace.register_ftrace_function(kp);
+      expect(ftrace.siteTarget(rec).kind).toBe('trampoline');
+      expect(ftrace.arch.checkTrampoline(kp)).toEqual([]);
+    });
+  });
+
+  test('kprobe-plus-function-tracer and function-graph pass on a v3.18 mcount kernel, trampolines checked byte by byte; a v6 kernel has none', async () => {
+    for (const name of ['kprobe-plus-function-tracer', 'function-graph']) {
+      const s = loadScenarioFile(new URL(`../scenarios/${name}.yaml`, import.meta.url).pathname, `${name}.yaml`);
+      const r = await runScenario(s, { callsites: 'mcount' });
+      expect([name, r.checks.filter((c) => !c.passed)]).toEqual([name, []]);
+      expect(r.callsites).toBe('mcount');
+      if (name === 'kprobe-plus-function-tracer') expect(r.checks.find((c) => c.name === 'steps[5] expect: trampoline tracer')!.detail).toMatch(/checked byte by byte/);
+      expect((await runScenario(s, { era: 'modern', callsites: 'mcount' })).skipped).toBe('a v6.x kernel has no mcount call sites');
+    }
+    await expect(withKernel({ era: 'modern', callsites: 'mcount' }, () => 0)).rejects.toThrow(/fentry call sites only/);
+  });
+});

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* --era and --eras: the kernels a command runs, by name or alias. */
-import { ERAS, ERA_ALIASES, parseEra, type Era } from '../../kernel-model/limits.js';
+import { CALL_SITES, ERAS, ERA_ALIASES, parseEra, type CallSites, type Era } from '../../kernel-model/limits.js';
 import { UsageError } from '../output.js';
 
 const NAMES = [...ERAS, ...Object.keys(ERA_ALIASES)].join(', ');
@@ -18,4 +18,15 @@ export function eraOption(v: string, flag = '--era'): Era {
 export function erasOption(v: string, flag = '--eras'): Era[] {
   const eras = v.split(',').map((x) => eraOption(x.trim(), flag));
   return ERAS.filter((e) => eras.includes(e));
+}
+
+/** What --callsites says in --help. */
+export const CALLSITES_HELP = 'fentry (-mfentry) or mcount (-pg alone, v3.x kernels)';
+
+/** A comma-separated list of call-site kinds, in CALL_SITES order. */
+export function callSitesOption(v: string, flag = '--callsites'): CallSites[] {
+  const kinds = v.split(',').map((x) => x.trim());
+  const bad = kinds.find((k) => !(CALL_SITES as readonly string[]).includes(k));
+  if (bad !== undefined) throw new UsageError(`${flag} takes ${CALL_SITES.join(', ')}, not '${bad}'`);
+  return CALL_SITES.filter((k) => kinds.includes(k));
 }

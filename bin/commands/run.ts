@@ -8,7 +8,7 @@ import { say, setExitCode, EXIT, UsageError, colors as c, intOption, printJson, 
 import { junitXml } from '../report/junit.js';
 import type { JobKinds } from '../workers/jobs.js';
 import { JobError, defaultJobs, runJobs } from '../workers/pool.js';
-import { ERA_HELP, eraOption } from './era-option.js';
+import { CALLSITES_HELP, ERA_HELP, callSitesOption, eraOption } from './era-option.js';
 import { maxFileSize, resolveScenarioArg } from './scenario-arg.js';
 
 /**
@@ -76,22 +76,30 @@ export function runCommand(program: Command): void {
     .argument('[scenario...]', 'built-in scenario names or paths to scenario files')
     .option('--all', 'run every built-in scenario')
     .option('--era <era>', `run on this kernel (${ERA_HELP.replace('the kernel: ', '')}) instead of each scenario's own; a scenario that does not describe it is skipped`)
+    .option('--callsites <kind>', `${CALLSITES_HELP}, instead of each scenario's own; a scenario whose kernel has none is skipped`)
     .option('--json', 'print one JSON document: {"scenarios": [...]}')
     .option('--junit <file>', 'also write the results as JUnit XML (one testsuite per scenario file, one testcase per check)')
     .option('--shard <i/n>', 'run only shard i of n: every n-th scenario, starting at the i-th')
     .option('--jobs <n>', `scenarios run at once, in worker threads (default: the number of cores, ${defaultJobs()} here, from ${WORKERS_FROM_SCENARIOS} scenarios up; fewer run in this thread)`)
-    .action(async (names: string[], opts: { all?: boolean; era?: string; json?: boolean; junit?: string; shard?: string; jobs?: string }) => {
+    .action(async (names: string[], opts: { all?: boolean; era?: string; callsites?: string; json?: boolean; junit?: string; shard?: string; jobs?: string }) => {
       const era = opts.era === undefined ? undefined : eraOption(opts.era);
+      const kinds = opts.callsites === undefined ? undefined : callSitesOption(opts.callsites);
+      if (kinds && kinds.length !== 1) throw new UsageError('--callsites takes one kind here (compare takes several)');
+      const callsites = kinds?.[0];
       let files = await load(names, !!opts.all);
       if (opts.shard !== undefined) files = shardOf(files, shardOption(opts.shard));
       // Every name in every file is resolved before the first scenario boots.
       const { checkReferences } = await import('../../scenarios/engine/references.js');
-      for (const f of files) if (!era || f.scenario.eras.includes(era)) await checkReferences(f.scenario, era);
+      const { skipReason } = await import('../../scenarios/engine/run.js');
+      for (const f of files) {
+        const s = f.scenario;
+        if (!skipReason(s, era ?? s.config.era, callsites ?? s.config.callsites)) await checkReferences(s, era, callsites);
+      }
       const jobs = opts.jobs === undefined ? (files.length < WORKERS_FROM_SCENARIOS ? 1 : defaultJobs()) : intOption('--jobs', opts.jobs, 1, 256);
       let runs: JobKinds['scenario']['output'][];
       try {
         // Results come back in the order the scenarios were given, whatever ran first.
-        runs = await runJobs('scenario', files.map(({ file, display }) => ({ file, display, maxBytes: maxFileSize(), ...(era ? { era } : {}) })), jobs, ({ result }) => {
+        runs = await runJobs('scenario', files.map(({ file, display }) => ({ file, display, maxBytes: maxFileSize(), ...(era ? { era } : {}), ...(callsites ? { callsites } : {}) })), jobs, ({ result }) => {
           if (!opts.json) printResult(result);
         });
       } catch (e) {
@@ -105,7 +113,8 @@ export function runCommand(program: Command): void {
       else {
         const failed = results.filter((r) => !r.passed).length;
         const skipped = results.filter((r) => r.skipped).length;
-        say(`\n${results.length - failed - skipped} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}${era ? ` (era ${era})` : ''}${opts.shard ? ` (shard ${opts.shard})` : ''}`);
+        const on = [era ? `era ${era}` : '', callsites ? `${callsites} call sites` : ''].filter(Boolean).join(', ');
+        say(`\n${results.length - failed - skipped} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}${on ? ` (${on})` : ''}${opts.shard ? ` (shard ${opts.shard})` : ''}`);
       }
       setExitCode(results.every((r) => r.passed) ? EXIT.OK : results.some((r) => r.budgetExceeded) ? EXIT.BUDGET : EXIT.CHECK_FAILED);
     });

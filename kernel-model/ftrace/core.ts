@@ -39,7 +39,8 @@ type UpdateKind = 'ignore' | 'make_call' | 'modify_call' | 'make_nop';
 /** What a call site does now, decoded from guest memory. */
 export type SiteTarget =
   | { kind: 'nop' }
-  | { kind: 'fentry' }
+  /** The compiler's own call: `call __fentry__` (-mfentry) or `call mcount` (-pg alone). */
+  | { kind: 'fentry'; hook: '__fentry__' | 'mcount' }
   | { kind: 'ftrace_caller' }
   | { kind: 'ftrace_regs_caller' }
   | { kind: 'trampoline'; ops: string; address: bigint }
@@ -52,7 +53,7 @@ export function siteTargetLabel(t: SiteTarget): string {
     case 'other':
       return t.address !== undefined ? `call ${hex(t.address)}` : 'unknown';
     default:
-      return t.kind === 'fentry' ? '__fentry__' : t.kind;
+      return t.kind === 'fentry' ? t.hook : t.kind;
   }
 }
 
@@ -158,10 +159,14 @@ export class Ftrace {
     return this.recordNames[rec.index]!;
   }
 
-  /** The record of a function by name (its fentry site), or undefined. */
+  /**
+   * The record of a function by name, or undefined: its call site is the
+   * first instruction with fentry, after the frame set-up with mcount
+   * (ftrace_location_range over the function).
+   */
   recordOf(name: string): DynFtrace | undefined {
     const s = this.kernel.symbols.get(name);
-    return s ? this.records.lookup(s.address) : undefined;
+    return s ? this.records.lookupRange(s.address, s.address + BigInt(Math.max(s.size, 1))) : undefined;
   }
 
   /* ---- ftrace_ops lifetime -------------------------------------------------- */
@@ -664,7 +669,7 @@ export class Ftrace {
     if (insn.kind === 'nop') return { kind: 'nop' };
     if (insn.kind === 'other') return { kind: 'other', address: undefined, bytes: insn.bytes };
     const target = insn.target;
-    if (target === this.arch.MCOUNT_ADDR) return { kind: 'fentry' };
+    if (target === this.arch.MCOUNT_ADDR) return { kind: 'fentry', hook: this.kernel.config.callsites === 'mcount' ? 'mcount' : '__fentry__' };
     if (target === this.arch.FTRACE_ADDR) return { kind: 'ftrace_caller' };
     if (target === this.arch.FTRACE_REGS_ADDR) return { kind: 'ftrace_regs_caller' };
     const owner = this.allOps().find((o) => o.trampoline !== 0n && o.trampoline === target);

@@ -17,6 +17,8 @@ export interface EraRules {
   entryCode: string;
   /** Per-ops trampolines exist (the seed, v3.18). */
   trampolines: boolean;
+  /** Kernels built with -pg alone (mcount call sites) were possible; x86-64 v5.x+ needs -mfentry. */
+  mcount: boolean;
   /** FTRACE_OPS_FL_IPMODIFY exists (v3.19, f8b8be8a310a); before it the flag is bad input. */
   ipmodify: boolean;
   /**
@@ -64,6 +66,7 @@ export interface EraRules {
 }
 
 const V3: Omit<EraRules, 'version' | 'entryCode' | 'trampolines' | 'ipmodify' | 'dynamicTrampolines' | 'recursionHelper'> = {
+  mcount: true,
   trampolineOnDecrement: false,
   int3EmulatesNewInsn: false,
   trampolineSync: 'schedule_on_each_cpu',
@@ -110,6 +113,7 @@ const RULES: Readonly<Record<Era, EraRules>> = {
     version: 'v6.x',
     entryCode: 'v6/ftrace_64.S',
     trampolines: true,
+    mcount: false,
     ipmodify: true,
     trampolineOnDecrement: true,
     int3EmulatesNewInsn: true,

@@ -85,6 +85,18 @@ export class DynFtraceTable {
   }
 
   /** ftrace_location(): the record whose call site is at ip. */
+  /** The first record in [start, end), as ftrace_location_range() finds it. */
+  lookupRange(start: bigint, end: bigint): DynFtrace | undefined {
+    let lo = 0;
+    let hi = this.ips.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.ips[mid]! < start) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo < this.ips.length && this.ips[lo]! < end ? this.recs[lo] : undefined;
+  }
+
   lookup(ip: bigint): DynFtrace | undefined {
     let lo = 0;
     let hi = this.ips.length - 1;

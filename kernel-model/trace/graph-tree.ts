@@ -154,26 +154,28 @@ export function lastCallOf(forest: GraphForest, func: string): CallNode | undefi
  * theirs), keeping the functions that have a call site, cut at `maxDepth`
  * levels below the root (0: no cut).
  */
-export function staticCallTree(kernel: Kernel, func: string, isTraced: (ip: bigint) => boolean, maxDepth = 0, depth = 0): StaticNode {
+export function staticCallTree(kernel: Kernel, func: string, isTraced: (func: string) => boolean, maxDepth = 0, depth = 0): StaticNode {
   const node: StaticNode = { func, children: [] };
   if (maxDepth > 0 && depth + 1 >= maxDepth) return node;
   const s = kernel.symbols.get(func);
   if (!s || depth > 64) return node;
   for (const insn of disassemble(kernel.memory.read(s.address, s.size), s.address)) {
-    if (insn.mnemonic.startsWith('call') && insn.target !== undefined && isTraced(insn.target)) {
-      const callee = kernel.symbols.format(insn.target, { short: true })?.split('+')[0];
-      if (callee) node.children.push(staticCallTree(kernel, callee, isTraced, maxDepth, depth + 1));
-    }
+    if (!insn.mnemonic.startsWith('call') || insn.target === undefined) continue;
+    const callee = kernel.symbols.format(insn.target, { short: true })?.split('+')[0];
+    if (callee && isTraced(callee)) node.children.push(staticCallTree(kernel, callee, isTraced, maxDepth, depth + 1));
   }
   return node;
 }
 
 /**
- * Whether the instruction before `ret` is a call that may reach `func`:
+ * Whether the instruction before `ret` is a call that may reach the function of call site `ip`:
  * `call func` (e8 rel32), or an indirect call (ff /2, with an optional REX
  * prefix) that ends exactly at `ret`, as a dispatch through a table makes.
  */
-function followsCallOf(kernel: Kernel, ret: bigint, func: bigint): boolean {
+function followsCallOf(kernel: Kernel, ret: bigint, ip: bigint): boolean {
+  // A call reaches the function's start; its call site (ip) is there with fentry, a few bytes in with mcount.
+  const name = kernel.symbols.format(ip, { short: true })?.split('+')[0];
+  const func = (name !== undefined ? kernel.symbols.get(name)?.address : undefined) ?? ip;
   const br = decodeBranch(ret - 5n, kernel.memory.read(ret - 5n, 5));
   if (br) return br.kind === 'call' && br.target === func;
   const before = kernel.memory.read(ret - 8n, 8);

@@ -6,15 +6,16 @@
  * Everything comes from the runs' results, which come from guest memory.
  */
 import { eraRules } from '../../kernel-model/ftrace/era.js';
-import type { Era } from '../../kernel-model/kernel.js';
+import type { CallSites, Era } from '../../kernel-model/kernel.js';
 import { checkReferences } from './references.js';
-import { runScenario, type ScenarioResult } from './run.js';
+import { runScenario, skipReason, type ScenarioResult } from './run.js';
 import type { Scenario } from './types.js';
 
 export interface CompareKernel {
-  /** What the columns are headed with: the era, as `run --era` takes it. */
+  /** What the columns are headed with: the era as `run --era` takes it, and the call sites when both kinds are compared. */
   label: string;
   era: Era;
+  callsites: CallSites;
   version: string;
   /** Set when the scenario does not describe this kernel: nothing ran. */
   skipped?: string;
@@ -45,12 +46,14 @@ export interface Comparison {
   passed: boolean;
 }
 
-export async function compareScenario(s: Scenario, eras: readonly Era[]): Promise<Comparison> {
+/** Runs `s` on each era with each kind of call site (the scenario's own kind when `callsites` is not given). */
+export async function compareScenario(s: Scenario, eras: readonly Era[], callsites: readonly CallSites[] = [s.config.callsites]): Promise<Comparison> {
+  const kernels = eras.flatMap((era) => callsites.map((kind) => ({ era, callsites: kind })));
   // Every kernel's names are resolved before the first boots.
-  for (const era of eras) if (s.eras.includes(era)) await checkReferences(s, era);
+  for (const k of kernels) if (!skipReason(s, k.era, k.callsites)) await checkReferences(s, k.era, k.callsites);
   const results: ScenarioResult[] = [];
-  // The eras are the comparison: a scenario's variant is not run here.
-  for (const era of eras) results.push(await runScenario(s, { era, referencesChecked: true, variant: false }));
+  // The kernels are the comparison: a scenario's variant is not run here.
+  for (const k of kernels) results.push(await runScenario(s, { ...k, referencesChecked: true, variant: false }));
   const ran = (r: ScenarioResult) => !r.skipped;
   const per = <T>(f: (r: ScenarioResult) => T): PerKernel<T> => results.map((r) => (ran(r) ? f(r) : null));
 
@@ -62,7 +65,14 @@ export async function compareScenario(s: Scenario, eras: readonly Era[]): Promis
   return {
     scenario: s.name,
     file: s.file,
-    kernels: results.map((r) => ({ label: r.era, era: r.era, version: eraRules(r.era).version, ...(r.skipped ? { skipped: r.skipped } : {}), passed: r.passed })),
+    kernels: results.map((r) => ({
+      label: callsites.length > 1 ? `${r.era} ${r.callsites}` : r.era,
+      era: r.era,
+      callsites: r.callsites,
+      version: eraRules(r.era).version,
+      ...(r.skipped ? { skipped: r.skipped } : {}),
+      passed: r.passed,
+    })),
     measurements: labels.map(({ label, function: fn }) => {
       const m = (r: ScenarioResult) => r.measurements.find((x) => x.label === label);
       return {

@@ -283,6 +283,7 @@ export function loadScenarioText(text: string, file: string): Scenario {
   const eras = raw.eras ? erasOf(loc, ['eras'], raw.eras) : ERAS;
   const config = scenarioConfig(raw.config, eras);
   if (!eras.includes(config.era)) loc.fail(['config', 'era'], `era ${config.era} is not one of the scenario's eras (${eras.join(', ')})`);
+  if (config.callsites === 'mcount' && !eraRules(config.era).mcount) loc.fail(['config', 'callsites'], `a ${eraRules(config.era).version} x86-64 kernel has fentry call sites only`);
   steps.forEach((s, i) => {
     const stray = s.kind === 'expect' ? s.only?.find((e) => !eras.includes(e)) : undefined;
     if (stray) loc.fail(['steps', i, 'expect', 'only'], `era ${stray} is not one of the scenario's eras (${eras.join(', ')})`);
@@ -309,10 +310,10 @@ export function loadScenarioText(text: string, file: string): Scenario {
 
 /** The era a plain run boots: the default kernel if the scenario describes it, else its first era. */
 function scenarioConfig(c: RawScenario['config'], eras: readonly Era[]): Scenario['config'] {
-  const { functions, modules } = DEFAULT_CONFIG;
+  const { functions, modules, callsites } = DEFAULT_CONFIG;
   const era = eras.includes(DEFAULT_CONFIG.era) ? DEFAULT_CONFIG.era : eras[0]!;
   const { budget_ms, ...rest } = c ?? {};
-  return { functions, modules, era, ...withEra(rest), ...(budget_ms !== undefined ? { callBudgetMs: budget_ms } : {}) };
+  return { functions, modules, era, callsites, ...withEra(rest), ...(budget_ms !== undefined ? { callBudgetMs: budget_ms } : {}) };
 }
 
 /** A list of eras, aliases resolved, in ERAS order; naming one twice is a mistake. */

@@ -8,7 +8,7 @@
  */
 import { KERNEL_TEXT } from '../../kernel-model/abi.js';
 import { eraRules } from '../../kernel-model/ftrace/era.js';
-import { kernelImage, resolveConfig, type Era } from '../../kernel-model/kernel.js';
+import { kernelImage, resolveConfig, type CallSites, type Era } from '../../kernel-model/kernel.js';
 import { ScenarioError } from './load.js';
 import type { Scenario, Step, Where } from './types.js';
 
@@ -16,23 +16,34 @@ import type { Scenario, Step, Where } from './types.js';
  * Rejects the first name in `s` that its kernel (of its own era, or of
  * `era`) does not have; on its own era, its variant's kernel too.
  */
-export async function checkReferences(s: Scenario, era: Era = s.config.era): Promise<void> {
+export async function checkReferences(s: Scenario, era: Era = s.config.era, callsites: CallSites = s.config.callsites): Promise<void> {
   const other = s.variant?.config.era;
-  if (era === s.config.era && other !== undefined && other !== era) await checkNames(s, other);
-  await checkNames(s, era);
+  if (era === s.config.era && other !== undefined && other !== era) await checkNames(s, other, callsites);
+  await checkNames(s, era, callsites);
 }
 
-async function checkNames(s: Scenario, era: Era): Promise<void> {
-  const { program, layout } = await kernelImage(resolveConfig({ ...s.config, era }));
+async function checkNames(s: Scenario, era: Era, callsites: CallSites): Promise<void> {
+  const { program, layout } = await kernelImage(resolveConfig({ ...s.config, era, callsites }));
   const kernel = era === s.config.era ? "the kernel's" : `the ${eraRules(era).version} kernel's`;
-  const fentry = new Set(program.mcountLoc);
+  const sites = program.mcountLoc;
   const fail = (where: Where, reason: string): never => {
     throw new ScenarioError(where, reason);
   };
   const text = (name: string) => program.symbols.get(name);
+  // A function is traced if a call site lies in it: its first instruction
+  // with fentry, after the frame set-up with mcount.
+  // (The sites are in ascending order, as the text is laid out.)
   const traced = (name: string) => {
     const sym = text(name);
-    return sym !== undefined && fentry.has(sym.address);
+    if (sym === undefined) return false;
+    let lo = 0;
+    let hi = sites.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (sites[mid]! < sym.address) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo < sites.length && sites[lo]! < sym.address + BigInt(Math.max(sym.size, 1));
   };
   const textEnd = KERNEL_TEXT + BigInt(program.bytes.length);
   const opsNames = new Set(s.ops.map((o) => o.name));

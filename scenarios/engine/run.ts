@@ -12,7 +12,8 @@ import { FtraceBugError } from '../../kernel-model/ftrace/arch.js';
 import { boot } from '../../kernel-model/boot.js';
 import { siteTargetLabel, type Ftrace, type FtraceResult } from '../../kernel-model/ftrace/core.js';
 import type { FtraceOps } from '../../kernel-model/ftrace/ops.js';
-import type { Era, Kernel, KernelConfig } from '../../kernel-model/kernel.js';
+import { eraRules } from '../../kernel-model/ftrace/era.js';
+import type { CallSites, Era, Kernel, KernelConfig } from '../../kernel-model/kernel.js';
 import type { GraphSettings } from '../../kernel-model/ftrace/fgraph.js';
 import { TraceBuffer } from '../../kernel-model/trace/ring-buffer.js';
 import { Smp, type Task } from '../../kernel-model/smp/scheduler.js';
@@ -37,6 +38,7 @@ export interface ScenarioResult {
   description: string;
   /** The kernel it ran on. */
   era: Era;
+  callsites: CallSites;
   /** Why it did not run on that kernel (one the scenario does not describe); passed is then true. */
   skipped?: string;
   passed: boolean;
@@ -67,6 +69,13 @@ export interface Measurement {
   /** What that caller's or trampoline's own call calls (ops->func, the list function...). */
   via: string | undefined;
   instructions: number;
+}
+
+/** Why a scenario does not run on a kernel, or undefined when it does. */
+export function skipReason(s: Scenario, era: Era, callsites: CallSites): string | undefined {
+  if (!s.eras.includes(era)) return `describes ${s.eras.join(', ')}, not ${era}`;
+  if (callsites === 'mcount' && !eraRules(era).mcount) return `a ${eraRules(era).version} kernel has no mcount call sites`;
+  return undefined;
 }
 
 /** What stops a scenario: the machine or the kernel's data is in no state to go on. */
@@ -272,7 +281,9 @@ function executeStep(st: RunState, i: number, step: Step): void {
       return;
     case 'call': {
       const args = resolveArgs(kernel, step.function, step.args);
-      const known = step.args && args.length > 0 ? { ip: kernel.sym(step.function), arg0: args[0]! } : undefined;
+      // The ip a callback gets is the call site's: the function's start with fentry, a few bytes in with mcount.
+      const rec = ftrace.recordOf(step.function);
+      const known = step.args && args.length > 0 && rec ? { ip: rec.ip, arg0: args[0]! } : undefined;
       for (let k = 0; k < step.times; k++) {
         kernel.call(step.function, args);
         checkNewEvents(st, known);
@@ -412,17 +423,18 @@ async function runOnce(s: Scenario, config: ScenarioConfig, opts: RunOptions): P
  * (checkReferences), unless the caller has done so for a whole set of files
  * already.
  */
-export async function runScenario(s: Scenario, opts: { referencesChecked?: boolean; era?: Era; variant?: boolean } = {}): Promise<ScenarioResult> {
+export async function runScenario(s: Scenario, opts: { referencesChecked?: boolean; era?: Era; callsites?: CallSites; variant?: boolean } = {}): Promise<ScenarioResult> {
   const era = opts.era ?? s.config.era;
-  if (!s.eras.includes(era)) {
-    const skipped = `describes ${s.eras.join(', ')}, not ${era}`;
-    return { name: s.name, file: s.file, description: s.description, era, skipped, passed: true, checks: [], callbacks: { invocations: 0, rdxMismatches: 0, byOps: {} }, instructionsPerTracedCall: {}, measurements: [], end: { trampolines: 0, moduleBytes: 0 }, warnings: [], fault: null, budgetExceeded: false };
+  const callsites = opts.callsites ?? s.config.callsites;
+  const skipped = skipReason(s, era, callsites);
+  if (skipped) {
+    return { name: s.name, file: s.file, description: s.description, era, callsites, skipped, passed: true, checks: [], callbacks: { invocations: 0, rdxMismatches: 0, byOps: {} }, instructionsPerTracedCall: {}, measurements: [], end: { trampolines: 0, moduleBytes: 0 }, warnings: [], fault: null, budgetExceeded: false };
   }
-  if (!opts.referencesChecked) await checkReferences(s, era);
-  const { st, fault } = await runOnce(s, { ...s.config, era }, { variantRun: false });
+  if (!opts.referencesChecked) await checkReferences(s, era, callsites);
+  const { st, fault } = await runOnce(s, { ...s.config, era, callsites }, { variantRun: false });
   const instructions = { ...st.instructions };
   const checks = st.checks;
-  if (s.variant && !fault && era === s.config.era && opts.variant !== false) {
+  if (s.variant && !fault && era === s.config.era && callsites === s.config.callsites && opts.variant !== false) {
     const v = s.variant;
     const { st: vs, fault: vf } = await runOnce(s, { ...s.config, ...v.config }, { variantRun: true });
     for (const c of vs.checks) checks.push({ ...c, name: `[${v.name}] ${c.name}` });
@@ -451,6 +463,7 @@ export async function runScenario(s: Scenario, opts: { referencesChecked?: boole
     file: s.file,
     description: s.description,
     era,
+    callsites,
     passed: checks.every((c) => c.passed) && !fault,
     checks,
     callbacks: { invocations: total, rdxMismatches: st.events.rdxProblems.length, byOps },
@@ -473,7 +486,9 @@ export async function inspectScenario(s: Scenario, untilStep: number | undefined
   }
   // On the scenario's own era unless the hooks boot another (explain --era).
   const era = hooks.kernelConfig?.era ?? s.config.era;
-  if (!s.eras.includes(era)) throw new ScenarioError({ file: s.file, line: 1, key: 'eras' }, `the scenario describes ${s.eras.join(', ')}, not ${era}`);
-  await checkReferences(s, era);
-  await runOnce(s, { ...s.config, era }, { ...hooks, variantRun: false, ...(untilStep !== undefined ? { untilStep } : {}), inspect });
+  const callsites = hooks.kernelConfig?.callsites ?? s.config.callsites;
+  const skipped = skipReason(s, era, callsites);
+  if (skipped) throw new ScenarioError({ file: s.file, line: 1, key: 'eras' }, `the scenario ${skipped}`);
+  await checkReferences(s, era, callsites);
+  await runOnce(s, { ...s.config, era, callsites }, { ...hooks, variantRun: false, ...(untilStep !== undefined ? { untilStep } : {}), inspect });
 }

@@ -8,7 +8,7 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { CALLBACK_KIND, USER_OPS_FLAGS } from '../../kernel-model/abi.js';
 import { RETURNED_ERRNOS } from '../../kernel-model/ftrace/core.js';
-import { ERAS, ERA_ALIASES, MAX_CPUS, MAX_FUNCTIONS } from '../../kernel-model/kernel.js';
+import { CALL_SITES, ERAS, ERA_ALIASES, MAX_CPUS, MAX_FUNCTIONS } from '../../kernel-model/kernel.js';
 import { WORKLOAD_NAMES } from '../../kernel-model/workloads/workloads.js';
 import { LIMITS } from './limits.js';
 
@@ -48,6 +48,8 @@ const ConfigSchema = Type.Object(
     modules: Type.Optional(Type.Boolean()),
     /** The era a plain `run` boots; `run --era` and `compare` choose among the scenario's eras. */
     era: Type.Optional(Era),
+    /** -pg -mfentry (fentry) or -pg alone (mcount, v3.x only); `run --callsites` overrides it. */
+    callsites: Type.Optional(oneOf(CALL_SITES)),
     budget_ms: Type.Optional(Type.Integer({ minimum: 1, maximum: LIMITS.budgetMs })),
     /** CPUs 1.. run workloads while the steps run on CPU 0. */
     cpus: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_CPUS })),
@@ -137,7 +139,7 @@ export const stepSchemas = {
   measure: Type.Object({ function: Type.String(), label: Type.String({ minLength: 1 }), args: Args }, closed),
   expect: Type.Object(
     {
-      callsite: Type.Optional(Type.Record(Type.String(), Type.String({ pattern: '^(nop|__fentry__|ftrace_caller|ftrace_regs_caller|trampoline\\([^)]+\\))$' }), entries)),
+      callsite: Type.Optional(Type.Record(Type.String(), Type.String({ pattern: '^(nop|__fentry__|mcount|ftrace_caller|ftrace_regs_caller|trampoline\\([^)]+\\))$' }), entries)),
       invocations: Type.Optional(Type.Record(Type.String(), Count, entries)),
       rdx: Type.Optional(Type.Literal('match')),
       regs: Type.Optional(Type.Literal('match')),

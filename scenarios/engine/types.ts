@@ -15,7 +15,7 @@ export interface Where {
 }
 
 /** What a scenario may configure of the kernel it boots. */
-export type ScenarioConfig = Pick<KernelConfig, 'functions' | 'modules' | 'era'> &
+export type ScenarioConfig = Pick<KernelConfig, 'functions' | 'modules' | 'era' | 'callsites'> &
   Partial<Pick<KernelConfig, 'cpus' | 'preempt' | 'callBudgetMs'>> & {
     /** Seeds the scheduler of the other CPUs (config.cpus > 1). */
     seed?: number;

@@ -33,7 +33,7 @@ export class X86Ftrace implements FtraceArch {
     private readonly opsGetFunc: (ops: FtraceOps) => bigint = (ops) => ops.func,
   ) {
     this.sym = (n) => kernel.symbols.addr(n);
-    this.MCOUNT_ADDR = this.sym('__fentry__');
+    this.MCOUNT_ADDR = this.sym(kernel.config.callsites === 'mcount' ? 'mcount' : '__fentry__');
     this.FTRACE_ADDR = this.sym('ftrace_caller');
     this.FTRACE_REGS_ADDR = this.sym('ftrace_regs_caller');
     this.patcher = makePatcher(kernel.config.patching, kernel, isFtraceLocation);

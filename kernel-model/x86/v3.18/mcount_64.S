@@ -8,6 +8,8 @@
 #
 # On entry (fentry): 0(%rsp) = return address into the traced function
 # (= call site + 5), 8(%rsp) = the traced function's own return address.
+# Built with -pg alone (CC_USING_FENTRY = 0) the call comes after the
+# function's `push %rbp; mov %rsp,%rbp`: its own return address is 8(%rbp).
 #
 # The global markers below are what create_trampoline() copies and patches:
 #   [ftrace_caller, ftrace_caller_end) is copied; ftrace_caller_op_ptr is the
@@ -17,7 +19,11 @@
 
 # ftrace's text starts here and runs to __ftrace_text_end at the end of callbacks.S.
 __ftrace_text_start:
+# What the call sites call until ftrace_init() NOPs them: -mfentry's
+# __fentry__ or -pg's mcount (a kernel has the one its compiler calls).
 __fentry__:
+	retq
+mcount:
 	retq
 
 ftrace_caller:
@@ -37,7 +43,12 @@ ftrace_caller_op_ptr:
 	movq	function_trace_op(%rip), %rdx
 	movq	PT_RIP(%rsp), %rdi
 	subq	$5, %rdi			# ip = the call site
-	movq	PT_FRAME_SIZE+8(%rsp), %rsi	# parent ip
+	# parent ip
+.if CC_USING_FENTRY
+	movq	PT_FRAME_SIZE+8(%rsp), %rsi
+.else
+	movq	8(%rbp), %rsi
+.endif
 	movq	$0, %rcx			# no pt_regs for ftrace_caller
 ftrace_call:
 	.byte	0xe8
@@ -77,7 +88,11 @@ ftrace_regs_caller_op_ptr:
 	movq	function_trace_op(%rip), %rdx
 	movq	PT_RIP(%rsp), %rdi
 	subq	$5, %rdi
+.if CC_USING_FENTRY
 	movq	PT_FRAME_SIZE+8(%rsp), %rsi
+.else
+	movq	8(%rbp), %rsi
+.endif
 	# The rest of pt_regs, for callbacks that asked for SAVE_REGS.
 	movq	%r15, PT_R15(%rsp)
 	movq	%r14, PT_R14(%rsp)
@@ -138,10 +153,16 @@ ftrace_graph_caller:
 	movq	%rdi, PT_RDI(%rsp)
 	movq	%r8, PT_R8(%rsp)
 	movq	%r9, PT_R9(%rsp)
-	leaq	PT_FRAME_SIZE+8(%rsp), %rdi	# parent: &the return address
+	# parent: &the traced function's return address
+.if CC_USING_FENTRY
+	leaq	PT_FRAME_SIZE+8(%rsp), %rdi
+	xorl	%edx, %edx			# no frame pointer with fentry
+.else
+	leaq	8(%rbp), %rdi
+	movq	(%rbp), %rdx			# the frame pointer, for the graph tracer's test
+.endif
 	movq	PT_FRAME_SIZE(%rsp), %rsi
 	subq	$5, %rsi			# self_addr: the call site
-	xorl	%edx, %edx			# no frame pointer with fentry
 	call	prepare_ftrace_return
 	movq	PT_R9(%rsp), %r9
 	movq	PT_R8(%rsp), %r8

@@ -1,0 +1,32 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Every built-in scenario on every kernel it describes, through the
+ * installed command: `run --all --era E` for each era, and the mcount
+ * kernels (`--callsites mcount`), each must end with exit 0 and nothing
+ * failed; a scenario that does not describe a kernel is skipped, not run.
+ */
+import { spawnSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ERAS } from '../../kernel-model/limits.js';
+import type { ScenarioResult } from '../../scenarios/engine/run.js';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+function runAll(...args: string[]): { code: number | null; results: ScenarioResult[] } {
+  const r = spawnSync(process.execPath, [join(root, 'bin', 'ftrace-sim.js'), 'run', '--all', '--json', ...args], { cwd: root, encoding: 'utf8', maxBuffer: 64 << 20 });
+  return { code: r.status, results: (JSON.parse(r.stdout) as { scenarios: ScenarioResult[] }).scenarios };
+}
+
+const kernels = [...ERAS.map((era) => ['--era', era]), ...(['3.17', '3.18', '3.19'] as const).map((era) => ['--era', era, '--callsites', 'mcount'])];
+
+test.each(kernels.map((a) => [a.join(' '), a] as const))('run --all %s passes', (_label, args) => {
+  const { code, results } = runAll(...args);
+  const failed = results.filter((r) => !r.passed).map((r) => `${r.name}: ${r.checks.filter((c) => !c.passed).map((c) => c.name).join(', ')}`);
+  expect(failed).toEqual([]);
+  expect(code).toBe(0);
+  const ran = results.filter((r) => !r.skipped);
+  // Each ran on the kernel asked for.
+  for (const r of ran) expect([r.name, r.era, r.callsites]).toEqual([r.name, args[1], args[3] ?? 'fentry']);
+  expect(ran.length).toBeGreaterThanOrEqual(10);
+});
