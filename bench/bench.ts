@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { table } from '../bin/output.js';
-import { benchGuestCost, benchHostCost, benchMemory, benchScale, type GuestCostRow } from './ftrace.js';
+import { benchEraCost, benchGuestCost, benchHostCost, benchMemory, benchScale, type GuestCostRow } from './ftrace.js';
 import { benchBoot, benchEngineCycles, benchSpeed } from './machine.js';
 import { benchBootProcess } from './boot-process.js';
 import { torture } from '../kernel-model/smp/torture.js';
@@ -72,6 +72,20 @@ try {
   mkdirSync(dirname(svg), { recursive: true });
   writeFileSync(svg, costPlotSvg(guest));
   log(`(plot written to docs/bench-cost-per-call.svg)`);
+
+  log('\nCost per traced call on each kernel (guest instructions; the relevant ops is static, the irrelevant ones trace other functions)');
+  const eraCost = await benchEraCost(opsCounts);
+  log(
+    table(
+      ['kernel', 'call site (1 irrelevant)', ...opsCounts.map((n) => `${n} irrelevant`), 'SAVE_REGS alone'],
+      eraCost.map((r) => [`${r.era} ${r.callsites}`, r.site, ...r.instructions, r.saveRegs]),
+    ),
+  );
+  log(
+    'Reading: v3.17 has no trampolines, so one irrelevant ops sends every traced call through the list function, whose cost grows ' +
+      'with each ops; from v3.18 the call goes through its ops\' own trampoline and stays flat. A v6 trampoline saves a fuller ' +
+      'pt_regs for every callback; mcount sites take the parent ip from the frame pointer, which costs the same instructions.',
+  );
 
   log('\nHost cost per traced call: a guest loop calling the traced function, simulator against a bare Unicorn engine');
   // 20,000 calls a run, so that Kernel.call's fixed cost stays small beside the calls.
@@ -218,6 +232,7 @@ try {
           processTimes: { help, runAll, runAllOneThread },
           tortureMemory,
           guestCostPerCall: guest,
+          costPerCallByKernel: eraCost,
           hostCost: host.map(({ config, irrelevantOps, saveRegs, nsPerCall, bareUnicornRatio }) => ({ config, irrelevantOps, saveRegs, nsPerCall, bareUnicornRatio })),
           scale,
           memory,

@@ -6,7 +6,9 @@
  * register/unregister cycles leak.
  */
 import { boot } from '../kernel-model/boot.js';
-import type { KernelConfig } from '../kernel-model/kernel.js';
+import { eraRules } from '../kernel-model/ftrace/era.js';
+import { siteTargetLabel } from '../kernel-model/ftrace/core.js';
+import { CALL_SITES, ERAS, type CallSites, type Era, type KernelConfig } from '../kernel-model/kernel.js';
 import { measureTracedCall } from '../kernel-model/workloads/workloads.js';
 import { BareEngine } from './bare.js';
 import { bestNs } from './machine.js';
@@ -23,9 +25,13 @@ interface Setup {
   ftrace: Awaited<ReturnType<typeof boot>>['ftrace'];
 }
 
-/** A kernel with one relevant ops on TARGET (unless nop) and `irrelevant` ops on other functions. */
-async function setup(config: CostConfig, irrelevant: number, saveRegs: boolean): Promise<Setup> {
-  const cfg: Partial<KernelConfig> = { functions: Math.max(200, irrelevant + 10), era: config === 'list' ? '3.17' : '3.18' };
+/**
+ * A kernel with one relevant ops on TARGET (unless nop) and `irrelevant` ops
+ * on other functions: v3.18 with trampolines, v3.17 for the list function,
+ * or the kernel `kernelConfig` names.
+ */
+async function setup(config: CostConfig, irrelevant: number, saveRegs: boolean, kernelConfig: Partial<KernelConfig> = {}): Promise<Setup> {
+  const cfg: Partial<KernelConfig> = { functions: Math.max(200, irrelevant + 10), era: config === 'list' ? '3.17' : '3.18', ...kernelConfig };
   const { kernel, ftrace } = await boot(cfg);
   for (let i = 0; i < irrelevant; i++) {
     const o = ftrace.createOps({ name: `irrelevant${i}`, callback: 'counter' });
@@ -61,6 +67,42 @@ export async function benchGuestCost(counts: number[]): Promise<GuestCostRow[]> 
           s.close();
         }
       }
+    }
+  }
+  return rows;
+}
+
+export interface EraCostRow {
+  era: Era;
+  callsites: CallSites;
+  /** Guest instructions of one traced call of TARGET, per count of irrelevant ops. */
+  instructions: number[];
+  /** The same with the relevant ops asking for SAVE_REGS, alone. */
+  saveRegs: number;
+  /** What TARGET's call site calls with one irrelevant ops. */
+  site: string;
+}
+
+/** The cost of one traced call on each kernel: every era, both kinds of call site where the era had both. */
+export async function benchEraCost(counts: number[]): Promise<EraCostRow[]> {
+  const rows: EraCostRow[] = [];
+  for (const era of ERAS) {
+    for (const callsites of CALL_SITES) {
+      if (callsites === 'mcount' && !eraRules(era).mcount) continue;
+      const kernel = { era, callsites };
+      const measure = async (irrelevant: number, saveRegs: boolean, look?: (s: Setup) => void) => {
+        const s = await setup('trampolines', irrelevant, saveRegs, kernel);
+        try {
+          look?.(s);
+          return measureTracedCall(s.kernel, s.ftrace, TARGET, [s.kernel.sym('file_in')]);
+        } finally {
+          s.close();
+        }
+      };
+      let site = '';
+      const instructions: number[] = [];
+      for (const n of counts) instructions.push(await measure(n, false, n === 1 ? (s) => void (site = siteTargetLabel(s.ftrace.siteTarget(s.ftrace.recordOf(TARGET)!))) : undefined));
+      rows.push({ era, callsites, instructions, saveRegs: await measure(0, true), site });
     }
   }
   return rows;

@@ -67,5 +67,5 @@ kprobe_ftrace_handler:
 	movq	PT_RDI(%rcx), %r10
 1:	jmp	trace_log_event
 
-# The end of ftrace's text (ftrace_64.S, ftrace_list.S and this file, linked in that order).
+# The end of ftrace's text (the era's entry code, ftrace_list.S, fgraph.S and this file, linked in that order).
 __ftrace_text_end:
