@@ -41,9 +41,11 @@ export function junitXml(suites: readonly JunitSuite[], name = 'ftrace-sim'): st
   const total = suites.reduce((a, s) => a + s.seconds, 0);
   out.push(`<testsuites${attrs({ name, tests: count(cases), failures: count(failures), errors: 0, time: secs(total) })}>`);
   for (const { result: r, seconds } of suites) {
-    out.push(`  <testsuite${attrs({ name: r.name, tests: cases(r), failures: failures(r), errors: 0, skipped: 0, time: secs(seconds), file: r.file })}>`);
+    out.push(`  <testsuite${attrs({ name: r.name, tests: cases(r), failures: failures(r), errors: 0, skipped: r.skipped ? 1 : 0, time: secs(seconds), file: r.file })}>`);
+    // A scenario on a kernel it does not describe is one skipped case.
+    if (r.skipped) out.push(`    <testcase${attrs({ name: `on ${r.era} ${r.callsites}`, classname: r.name, file: r.file })}>`, `      <skipped${attrs({ message: r.skipped })}/>`, '    </testcase>');
     // A scenario without checks still shows up, as one case: that it ran.
-    const checks = r.checks.length ? r.checks : [{ name: 'scenario ran', passed: r.passed, detail: r.passed ? 'ok' : 'failed', line: undefined }];
+    const checks = r.skipped ? [] : r.checks.length ? r.checks : [{ name: 'scenario ran', passed: r.passed, detail: r.passed ? 'ok' : 'failed', line: undefined }];
     for (const c of checks) {
       const head = `    <testcase${attrs({ name: c.name, classname: r.name, file: r.file, line: c.line })}`;
       if (c.passed) out.push(`${head}/>`);
