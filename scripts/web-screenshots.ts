@@ -12,7 +12,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const SHOTS = [
   { file: 'web-step1-trampoline.png', query: 'step=1&fn=vfs_read', scrollTo: null },
   { file: 'web-step3-list-function.png', query: 'step=3&fn=vfs_read', scrollTo: '#pathCard' },
-  { file: 'web-step8-eras.png', query: 'step=8&fn=ksys_read&large=1', scrollTo: '#tracefsCard' },
+  { file: 'web-step12-eras.png', query: 'step=12&fn=ksys_read&large=1', scrollTo: '#tracefsCard' },
 ] as const;
 
 const srv = await serve(0, '127.0.0.1');

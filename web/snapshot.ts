@@ -5,7 +5,7 @@
  * `ftrace-sim explain --json` and `ftrace-sim tracefs` do, and one more
  * traced call is followed to count the instructions spent in each hop.
  */
-import { disassemble, formatInsnText } from '../asm/disasm.js';
+import { disassemble, formatInsnText, ripTarget } from '../asm/disasm.js';
 import { GuestFault, hex, hexBytes, permsToString } from '../emu/index.js';
 import { CALLBACK_FUNC, DYN_FTRACE, FTRACE_OPS_FL, OPS, type OpsFlagName } from '../kernel-model/abi.js';
 import { explainFunction, siteStages, type Explanation } from '../kernel-model/views/explain.js';
@@ -135,19 +135,31 @@ export function countHops(kernel: Kernel, ftrace: Ftrace, fn: string, site: bigi
   return hops;
 }
 
+/**
+ * The caller a trampoline is copied from, or that the site calls: the part
+ * create_trampoline() copies, or before v3.18 (nothing copied yet) the
+ * whole function, with the op load and the call marked where they are.
+ */
 function callerListing(kernel: Kernel, ftrace: Ftrace, saveRegs: boolean): NonNullable<StepSnapshot['caller']> {
-  const { caller, start, size, opOffset, callOffset } = ftrace.arch.trampolineLayout(saveRegs);
+  const name = saveRegs ? 'ftrace_regs_caller' : 'ftrace_caller';
+  const sym = kernel.symbols.get(name)!;
+  const layout = eraRules(kernel.config.era).trampolines ? ftrace.arch.trampolineLayout(saveRegs) : undefined;
+  const start = sym.address;
+  const size = layout?.size ?? sym.size;
+  const callOffset = Number(kernel.sym(saveRegs ? 'ftrace_regs_call' : 'ftrace_call') - start);
+  const opRef = kernel.sym('function_trace_op');
   const lines = disassemble(kernel.memory.read(start, size), start).map((i) => {
     const offset = Number(i.address - start);
+    const op = layout ? offset === layout.opOffset : ripTarget(i) === opRef;
     return {
       offset,
       address: i.address,
       bytes: hexBytes(i.bytes),
       instruction: formatInsnText(i, (a) => kernel.symbolize(a)),
-      role: offset === opOffset ? ('op_ptr' as const) : offset === callOffset ? ('call' as const) : null,
+      role: op ? ('op_ptr' as const) : offset === callOffset ? ('call' as const) : null,
     };
   });
-  return { name: caller, address: start, lines };
+  return { name, address: start, lines };
 }
 
 function opsView(ftrace: Ftrace, o: FtraceOps): OpsView {
