@@ -44,7 +44,7 @@ const texts = (p: Page, sel: string) => p.locator(sel).allTextContents();
 test('opens on kprobe-plus-function-tracer at its first trampoline, and steps with the keyboard', async () => {
   await page.goto(srv.url);
   await shown(page, 'kprobe-plus-function-tracer:1:vfs_read');
-  expect(await page.locator('#stepLabel').textContent()).toBe('step 1 of 10: register');
+  expect(await page.locator('#stepLabel').textContent()).toBe('step 1 of 17: register');
   expect(await page.locator('#trampTitle').textContent()).toMatch(/^The trampoline of tracer .* beside ftrace_caller$/);
   expect(await page.locator('#memory .obj.o-trampoline').textContent()).toMatch(/^trampoline of tracer/);
   // The step's YAML is highlighted.
@@ -119,7 +119,7 @@ test('large type and the era comparison', async () => {
   await shown(page, 'kprobe-plus-function-tracer:3:ksys_read');
   expect(await page.locator('body').getAttribute('class')).toContain('large');
   await page.waitForSelector('#eras .era');
-  expect(await texts(page, '#eras .era h3')).toEqual(['era: 3.18', 'era: modern', 'variant: v3.17']);
+  expect(await texts(page, '#eras .era h3')).toEqual(['era: 3.17', 'era: 3.18', 'era: 3.19', 'era: modern']);
   await page.locator('#slider').fill('5');
   await shown(page, 'kprobe-plus-function-tracer:5:ksys_read');
   expect(page.url()).toContain('step=5');
