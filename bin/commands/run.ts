@@ -127,9 +127,9 @@ export function runCommand(program: Command): void {
       const { loadScenarioFile } = await import('../../scenarios/engine/load.js');
       const list = builtinScenarioFiles().map((f) => {
         const s = loadScenarioFile(f, displayPath(f));
-        return { name: s.name, file: displayPath(f), description: s.description.trim() };
+        return { name: s.name, file: displayPath(f), eras: s.eras, description: s.description.trim() };
       });
       if (opts.json) return printJson({ scenarios: list });
-      for (const s of list) say(`${c.bold(s.name)}  ${c.dim(s.file)}\n  ${s.description.replace(/\s+/g, ' ')}\n`);
+      for (const s of list) say(`${c.bold(s.name)}  ${c.dim(`${s.file}, on ${s.eras.join(', ')}`)}\n  ${s.description.replace(/\s+/g, ' ')}\n`);
     });
 }
