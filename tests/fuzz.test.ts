@@ -13,12 +13,13 @@ import { ScenarioError, loadScenarioText } from '../scenarios/engine/load.js';
 const word = fc.constantFrom(
   'vfs_read', 'ksys_read', 'tracer', 'kp', 'nosuch', 'function_trace', 'counter', 'kprobe_regs', 'SAVE_REGS', 'IPMODIFY',
   'syscalls', 'callgraph', 'match', 'none', 'allocated', 'reuses(kp)', 'trampoline(tracer)', 'nop', '>0', '<=3', '&file_in',
-  'seed', '3.18', 'modern', 'EBUSY', 'vfs_*', '!vfs_read', '', ' ', '0x10', '-1',
+  'seed', '3.17', '3.18', '3.19', 'modern', 'mcount', 'EBUSY', 'vfs_*', '!vfs_read', '', ' ', '0x10', '-1',
 );
 const scalar = fc.oneof(word, fc.integer({ min: -5, max: 300 }), fc.double({ noNaN: true }), fc.boolean(), fc.constant(null), fc.string({ maxLength: 8 }));
 const STEP_KINDS = ['set_filter', 'set_notrace', 'register', 'unregister', 'destroy', 'call', 'run', 'reset_counters', 'corrupt', 'measure', 'expect', 'bogus'];
 const KEYS = ['ops', 'patterns', 'reset', 'function', 'times', 'args', 'workload', 'iterations', 'at', 'offset', 'bytes', 'label', 'expect_error',
-  'callsite', 'invocations', 'rdx', 'regs', 'trampolines', 'ftrace_call', 'module_bytes', 'warnings', 'name', 'callback', 'flags', 'dynamic'];
+  'callsite', 'invocations', 'rdx', 'regs', 'trampolines', 'ftrace_call', 'module_bytes', 'warnings', 'name', 'callback', 'flags', 'dynamic',
+  'eras', 'only', 'era', 'callsites'];
 const value: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
   v: fc.oneof({ depthSize: 'small' }, scalar, fc.array(tie('v'), { maxLength: 4 }), fc.dictionary(fc.constantFrom(...KEYS), tie('v'), { maxKeys: 4 })),
 })).v;
@@ -53,14 +54,14 @@ test('the loader returns a scenario or a ScenarioError that names file:line, for
 
 test('the command line ends with 0, 1, 2 or 4 and a one-line reason, for any arguments', async () => {
   const arg = fc.oneof(
-    fc.constantFrom('run', 'list', 'boot', 'disasm', 'tracefs', 'explain', 'patch-race', 'torture', 'trampoline-free', 'frob'),
-    fc.constantFrom('--json', '--all', '--functions', '--count', '--step', '--after', '--ops', '--function', '--cpus', '--seed', '--era', '--changes', '--patcher', '--sync', '--max-file-size', '--'),
-    fc.constantFrom('no-modules', 'two-static-ops', 'vfs_read', 'ftrace_caller', 'enabled_functions', 'trace', 'x', '-1', '0', '3', '99999999999', 'seed', 'modern', 'naive', 'none', '1e3', '../../etc/passwd'),
+    fc.constantFrom('run', 'list', 'boot', 'disasm', 'tracefs', 'explain', 'compare', 'patch-race', 'torture', 'trampoline-free', 'frob'),
+    fc.constantFrom('--json', '--all', '--functions', '--count', '--step', '--after', '--ops', '--function', '--cpus', '--seed', '--era', '--eras', '--vs', '--callsites', '--changes', '--patcher', '--sync', '--max-file-size', '--'),
+    fc.constantFrom('no-modules', 'two-static-ops', 'vfs_read', 'ftrace_caller', 'enabled_functions', 'trace', 'x', '-1', '0', '3', '99999999999', 'seed', '3.17', 'modern', 'mcount', '3.18,modern', 'naive', 'none', '1e3', '../../etc/passwd'),
   );
   await fc.assert(
     fc.asyncProperty(fc.array(arg, { maxLength: 5 }), async (args) => {
       // Keep each case small: large kernels and long torture runs are the bench's business.
-      if (args.includes('--functions') || args.includes('--changes') || args.includes('--cpus') || args.some((a) => /^\d{4,}$/.test(a))) return;
+      if (args[0] === 'torture' || args.includes('--functions') || args.includes('--changes') || args.includes('--cpus') || args.some((a) => /^\d{4,}$/.test(a))) return;
       let err = '';
       const t0 = performance.now();
       const code = await main(args, { out: () => {}, err: (t) => void (err += t) });
