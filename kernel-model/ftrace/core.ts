@@ -239,6 +239,8 @@ export class Ftrace {
     if (ops.hasFlag('ENABLED')) return this.warnFail('EBUSY', `${ops.name} is already registered`);
     if (!this.kernel.isCoreKernelData(ops.addr)) ops.setFlag('DYNAMIC', true);
     ops.setFlag('INITIALIZED', true);
+    // Every callback writes the ring buffer, which the trace clock stamps.
+    this.kernel.clock.start();
     ops.publishHashes();
     // add_ftrace_ops(): at the head, ops->next first so a walker never sees a hole.
     ops.next = this.kernel.memory.readU64(this.kernel.sym('ftrace_ops_list'));

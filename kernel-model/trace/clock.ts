@@ -15,22 +15,42 @@ export class InstructionClock {
   /** Instructions per block, by address and size; cleared whenever code changes. */
   private readonly blocks = new Map<number | bigint, Map<number, number>>();
   private readonly counts: number[];
+  /** Per CPU: the instructions of the block it is running (already in its count). */
+  private readonly current: number[];
+  private started = false;
 
-  /** Install on a machine whose CPUs have not run yet (initDisassembler() awaited). */
+  /** For a machine with the per-CPU areas mapped (initDisassembler() awaited before start()). */
   constructor(private readonly machine: Machine) {
-    const percpu = machine.memory.allRegions().find((r) => r.base === PERCPU_BASE);
-    if (!percpu) throw new Error('the instruction clock needs the per-CPU areas mapped');
-    const buf = percpu.buffer;
+    if (!machine.memory.allRegions().some((r) => r.base === PERCPU_BASE)) throw new Error('the instruction clock needs the per-CPU areas mapped');
     this.counts = machine.cpus.map(() => 0);
-    machine.cpus.forEach((engine, cpu) => {
+    this.current = machine.cpus.map(() => 0);
+    machine.onSync.push(() => this.blocks.clear());
+  }
+
+  /** Whether the clock is running (it never stops once started). */
+  get running(): boolean {
+    return this.started;
+  }
+
+  /**
+   * Starts counting on every CPU, from 0: a block hook per CPU, a JS call per
+   * translated block run (about 2.6x the host time of a traced call), so it
+   * starts when something first needs it: boot with
+   * KernelConfig.instructionClock, or the first registered tracer.
+   */
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    const buf = this.machine.memory.allRegions().find((r) => r.base === PERCPU_BASE)!.buffer;
+    this.machine.cpus.forEach((engine, cpu) => {
       const at = cpu * PERCPU_STRIDE + PERCPU.TRACE_CLOCK;
       engine.addBlockHook((address, size) => {
-        const n = (this.counts[cpu]! += this.insns(address, size));
+        const insns = (this.current[cpu] = this.insns(address, size));
+        const n = (this.counts[cpu]! += insns);
         buf.writeUInt32LE(n % 0x1_0000_0000, at);
         buf.writeUInt32LE(Math.floor(n / 0x1_0000_0000), at + 4);
       });
     });
-    machine.onSync.push(() => this.blocks.clear());
   }
 
   private insns(address: number | bigint, size: number): number {
@@ -47,6 +67,11 @@ export class InstructionClock {
     if (!bySize) this.blocks.set(address, (bySize = new Map()));
     bySize.set(size, n);
     return n;
+  }
+
+  /** CPU `cpu`'s clock before the block it is running: its instruction k (from 0) is number blockStart + k + 1. */
+  blockStart(cpu: number): bigint {
+    return BigInt((this.counts[cpu] ?? 0) - (this.current[cpu] ?? 0));
   }
 
   /** CPU `cpu`'s clock now. */
