@@ -255,10 +255,14 @@ export class Kernel {
   }
 
   /** Assembles (or loads from the cache) the kernel, maps it and initialises its data. */
-  static async assemble(config: Partial<KernelConfig> = {}): Promise<{ kernel: Kernel; assembleMs: number; loadMs: number; fromCache: boolean }> {
+  static async assemble(
+    config: Partial<KernelConfig> = {},
+    /** false: no tracer will be registered, so the trace clock's disassembler (~14 MB RSS) need not load. */
+    tracing = true,
+  ): Promise<{ kernel: Kernel; assembleMs: number; loadMs: number; fromCache: boolean }> {
     const cfg = resolveConfig(config);
-    // The trace clock counts each block's instructions (trace/clock.ts).
-    await initDisassembler();
+    // The trace clock counts each block's instructions with it (trace/clock.ts).
+    if (tracing || cfg.instructionClock) await initDisassembler();
     const t0 = performance.now();
     const { program, layout } = await kernelImage(cfg);
     const t1 = performance.now();

@@ -7,12 +7,12 @@
  * same run gives the same clock, unlike any host time source; a duration is
  * the guest instructions between two readings.
  */
-import { disassemble } from '../../asm/disasm.js';
+import { disassemble, disassemblerReady } from '../../asm/disasm.js';
 import { PERCPU, PERCPU_BASE, PERCPU_STRIDE } from '../abi.js';
 import type { Machine } from '../machine.js';
 
 export class InstructionClock {
-  /** Instructions per block, by address and size; cleared whenever code changes. */
+  /** Instructions per block, by address and size; dropped where code changes. */
   private readonly blocks = new Map<number | bigint, Map<number, number>>();
   private readonly counts: number[];
   /** Per CPU: the instructions of the block it is running (already in its count). */
@@ -40,6 +40,8 @@ export class InstructionClock {
    */
   start(): void {
     if (this.started) return;
+    // Counting a block's instructions disassembles it: without Capstone every block would count as one.
+    if (!disassemblerReady()) throw new Error('the trace clock needs initDisassembler() first (Kernel.assemble does it unless told nothing traces)');
     this.started = true;
     const buf = this.machine.memory.allRegions().find((r) => r.base === PERCPU_BASE)!.buffer;
     this.machine.cpus.forEach((engine, cpu) => {
@@ -55,8 +57,7 @@ export class InstructionClock {
 
   /**
    * Drops the counts of blocks that overlap changed code. Only those: code
-   * changes at every patch, and disassembling every block again after each
-   * one made a torture run about 4x slower.
+   * changes at every patch, and each dropped count costs a disassembly.
    */
   private forget(spans: readonly (readonly [bigint, bigint])[]): void {
     for (const [address, bySize] of this.blocks) {
