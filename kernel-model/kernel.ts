@@ -84,8 +84,8 @@ export interface KernelConfig {
   /**
    * Run each CPU's guest instruction clock (trace_clock_local()) from boot.
    * Off by default: it costs a block hook on every CPU, so it otherwise
-   * starts when the first tracer registers (every tracer writes the ring
-   * buffer, whose entries are stamped with it).
+   * starts when the first function or function_graph tracer registers (the
+   * tracers whose ring-buffer entries the trace shows, stamped with it).
    */
   instructionClock: boolean;
   /**

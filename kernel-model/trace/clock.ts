@@ -11,6 +11,9 @@ import { disassemble, disassemblerReady } from '../../asm/disasm.js';
 import { PERCPU, PERCPU_BASE, PERCPU_STRIDE } from '../abi.js';
 import type { Machine } from '../machine.js';
 
+/** How many block addresses the clock remembers the instruction counts of. */
+const MAX_BLOCKS = 4096;
+
 export class InstructionClock {
   /** Instructions per block, by address and size; dropped where code changes. */
   private readonly blocks = new Map<number | bigint, Map<number, number>>();
@@ -36,7 +39,8 @@ export class InstructionClock {
    * Starts counting on every CPU, from 0: a block hook per CPU, a JS call per
    * translated block run (about 2.4-3x the host time of a traced call), so it
    * starts when something first needs it: boot with
-   * KernelConfig.instructionClock, or the first registered tracer.
+   * KernelConfig.instructionClock, or the first function or function_graph
+   * tracer registered.
    */
   start(): void {
     if (this.started) return;
@@ -80,7 +84,12 @@ export class InstructionClock {
     } catch {
       n = 1; // a block over unreadable bytes faults on its first instruction
     }
-    if (!bySize) this.blocks.set(address, (bySize = new Map()));
+    if (!bySize) {
+      // Trampolines come and go at new addresses without a sync over the old
+      // ones: start over now and then rather than keep every block ever run.
+      if (this.blocks.size >= MAX_BLOCKS) this.blocks.clear();
+      this.blocks.set(address, (bySize = new Map()));
+    }
     bySize.set(size, n);
     return n;
   }

@@ -46,7 +46,9 @@ export interface TraceEvent {
    * writing CPU's guest instruction count (trace_clock_local(), the
    * InstructionClock), a raw count like the kernel's "counter" clock, not ns.
    * Strictly increasing per CPU; CPUs count separately. Everything that
-   * prints a time takes it from here (through traceClockNs).
+   * prints a time takes it from here (through traceClockNs). The clock starts
+   * with the first function or function_graph tracer: entries written before
+   * (by counting probes or kprobes alone) carry 0.
    */
   ts: bigint;
   /** kprobe_regs: regs->ip and regs->di. */
