@@ -39,6 +39,11 @@ export interface Insn {
 
 let cs: CsHandle | undefined;
 
+/** Whether initDisassembler() has finished. */
+export function disassemblerReady(): boolean {
+  return cs !== undefined;
+}
+
 export async function initDisassembler(): Promise<void> {
   if (cs) return;
   const factory = require('@alexaltea/capstone-js') as { default: () => Promise<CsModule> };

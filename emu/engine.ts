@@ -454,12 +454,12 @@ export class Engine implements MemoryListener {
    * Calls `fn` before every translated block in [begin, end] (all code when
    * omitted) with its address (a signed number for upper-half addresses, as
    * koffi hands it over: cheap to use as a key) and size in bytes. Cheaper
-   * than a code hook; best added before the engine first runs, when no
-   * translation has to be dropped.
+   * than a code hook. Code translated before has to be dropped: a fresh
+   * engine (renew()) drops it far faster than a flush when it can be had.
    */
   addBlockHook(fn: (address: number | bigint, size: number) => void, begin = 1n, end = 0n): HookHandle {
     const id = this.addUser(UC_HOOK.BLOCK, nativeCode, fn, begin, end);
-    if (this.translated) this.retranslate(begin, end);
+    if (this.translated && !this.renew()) this.retranslate(begin, end);
     return { id, kind: 'code' };
   }
 

@@ -86,11 +86,13 @@ export const __KERNEL_CS = 0x10n;
 export const __KERNEL_DS = 0x18n;
 
 /*
- * The trace ring buffer: one 64-byte entry per callback invocation. KIND and
+ * The trace ring buffer: one 72-byte entry per callback invocation. KIND and
  * CPU are 16-bit, PID 32-bit (the current task's, as struct trace_entry has).
+ * TS is the writing CPU's trace clock when the entry was reserved (the
+ * kernel's ring buffer reads trace_clock_local() itself, in rb_reserve_next_event()).
  */
 export const TRACE_ENTRY = {
-  SEQ: 0, IP: 8, PARENT_IP: 16, OP: 24, REGS: 32, KIND: 40, CPU: 42, PID: 44, AUX0: 48, AUX1: 56, SIZE: 64,
+  SEQ: 0, IP: 8, PARENT_IP: 16, OP: 24, REGS: 32, KIND: 40, CPU: 42, PID: 44, AUX0: 48, AUX1: 56, TS: 64, SIZE: 72,
 } as const;
 /** Which built-in callback wrote an entry (TRACE_ENTRY.KIND). */
 export const CALLBACK_KIND = { function_trace: 1, counter: 2, kprobe_regs: 3, function_graph: 4 } as const;

@@ -85,8 +85,10 @@ export interface KernelConfig {
    */
   trampolineSync: 'none' | TaskSync;
   /**
-   * Keep each CPU's guest instruction clock (trace_clock_local()): a block
-   * hook on every CPU, so off by default; the graph tracer's durations need it.
+   * Run each CPU's guest instruction clock (trace_clock_local()) from boot.
+   * Off by default: it costs a block hook on every CPU, so it otherwise
+   * starts when the first function or function_graph tracer registers (the
+   * tracers whose ring-buffer entries the trace shows, stamped with it).
    */
   instructionClock: boolean;
   /**
@@ -211,8 +213,8 @@ export class Kernel {
   readonly savedCmdlines = new Map<number, string>();
   /** Every task's task_struct, and `current` per CPU. */
   readonly tasks: Tasks;
-  /** The guest instruction clock, when config.instructionClock. */
-  readonly clock: InstructionClock | undefined;
+  /** The guest instruction clock, the trace clock (running from boot with config.instructionClock). */
+  readonly clock: InstructionClock;
 
   private constructor(
     readonly config: KernelConfig,
@@ -244,7 +246,8 @@ export class Kernel {
     this.machine = new Machine(memory, config.cpus, (a) => this.symbolize(a), program.symbols.addr('__sim_return'));
     this.machine.cpus.forEach((e, c) => e.writeReg('gs_base', PERCPU_BASE + BigInt(c * PERCPU_STRIDE)));
     this.tasks = new Tasks(memory, this.kmalloc, layout.symbols.get('init_task')!);
-    this.clock = config.instructionClock ? new InstructionClock(this.machine) : undefined;
+    this.clock = new InstructionClock(this.machine);
+    if (config.instructionClock) this.clock.start();
   }
 
   /** Each CPU's initial task has its own stack, with an unmapped guard gap between stacks. */
@@ -264,9 +267,14 @@ export class Kernel {
   }
 
   /** Assembles (or loads from the cache) the kernel, maps it and initialises its data. */
-  static async assemble(config: Partial<KernelConfig> = {}): Promise<{ kernel: Kernel; assembleMs: number; loadMs: number; fromCache: boolean }> {
+  static async assemble(
+    config: Partial<KernelConfig> = {},
+    /** false: no tracer will be registered, so the trace clock's disassembler (~14 MB RSS) need not load. */
+    tracing = true,
+  ): Promise<{ kernel: Kernel; assembleMs: number; loadMs: number; fromCache: boolean }> {
     const cfg = resolveConfig(config);
-    if (cfg.instructionClock) await initDisassembler();
+    // The trace clock counts each block's instructions with it (trace/clock.ts).
+    if (tracing || cfg.instructionClock) await initDisassembler();
     const t0 = performance.now();
     const { program, layout } = await kernelImage(cfg);
     const t1 = performance.now();

@@ -43,8 +43,8 @@ export class Machine {
   /** CPU 0 runs the control plane's calls; the others always count instructions, for the scheduler's quanta. */
   readonly cpus: Engine[] = [];
   scheduler: CpuScheduler = UNIPROCESSOR;
-  /** Called at every syncCores(): code may have changed (caches of decoded code drop here). */
-  readonly onSync: (() => void)[] = [];
+  /** Called at every syncCores() with the spans whose code may have changed (caches of decoded code drop them). */
+  readonly onSync: ((spans: readonly (readonly [bigint, bigint])[]) => void)[] = [];
   private pokesSinceRenew = 0;
 
   constructor(
@@ -117,7 +117,7 @@ export class Machine {
       spans = [[lo, hi]];
     }
     for (const cpu of this.cpus) for (const [a, b] of spans) cpu.invalidate(a, b);
-    for (const f of this.onSync) f();
+    for (const f of this.onSync) f(spans);
     // A CPU with hooks installed declines to renew; it is asked again next time round.
     this.pokesSinceRenew += pokes;
     if (this.pokesSinceRenew >= RENEW_AFTER_POKES) {

@@ -74,13 +74,14 @@ test('torture (small): every invariant holds on 4 CPUs', async () => {
 });
 
 test('torture catches a filter hash freed at once while another CPU walks it; RCU-deferred freeing passes', async () => {
-  const bad = await torture({ cpus: 4, changes: 400, seed: 7, era: '3.18', hashFree: 'immediate' });
+  // Seed 1: a walker reads the poison (other seeds may catch the freed hash as a wrong filter decision instead).
+  const bad = await torture({ cpus: 4, changes: 400, seed: 1, era: '3.18', hashFree: 'immediate' });
   expect(bad.passed).toBe(false);
   // The freed hash was poisoned: the walker read POISON_FREE as a pointer. It is not canonical:
   // with page tables walked (Unicorn 2.1) that is a #GP (vector 13), as on hardware; 2.0.1 reports
   // the access unmapped, at the poison.
   expect(bad.violations.join('\n')).toMatch(/faulted: guest fault: (unmapped-read at 0x6b6b|unhandled-interrupt).*ftrace_lookup_ip/);
-  const good = await torture({ cpus: 4, changes: 400, seed: 7, era: '3.18' });
+  const good = await torture({ cpus: 4, changes: 400, seed: 1, era: '3.18' });
   expect(good.violations).toEqual([]);
 });
 

@@ -46,12 +46,13 @@ test('the tracefs files show guest state in the kernel formats', async () => {
 
     const trace = traceFile(kernel).split('\n');
     expect(trace[0]).toBe('# tracer: function');
-    expect(trace[2]).toBe('# entries-in-buffer/entries-written: 3/3   #P:1');
-    // "%16s-%-5d [%03d] " + 4 latency flags + " %5lu.%06lu: " (the trace clock, in µs), then "%ps <-%ps".
-    expect(trace.slice(11, 14)).toEqual([
-      '           sim/0-1     [000] ....     0.000002: vfs_read <-__sim_return',
-      '           sim/0-1     [000] ....     0.000003: new_sync_read <-vfs_read',
-      '           sim/0-1     [000] ....     0.000004: fsnotify_access <-vfs_read',
+    expect(trace[1]).toBe('# trace clock: counter (guest instructions run by each CPU; TIMESTAMP shows one as 1 us)');
+    expect(trace[3]).toBe('# entries-in-buffer/entries-written: 3/3   #P:1');
+    // "%16s-%-5d [%03d] " + 4 latency flags + " %5lu.%06lu: " (the trace clock, one guest instruction a µs), then "%ps <-%ps".
+    expect(trace.slice(12, 15)).toEqual([
+      '           sim/0-1     [000] ....     0.000224: vfs_read <-__sim_return',
+      '           sim/0-1     [000] ....     0.000325: new_sync_read <-vfs_read',
+      '           sim/0-1     [000] ....     0.000472: fsnotify_access <-vfs_read',
     ]);
   });
 });

@@ -21,6 +21,7 @@ const FILES = [
   'set_ftrace_filter',
   'set_ftrace_notrace',
   'trace',
+  'trace_clock',
   'set_graph_function',
   'set_graph_notrace',
   'max_graph_depth',
@@ -32,7 +33,7 @@ void allListed;
 type Views = typeof import('../../kernel-model/views/tracefs.js') & typeof import('../../kernel-model/views/graph-trace.js');
 
 function render(v: Views, file: AnyFile, kernel: Kernel, ftrace: Ftrace, ops: ReadonlyMap<string, FtraceOps>, opsName: string | undefined): { text: string; ops?: string } {
-  const { availableFilterFunctions, enabledFunctions, setFtraceHash, traceFile, graphTraceFile, graphTracefsFile, hasGraphEvents } = v;
+  const { availableFilterFunctions, enabledFunctions, setFtraceHash, traceFile, traceClockFile, graphTraceFile, graphTracefsFile, hasGraphEvents } = v;
   switch (file) {
     case 'available_filter_functions':
       return { text: availableFilterFunctions(kernel, ftrace) };
@@ -41,6 +42,8 @@ function render(v: Views, file: AnyFile, kernel: Kernel, ftrace: Ftrace, ops: Re
     case 'trace':
       // current_tracer: function_graph once the graph tracer has written events.
       return { text: hasGraphEvents(kernel) ? graphTraceFile(kernel) : traceFile(kernel, ftrace) };
+    case 'trace_clock':
+      return { text: traceClockFile() };
     case 'set_graph_function':
     case 'set_graph_notrace':
     case 'max_graph_depth':

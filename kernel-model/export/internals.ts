@@ -6,11 +6,11 @@
  * code on every CPU. One JS callback per guest instruction there: for short
  * runs.
  *
- * Slices sit on the trace clock (traceClockNs): its value at an instruction
- * is the number of events written so far, in µs, and within one such tick
- * each ftrace instruction a CPU runs advances its time by 1 ns (at most
- * 999), so a slice has the extent of the work inside it and an event's
- * instant falls inside the callback that wrote it.
+ * Slices sit on the trace clock (traceClockNs, 1 µs per guest instruction):
+ * an instruction's time is its own number on its CPU's instruction clock.
+ * The clock the guest reads advances a whole block at a time, at the block's
+ * start, so an event's stamp is the number of the last instruction of the
+ * block that wrote it: its instant falls inside trace_log_event.
  */
 import { MODULES_SIZE, MODULES_VADDR, PERCPU, PERCPU_BASE, PERCPU_STRIDE } from '../abi.js';
 import { hex } from '../../emu/hex.js';
@@ -47,18 +47,16 @@ export class FtraceInternals {
   readonly edges: SliceEdge[] = [];
   private readonly hooks: { cpu: number; h: HookHandle }[] = [];
   private readonly tasks = new Map<string, TaskState>();
-  /** Per CPU: the trace_seq seen last, and ftrace instructions run since it changed. */
-  private readonly tick: { seq: bigint; n: number }[];
+  /** Per CPU: the clock seen last, and ftrace instructions of its block run since. */
+  private readonly tick: { clock: bigint; n: number }[];
   private readonly entries: Set<bigint>;
   private readonly names = new Map<bigint, string>();
-  private readonly traceSeq: bigint;
 
   constructor(
     private readonly kernel: Kernel,
     private readonly ftrace: Ftrace,
   ) {
-    this.traceSeq = kernel.sym('trace_seq');
-    this.tick = kernel.machine.cpus.map(() => ({ seq: -1n, n: 0 }));
+    this.tick = kernel.machine.cpus.map(() => ({ clock: -1n, n: 0 }));
     this.entries = new Set(['ftrace_caller', 'ftrace_regs_caller'].map((n) => kernel.sym(n)));
   }
 
@@ -102,13 +100,13 @@ export class FtraceInternals {
 
   private step(cpu: number, rip: bigint): void {
     const m = this.kernel.memory;
-    const seq = m.readU64(this.traceSeq);
+    const clock = this.kernel.clock.now(cpu);
     const tick = this.tick[cpu]!;
-    if (seq !== tick.seq) {
-      tick.seq = seq;
+    if (clock !== tick.clock) {
+      tick.clock = clock;
       tick.n = 0;
-    } else if (tick.n < 999) tick.n++;
-    const ns = Number(seq) * 1000 + tick.n;
+    } else tick.n++;
+    const ns = (Number(this.kernel.clock.blockStart(cpu)) + tick.n + 1) * 1000;
     const pid = Number(m.readU64(PERCPU_BASE + BigInt(cpu * PERCPU_STRIDE + PERCPU.CURRENT_PID)));
     const key = `${cpu}/${pid}`;
     let t = this.tasks.get(key);

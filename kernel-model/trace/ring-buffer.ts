@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * Reading the trace ring buffer the guest callbacks write (callbacks.S):
- * 64-byte entries indexed by a global event sequence number. An entry whose
+ * fixed-size entries indexed by a global event sequence number, each stamped
+ * with its CPU's trace clock by the guest as it was written. An entry whose
  * stored sequence number is not the one expected at its slot has been
  * overwritten by a later lap of the ring.
  */
@@ -41,10 +42,13 @@ export interface TraceEvent {
   /** function_graph: which of its two events this is (depth in regs, calltime in aux0, rettime in aux1). */
   graph: 'entry' | 'return' | undefined;
   /**
-   * The trace clock's value for the event: the kernel's "counter" clock
-   * (trace_clock_counter(), one atomic counter across CPUs, not in ns), which
-   * is the event's sequence number here. Everything that prints a time
-   * takes it from here.
+   * The trace clock's value for the event, as the guest stamped it: the
+   * writing CPU's guest instruction count (trace_clock_local(), the
+   * InstructionClock), a raw count like the kernel's "counter" clock, not ns.
+   * Strictly increasing per CPU; CPUs count separately. Everything that
+   * prints a time takes it from here (through traceClockNs). The clock starts
+   * with the first function or function_graph tracer: entries written before
+   * (by counting probes or kprobes alone) carry 0.
    */
   ts: bigint;
   /** kprobe_regs: regs->ip and regs->di. */
@@ -52,13 +56,18 @@ export interface TraceEvent {
   aux1: bigint;
 }
 
+/** What the `trace` file's header and `trace_clock` say the clock is. */
+export const TRACE_CLOCK_NAME = 'counter';
+export const TRACE_CLOCK_HEADER = '# trace clock: counter (guest instructions run by each CPU; TIMESTAMP shows one as 1 us)';
+
 /**
  * The trace clock, in nanoseconds: the one definition every view of the
- * trace uses (the tracefs `trace` file, trace.dat, Chrome JSON). The model
- * has no clock yet, so an event's time is its sequence number in µs.
+ * trace uses (the tracefs `trace` file, trace.dat, Chrome JSON). A count has
+ * no unit, so each guest instruction is shown as 1 µs: the `trace` file's
+ * seconds.microseconds and Chrome's µs then show the exact count.
  */
-export function traceClockNs(e: Pick<TraceEvent, 'seq'>): bigint {
-  return e.seq * 1000n;
+export function traceClockNs(e: Pick<TraceEvent, 'ts'>): bigint {
+  return e.ts * 1000n;
 }
 
 const KIND_NAMES = new Map<number, CallbackName>(Object.entries(CALLBACK_KIND).map(([k, v]) => [v, k as CallbackName]));
@@ -120,7 +129,7 @@ export class TraceBuffer {
         callback: KIND_NAMES.get(kind),
         cpu: v.getUint16(o + TRACE_ENTRY.CPU, true),
         pid: v.getUint32(o + TRACE_ENTRY.PID, true),
-        ts: s,
+        ts: v.getBigUint64(o + TRACE_ENTRY.TS, true),
         aux0: v.getBigUint64(o + TRACE_ENTRY.AUX0, true),
         aux1: v.getBigUint64(o + TRACE_ENTRY.AUX1, true),
       });

@@ -12,9 +12,9 @@ import { eraRules } from '../ftrace/era.js';
 import type { DynFtrace } from '../ftrace/records.js';
 import type { FtraceOps } from '../ftrace/ops.js';
 import type { Kernel } from '../kernel.js';
-import { TraceBuffer, traceClockNs, type TraceEvent } from '../trace/ring-buffer.js';
+import { TRACE_CLOCK_HEADER, TRACE_CLOCK_NAME, TraceBuffer, traceClockNs, type TraceEvent } from '../trace/ring-buffer.js';
 
-export const TRACEFS_FILES = ['available_filter_functions', 'enabled_functions', 'set_ftrace_filter', 'set_ftrace_notrace', 'trace'] as const;
+export const TRACEFS_FILES = ['available_filter_functions', 'enabled_functions', 'set_ftrace_filter', 'set_ftrace_notrace', 'trace', 'trace_clock'] as const;
 export type TracefsFile = (typeof TRACEFS_FILES)[number];
 
 function ps(kernel: Kernel, a: bigint): string {
@@ -135,10 +135,20 @@ const HEADER_MODERN = [
   '#              | |         |   |||||     |         |',
 ];
 
-/** The function tracer's events in the ring buffer, oldest first, and how many were lost. */
+/**
+ * The function tracer's events in the ring buffer, and how many were lost,
+ * merged across CPUs as the kernel's trace iterator does: the smallest
+ * timestamp first, the lower CPU on a tie (each CPU's clock is its own).
+ */
 export function functionTraceEvents(kernel: Kernel): { events: TraceEvent[]; lost: number } {
   const { events, lost } = new TraceBuffer(kernel).read(0n, undefined, 'function_trace');
+  events.sort((a, b) => (a.ts !== b.ts ? (a.ts < b.ts ? -1 : 1) : a.cpu - b.cpu || (a.seq < b.seq ? -1 : 1)));
   return { events, lost };
+}
+
+/** `trace_clock`: the clocks there are, the one in use in brackets; the model has one. */
+export function traceClockFile(): string {
+  return `[${TRACE_CLOCK_NAME}]\n`;
 }
 
 /**
@@ -165,7 +175,7 @@ export function traceContext(kernel: Kernel, e: TraceEvent): string {
 export function traceFile(kernel: Kernel, ftrace?: Ftrace): string {
   const { events: fn, lost } = functionTraceEvents(kernel);
   const modern = eraRules(kernel.config.era).enabledFunctions === 'modern';
-  const lines = ['# tracer: function', '#'];
+  const lines = ['# tracer: function', TRACE_CLOCK_HEADER, '#'];
   if (ftrace?.disabled) lines.push('# WARNING: FUNCTION TRACING IS CORRUPTED', '#          MAY BE MISSING FUNCTION EVENTS');
   lines.push(`# entries-in-buffer/entries-written: ${fn.length}/${fn.length + lost}   #P:${kernel.config.cpus}`, '#', ...(modern ? HEADER_MODERN : HEADER_318));
   for (const e of fn) {

@@ -9,14 +9,15 @@
 
 # trace_log_event(ip %rdi, parent_ip %rsi, op %rdx, regs %rcx, kind %r8d,
 #                 aux0 %r9, aux1 %r10): an internal helper, not a C function.
-# One 64-byte entry per event; trace_seq numbers events across all CPUs.
-# The entry names the CPU and the current task's pid, as struct trace_entry does.
+# One TE_SIZE-byte entry per event; trace_seq numbers events across all CPUs.
+# The entry names the CPU and the current task's pid, as struct trace_entry does,
+# and carries this CPU's trace clock (trace_clock_local()) read as it is written.
 trace_log_event:
 	movq	$1, %rax
 	lock xaddq	%rax, trace_seq(%rip)
 	movq	%rax, %r11
 	andq	trace_mask(%rip), %r11
-	shlq	$6, %r11
+	imulq	$TE_SIZE, %r11, %r11
 	addq	trace_buf(%rip), %r11
 	movq	%rdi, TE_IP(%r11)
 	movq	%rsi, TE_PARENT_IP(%r11)
@@ -26,6 +27,8 @@ trace_log_event:
 	movq	%r9, TE_AUX0(%r11)
 	movq	%r10, TE_AUX1(%r11)
 	xorl	%r8d, %r8d
+	movq	%gs:PERCPU_TRACE_CLOCK(%r8), %r9
+	movq	%r9, TE_TS(%r11)
 	movl	%gs:PERCPU_CURRENT_PID(%r8), %r9d
 	movl	%gs:PERCPU_CPU_NUMBER(%r8), %r8d
 	movw	%r8w, TE_CPU(%r11)
