@@ -92,6 +92,12 @@ export interface KernelConfig {
    */
   instructionClock: boolean;
   /**
+   * false: the clock never runs and every entry's timestamp is 0. For runs
+   * that check the entries' registers only and measure memory and speed
+   * (torture): the clock's hook is what would cost there.
+   */
+  traceClock: boolean;
+  /**
    * When a replaced filter/notrace hash is freed: 'rcu' (call_rcu_sched, after
    * every CPU has left the preempt-disabled list walk: the kernel's) or
    * 'immediate' (the hazard, shown: a CPU still walking reads freed memory).
@@ -121,6 +127,7 @@ export const DEFAULT_CONFIG: KernelConfig = {
   dynamicTrampolines: false,
   trampolineSync: 'schedule_on_each_cpu',
   instructionClock: false,
+  traceClock: true,
   hashFree: 'rcu',
   cacheDir: DEFAULT_CACHE_DIR,
   callBudgetMs: 10_000,
@@ -274,7 +281,7 @@ export class Kernel {
   ): Promise<{ kernel: Kernel; assembleMs: number; loadMs: number; fromCache: boolean }> {
     const cfg = resolveConfig(config);
     // The trace clock counts each block's instructions with it (trace/clock.ts).
-    if (tracing || cfg.instructionClock) await initDisassembler();
+    if (cfg.traceClock && (tracing || cfg.instructionClock)) await initDisassembler();
     const t0 = performance.now();
     const { program, layout } = await kernelImage(cfg);
     const t1 = performance.now();

@@ -247,7 +247,7 @@ export class Ftrace {
     // The tracers whose events the trace shows need the trace clock; the
     // counting probes' and kprobes' entries (for the checks only) do not, and
     // the clock's block hook costs 2-3x per traced call and torture change.
-    if (ops.callback === 'function_trace' || ops.callback === 'function_graph') this.kernel.clock.start();
+    if ((ops.callback === 'function_trace' || ops.callback === 'function_graph') && this.kernel.config.traceClock) this.kernel.clock.start();
     ops.publishHashes();
     // add_ftrace_ops(): at the head, ops->next first so a walker never sees a hole.
     ops.next = this.kernel.memory.readU64(this.kernel.sym('ftrace_ops_list'));
