@@ -107,22 +107,32 @@ async function runSequence(actions: Action[], era: '3.18' | 'modern'): Promise<v
       // site is a function of the current state; in v3.18 a record that
       // fell back to the shared caller stays there until its count drops to zero.
       const tramps = new Map(model.map((x, i) => [x.name, ops[i]!.trampoline !== 0n]));
+      // Everything observed after this action is compared at once: jest's expect per
+      // value cost more than the guest calls, and one toEqual names each difference.
+      const got: unknown[] = [];
+      const want: unknown[] = [];
       for (const fn of FUNCS) {
-        const want = expected(model, fn, tramps);
-        const got = decode(ftrace, fn);
-        const shared = want.tracers.some((x) => x.saveRegs) ? 'ftrace_regs_caller' : 'ftrace_caller';
-        if (era === 'modern' || !want.site.startsWith('trampoline')) expect(`${fn}: ${got}`).toBe(`${fn}: ${want.site}`);
-        else expect([want.site, shared]).toContain(got);
+        const w = expected(model, fn, tramps);
+        const site = decode(ftrace, fn);
+        const shared = w.tracers.some((x) => x.saveRegs) ? 'ftrace_regs_caller' : 'ftrace_caller';
+        got.push(`${fn}: ${site}`);
+        // v3.18 may leave a record on the shared caller where the model allows a trampoline.
+        const sharedAllowed = era === '3.18' && w.site.startsWith('trampoline') && site === shared;
+        want.push(`${fn}: ${sharedAllowed ? shared : w.site}`);
         // Whatever the path, a call invokes exactly the ops that trace fn, each with its own ops.
         const before = ops.map((x) => x.invocations);
         const from = trace.written;
         kernel.call(fn, []);
         const { events } = trace.read(from);
         const { rdx, regs } = checkEvents(ftrace, events, currentRules(ftrace));
-        expect(rdx).toEqual([]);
-        expect(regs).toEqual([]);
-        ops.forEach((x, i) => expect(`${fn} ${x.name} ${x.invocations - before[i]!}`).toBe(`${fn} ${x.name} ${want.tracers.includes(model[i]!) ? 1 : 0}`));
+        got.push({ fn, rdx, regs });
+        want.push({ fn, rdx: [], regs: [] });
+        ops.forEach((x, i) => {
+          got.push(`${fn} ${x.name} ${x.invocations - before[i]!}`);
+          want.push(`${fn} ${x.name} ${w.tracers.includes(model[i]!) ? 1 : 0}`);
+        });
       }
+      expect(got).toEqual(want);
     }
   } finally {
     kernel.close();
