@@ -8,12 +8,13 @@
 /* Memory map, as on x86-64 Linux (Documentation/arch/x86/x86_64/mm.rst). */
 export const KERNEL_TEXT = 0xffffffff81000000n;
 export const KERNEL_DATA = 0xffffffff83000000n;
-/** Module space: within rel32 reach of kernel text, where module_alloc places code. */
+/** Module space: within rel32 reach of kernel text, where module_alloc places code (8 MiB: 2,048 one-page trampolines). */
 export const MODULES_VADDR = 0xffffffffa0000000n;
-export const MODULES_SIZE = 64 * 1024 * 1024;
+export const MODULES_SIZE = 8 * 1024 * 1024;
 /** The direct map: where kmalloc'd objects (dynamic ftrace_ops, hashes, buffers) live. */
 export const PAGE_OFFSET = 0xffff888000000000n;
-export const DIRECT_MAP_SIZE = 32 * 1024 * 1024;
+/** The direct map beyond the trace ring buffer: ops, hashes, task structs and return stacks. */
+export const DIRECT_MAP_SLACK = 8 * 1024 * 1024;
 /** Task stacks live in vmalloc space, with unmapped guard pages between them. */
 export const VMALLOC_START = 0xffffc90000000000n;
 export const THREAD_SIZE = 16 * 1024;

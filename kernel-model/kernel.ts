@@ -11,7 +11,8 @@ import type { SymbolTable } from '../asm/symbols.js';
 import { packageRoot } from '../emu/package-root.js';
 import { GuestMemory, RW, RWX, RX, hex, permsToString } from '../emu/index.js';
 import {
-  DIRECT_MAP_SIZE,
+  DIRECT_MAP_SLACK,
+  TRACE_ENTRY,
   FILE,
   KERNEL_DATA,
   KERNEL_TEXT,
@@ -236,7 +237,10 @@ export class Kernel {
     memory.map('kernel-text', KERNEL_TEXT, roundUp(Math.max(program.bytes.length, 1), 2 * MiB), RX);
     memory.map('kernel-data', KERNEL_DATA, roundUp(Number(layout.end - KERNEL_DATA), 64 * 1024), RW);
     memory.map('percpu', PERCPU_BASE, PERCPU_STRIDE * config.cpus, RW);
-    memory.map('direct-map', PAGE_OFFSET, DIRECT_MAP_SIZE, RW);
+    // As large as the ring buffer needs, and room for the rest: a boot allocates
+    // (and the host collects) every region's buffer, so none is larger than it must be.
+    const directMap = roundUp(config.traceEntries * TRACE_ENTRY.SIZE + DIRECT_MAP_SLACK, 2 * MiB);
+    memory.map('direct-map', PAGE_OFFSET, directMap, RW);
     for (let c = 0; c < config.cpus; c++) memory.map(`stack:${c}`, this.stackBase(c), THREAD_SIZE, RW);
     memory.map('user', USER_BUFFER, 0x10000, RW);
     // module_alloc() gave v3.x's trampolines RWX pages; later kernels
@@ -247,7 +251,7 @@ export class Kernel {
     program.symbols.add(...[...layout.symbols].map(([name, address]) => ({ name, address, size: layout.sizes.get(name)! })));
 
     this.stackTop = this.stackBase(0) + BigInt(THREAD_SIZE);
-    this.kmalloc = new RangeAllocator('kmalloc', PAGE_OFFSET, DIRECT_MAP_SIZE, 16);
+    this.kmalloc = new RangeAllocator('kmalloc', PAGE_OFFSET, memory.region('direct-map').size, 16);
     this.moduleSpace = config.modules ? new RangeAllocator('module_alloc', MODULES_VADDR, MODULES_SIZE, MODULE_ALIGN) : undefined;
     this.staticPool = new RangeAllocator('static ftrace_ops', this.sym('__static_ops_pool'), STATIC_OPS_POOL_SIZE, 16);
     this.machine = new Machine(memory, config.cpus, (a) => this.symbolize(a), program.symbols.addr('__sim_return'));
