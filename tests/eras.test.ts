@@ -179,3 +179,15 @@ describe('mcount call sites (-pg without -mfentry)', () => {
     await expect(withKernel({ era: 'modern', callsites: 'mcount' }, () => 0)).rejects.toThrow(/fentry call sites only/);
   });
 });
+
+test('tracefs --after S --era E shows that kernel, and an era S does not describe is bad input', async () => {
+  const r = await cli('tracefs', 'enabled_functions', '--after', 'kprobe-plus-function-tracer', '--step', '3', '--era', 'modern', '--json');
+  expect(r.code).toBe(0);
+  const lines = (JSON.parse(r.out) as { lines: string[] }).lines;
+  // The v6 t_show(): the trampoline resolved, and where it calls.
+  expect(lines.find((l) => l.startsWith('ksys_read ')) ?? '').toMatch(/tramp: 0x[0-9a-f]+ \(function_trace_call\+0x0\/0x[0-9a-f]+\) ->function_trace_call/);
+  const old = await cli('tracefs', 'enabled_functions', '--after', 'kprobe-plus-function-tracer', '--step', '3', '--era', '3.17', '--json');
+  expect((JSON.parse(old.out) as { lines: string[] }).lines.find((l) => l.startsWith('ksys_read '))).toMatch(/^ksys_read \(1\) *$/); // no trampoline to show
+  const bad = await cli('tracefs', 'enabled_functions', '--after', 'ipmodify', '--era', '3.17');
+  expect([bad.code, bad.err]).toEqual([2, expect.stringMatching(/ipmodify\.yaml:1: eras: the scenario describes 3\.19, modern, not 3\.17/)]);
+});

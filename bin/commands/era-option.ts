@@ -30,3 +30,10 @@ export function callSitesOption(v: string, flag = '--callsites'): CallSites[] {
   if (bad !== undefined) throw new UsageError(`${flag} takes ${CALL_SITES.join(', ')}, not '${bad}'`);
   return CALL_SITES.filter((k) => kinds.includes(k));
 }
+
+/** --era and --callsites of a command that runs one scenario: the kernel to boot instead of the scenario's own. */
+export function kernelChoice(o: { era?: string; callsites?: string }): { era?: Era; callsites?: CallSites } {
+  const kinds = o.callsites === undefined ? undefined : callSitesOption(o.callsites);
+  if (kinds && kinds.length !== 1) throw new UsageError('--callsites takes one kind here');
+  return { ...(o.era !== undefined ? { era: eraOption(o.era) } : {}), ...(kinds ? { callsites: kinds[0] } : {}) };
+}

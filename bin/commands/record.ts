@@ -3,6 +3,7 @@
 import type { Command } from 'commander';
 import type { FtraceInternals } from '../../kernel-model/export/internals.js';
 import { say, UsageError, printJson, writeOutputFile } from '../output.js';
+import { CALLSITES_HELP, ERA_HELP, kernelChoice } from './era-option.js';
 import { backgroundCpusHooks, loadScenarioArg, stepOption } from './scenario-arg.js';
 
 export const RECORD_FORMATS = ['dat', 'chrome'] as const;
@@ -22,15 +23,18 @@ export function recordCommand(program: Command): void {
     .option('--format <format>', "dat (trace-cmd's trace.dat, v6) or chrome (trace-event JSON for Perfetto and chrome://tracing)", 'dat')
     .option('--step <n>', 'stop after step n of the scenario (default: all steps)')
     .option('--cpus <n>', 'give the kernel n CPUs; CPUs 1..n-1 run workloads while the scenario runs on CPU 0')
+    .option('--era <era>', `on this kernel instead of the scenario's own (${ERA_HELP.replace('the kernel: ', '')})`)
+    .option('--callsites <kind>', CALLSITES_HELP)
     .option('--seed <s>', 'with --cpus: seed of the scheduler (printed; the same seed gives the same recording)')
     .option('--ftrace-internals', "with --format chrome: ftrace's own work (trampolines, callers, the list function, callbacks) as nested slices, from code hooks (slow: for short runs)")
     .option('--json', 'print what was recorded as JSON')
-    .action(async (name: string, opts: { output: string; format: string; step?: string; cpus?: string; seed?: string; ftraceInternals?: boolean; json?: boolean }) => {
+    .action(async (name: string, opts: { output: string; format: string; step?: string; cpus?: string; seed?: string; era?: string; callsites?: string; ftraceInternals?: boolean; json?: boolean }) => {
       if (!(RECORD_FORMATS as readonly string[]).includes(opts.format)) throw new UsageError(`--format is one of ${RECORD_FORMATS.join(', ')}, not '${opts.format}'`);
       if (opts.ftraceInternals && opts.format !== 'chrome') throw new UsageError('--ftrace-internals goes with --format chrome');
       const s = await loadScenarioArg(name);
       const step = stepOption(s, opts.step);
       const bg = await backgroundCpusHooks(opts);
+      bg.hooks.kernelConfig = { ...bg.hooks.kernelConfig, ...kernelChoice(opts) };
       const { captureTrace, traceDatInput } = await import('../../kernel-model/export/capture.js');
       const { chromeTrace } = await import('../../kernel-model/export/chrome.js');
       const { FtraceInternals } = await import('../../kernel-model/export/internals.js');

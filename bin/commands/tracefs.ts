@@ -7,6 +7,7 @@ import type { Kernel } from '../../kernel-model/kernel.js';
 import type { TracefsFile } from '../../kernel-model/views/tracefs.js';
 import type { GraphTracefsFile } from '../../kernel-model/views/graph-trace.js';
 import { write, writeErr, UsageError, printJson } from '../output.js';
+import { CALLSITES_HELP, ERA_HELP, kernelChoice } from './era-option.js';
 import { backgroundCpusHooks, loadScenarioArg, stepOption } from './scenario-arg.js';
 
 type AnyFile = TracefsFile | GraphTracefsFile;
@@ -67,13 +68,16 @@ export function tracefsCommand(program: Command): void {
     .option('--step <n>', 'stop after step n of the scenario (default: all steps)')
     .option('--ops <name>', 'for set_ftrace_filter/notrace: the ops whose hash to show (default: the function tracer)')
     .option('--cpus <n>', 'with --after: give the kernel n CPUs; CPUs 1..n-1 run workloads meanwhile')
+    .option('--era <era>', `with --after: on this kernel instead of the scenario's own (${ERA_HELP.replace('the kernel: ', '')})`)
+    .option('--callsites <kind>', `with --after: ${CALLSITES_HELP}`)
     .option('--seed <s>', 'with --cpus: seed of the scheduler (printed on stderr; the same seed gives the same run)')
     .option('--json', 'print {file, scenario, step, ops, lines} as JSON')
-    .action(async (file: string, opts: { after?: string; step?: string; ops?: string; cpus?: string; seed?: string; json?: boolean }) => {
+    .action(async (file: string, opts: { after?: string; step?: string; ops?: string; cpus?: string; seed?: string; era?: string; callsites?: string; json?: boolean }) => {
       if (!(FILES as readonly string[]).includes(file)) throw new UsageError(`no tracefs file '${file}' here; there are: ${FILES.join(', ')}`);
       const f = file as AnyFile;
-      if ((opts.step ?? opts.cpus) !== undefined && !opts.after) throw new UsageError('--step and --cpus go with --after <scenario>');
+      if ((opts.step ?? opts.cpus ?? opts.era ?? opts.callsites) !== undefined && !opts.after) throw new UsageError('--step, --cpus, --era and --callsites go with --after <scenario>');
       const bg = await backgroundCpusHooks(opts);
+      bg.hooks.kernelConfig = { ...bg.hooks.kernelConfig, ...kernelChoice(opts) };
       const v: Views = { ...(await import('../../kernel-model/views/tracefs.js')), ...(await import('../../kernel-model/views/graph-trace.js')) };
       if (bg.seed !== null && !opts.json) writeErr(`seed ${bg.seed}
 `);
