@@ -13,13 +13,11 @@ export interface Booted {
 export interface BootHooks {
   /** Runs on the loaded kernel before ftrace_init() (e.g. to corrupt a call site). */
   beforeFtraceInit?: (kernel: Kernel) => void;
-  /** false: nothing will trace on this kernel (the trace clock cannot start). */
-  tracing?: boolean;
 }
 
 export async function boot(config: Partial<KernelConfig> = {}, hooks: BootHooks = {}): Promise<Booted> {
   const t0 = performance.now();
-  const { kernel, assembleMs, loadMs, fromCache } = await Kernel.assemble(config, hooks.tracing ?? true);
+  const { kernel, assembleMs, loadMs, fromCache } = await Kernel.assemble(config);
   try {
     hooks.beforeFtraceInit?.(kernel);
     const ftrace = new Ftrace(kernel, (k, ftraceLocation, opsGetFunc) => new X86Ftrace(k, ftraceLocation, opsGetFunc));

@@ -95,7 +95,8 @@ export interface KernelConfig {
   /**
    * false: the clock never runs and every entry's timestamp is 0. For runs
    * that check the entries' registers only and measure memory and speed
-   * (torture): the clock's hook is what would cost there.
+   * (torture), or where nothing traces (boot): the clock's hook, and the
+   * disassembler it needs, are what would cost there.
    */
   traceClock: boolean;
   /**
@@ -278,14 +279,11 @@ export class Kernel {
   }
 
   /** Assembles (or loads from the cache) the kernel, maps it and initialises its data. */
-  static async assemble(
-    config: Partial<KernelConfig> = {},
-    /** false: no tracer will be registered, so the trace clock's disassembler (~14 MB RSS) need not load. */
-    tracing = true,
-  ): Promise<{ kernel: Kernel; assembleMs: number; loadMs: number; fromCache: boolean }> {
+  static async assemble(config: Partial<KernelConfig> = {}): Promise<{ kernel: Kernel; assembleMs: number; loadMs: number; fromCache: boolean }> {
     const cfg = resolveConfig(config);
-    // The trace clock counts each block's instructions with it (trace/clock.ts).
-    if (cfg.traceClock && (tracing || cfg.instructionClock)) await initDisassembler();
+    // The trace clock counts each block's instructions with it (trace/clock.ts);
+    // without the clock the disassembler (~14 MB RSS) need not load.
+    if (cfg.traceClock) await initDisassembler();
     const t0 = performance.now();
     const { program, layout } = await kernelImage(cfg);
     const t1 = performance.now();

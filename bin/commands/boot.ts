@@ -16,7 +16,7 @@ export function bootCommand(program: Command): void {
       // Unicorn and Keystone load here, not for --help.
       const { boot } = await import('../../kernel-model/boot.js');
       const { ucVersion } = await import('../../emu/index.js');
-      const { kernel, ftrace, timings } = await boot({ functions, ...(opts.cache ? {} : { cacheDir: undefined }) }, { tracing: false });
+      const { kernel, ftrace, timings } = await boot({ functions, traceClock: false, ...(opts.cache ? {} : { cacheDir: undefined }) });
       try {
         const nops = ftrace.records.all().filter((r) => ftrace.siteTarget(r).kind === 'nop').length;
         const summary = {

@@ -45,7 +45,7 @@ export class InstructionClock {
   start(): void {
     if (this.started) return;
     // Counting a block's instructions disassembles it: without Capstone every block would count as one.
-    if (!disassemblerReady()) throw new Error('the trace clock needs initDisassembler() first (Kernel.assemble does it unless told nothing traces)');
+    if (!disassemblerReady()) throw new Error('the trace clock needs initDisassembler() first (Kernel.assemble does it unless config.traceClock is false)');
     this.started = true;
     const buf = this.machine.memory.allRegions().find((r) => r.base === PERCPU_BASE)!.buffer;
     this.machine.cpus.forEach((engine, cpu) => {
