@@ -84,29 +84,26 @@ export class DynFtraceTable {
     return this.recs[i]!;
   }
 
-  /** ftrace_location(): the record whose call site is at ip. */
   /** The first record in [start, end), as ftrace_location_range() finds it. */
   lookupRange(start: bigint, end: bigint): DynFtrace | undefined {
-    let lo = 0;
-    let hi = this.ips.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (this.ips[mid]! < start) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo < this.ips.length && this.ips[lo]! < end ? this.recs[lo] : undefined;
+    const i = firstInRange(this.ips, start, end);
+    return i < 0 ? undefined : this.recs[i];
   }
 
+  /** ftrace_location(): the record whose call site is at ip. */
   lookup(ip: bigint): DynFtrace | undefined {
-    let lo = 0;
-    let hi = this.ips.length - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1;
-      const v = this.ips[mid]!;
-      if (v === ip) return this.recs[mid];
-      if (v < ip) lo = mid + 1;
-      else hi = mid - 1;
-    }
-    return undefined;
+    return this.lookupRange(ip, ip + 1n);
   }
+}
+
+/** The index of the first of the ascending call sites `ips` in [start, end), or -1. */
+export function firstInRange(ips: readonly bigint[], start: bigint, end: bigint): number {
+  let lo = 0;
+  let hi = ips.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (ips[mid]! < start) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < ips.length && ips[lo]! < end ? lo : -1;
 }

@@ -161,7 +161,7 @@ export function staticCallTree(kernel: Kernel, func: string, isTraced: (func: st
   if (!s || depth > 64) return node;
   for (const insn of disassemble(kernel.memory.read(s.address, s.size), s.address)) {
     if (!insn.mnemonic.startsWith('call') || insn.target === undefined) continue;
-    const callee = kernel.symbols.format(insn.target, { short: true })?.split('+')[0];
+    const callee = kernel.symbols.format(insn.target, { short: true });
     if (callee && isTraced(callee)) node.children.push(staticCallTree(kernel, callee, isTraced, maxDepth, depth + 1));
   }
   return node;
@@ -174,8 +174,7 @@ export function staticCallTree(kernel: Kernel, func: string, isTraced: (func: st
  */
 function followsCallOf(kernel: Kernel, ret: bigint, ip: bigint): boolean {
   // A call reaches the function's start; its call site (ip) is there with fentry, a few bytes in with mcount.
-  const name = kernel.symbols.format(ip, { short: true })?.split('+')[0];
-  const func = (name !== undefined ? kernel.symbols.get(name)?.address : undefined) ?? ip;
+  const func = kernel.symbols.lookup(ip)?.symbol.address ?? ip;
   const br = decodeBranch(ret - 5n, kernel.memory.read(ret - 5n, 5));
   if (br) return br.kind === 'call' && br.target === func;
   const before = kernel.memory.read(ret - 8n, 8);

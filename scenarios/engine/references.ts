@@ -8,6 +8,7 @@
  */
 import { KERNEL_TEXT } from '../../kernel-model/abi.js';
 import { eraRules } from '../../kernel-model/ftrace/era.js';
+import { firstInRange } from '../../kernel-model/ftrace/records.js';
 import { kernelImage, resolveConfig, type CallSites, type Era } from '../../kernel-model/kernel.js';
 import { ScenarioError } from './load.js';
 import type { Scenario, Step, Where } from './types.js';
@@ -31,19 +32,10 @@ async function checkNames(s: Scenario, era: Era, callsites: CallSites): Promise<
   };
   const text = (name: string) => program.symbols.get(name);
   // A function is traced if a call site lies in it: its first instruction
-  // with fentry, after the frame set-up with mcount.
-  // (The sites are in ascending order, as the text is laid out.)
+  // with fentry, after the frame set-up with mcount (the sites ascend, as the text is laid out).
   const traced = (name: string) => {
     const sym = text(name);
-    if (sym === undefined) return false;
-    let lo = 0;
-    let hi = sites.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (sites[mid]! < sym.address) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo < sites.length && sites[lo]! < sym.address + BigInt(Math.max(sym.size, 1));
+    return sym !== undefined && firstInRange(sites, sym.address, sym.address + BigInt(Math.max(sym.size, 1))) >= 0;
   };
   const textEnd = KERNEL_TEXT + BigInt(program.bytes.length);
   const opsNames = new Set(s.ops.map((o) => o.name));
