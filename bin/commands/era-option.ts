@@ -34,6 +34,6 @@ export function callSitesOption(v: string, flag = '--callsites'): CallSites[] {
 /** --era and --callsites of a command that runs one scenario: the kernel to boot instead of the scenario's own. */
 export function kernelChoice(o: { era?: string; callsites?: string }): { era?: Era; callsites?: CallSites } {
   const kinds = o.callsites === undefined ? undefined : callSitesOption(o.callsites);
-  if (kinds && kinds.length !== 1) throw new UsageError('--callsites takes one kind here');
+  if (kinds && kinds.length !== 1) throw new UsageError('--callsites takes one kind here (compare takes several)');
   return { ...(o.era !== undefined ? { era: eraOption(o.era) } : {}), ...(kinds ? { callsites: kinds[0] } : {}) };
 }

@@ -8,7 +8,7 @@ import { say, setExitCode, EXIT, UsageError, colors as c, intOption, printJson, 
 import { junitXml } from '../report/junit.js';
 import type { JobKinds } from '../workers/jobs.js';
 import { JobError, defaultJobs, runJobs } from '../workers/pool.js';
-import { CALLSITES_HELP, ERA_HELP, callSitesOption, eraOption } from './era-option.js';
+import { CALLSITES_HELP, ERA_HELP, kernelChoice } from './era-option.js';
 import { maxFileSize, resolveScenarioArg } from './scenario-arg.js';
 
 /**
@@ -82,10 +82,7 @@ export function runCommand(program: Command): void {
     .option('--shard <i/n>', 'run only shard i of n: every n-th scenario, starting at the i-th')
     .option('--jobs <n>', `scenarios run at once, in worker threads (default: the number of cores, ${defaultJobs()} here, from ${WORKERS_FROM_SCENARIOS} scenarios up; fewer run in this thread)`)
     .action(async (names: string[], opts: { all?: boolean; era?: string; callsites?: string; json?: boolean; junit?: string; shard?: string; jobs?: string }) => {
-      const era = opts.era === undefined ? undefined : eraOption(opts.era);
-      const kinds = opts.callsites === undefined ? undefined : callSitesOption(opts.callsites);
-      if (kinds && kinds.length !== 1) throw new UsageError('--callsites takes one kind here (compare takes several)');
-      const callsites = kinds?.[0];
+      const { era, callsites } = kernelChoice(opts);
       let files = await load(names, !!opts.all);
       if (opts.shard !== undefined) files = shardOf(files, shardOption(opts.shard));
       // Every name in every file is resolved before the first scenario boots.

@@ -253,10 +253,10 @@ export function loadScenarioText(text: string, file: string): Scenario {
         loc.check(validateStep.preempt, body, path);
         const cfg = (raw.config ?? {}) as { cpus?: number; preempt?: boolean };
         if (!cfg.preempt) loc.fail(path, 'a preempt step needs config.preempt: true');
-        const inTramp = /^trampoline\((.+)\)$/.exec(body.at);
-        if (inTramp) needOps([...path, 'at'], inTramp[1]!);
+        const trampolineOf = trampolineRef(body.at);
+        if (trampolineOf) needOps([...path, 'at'], trampolineOf);
         if (body.cpu >= (cfg.cpus ?? 1)) loc.fail([...path, 'cpu'], `there is no CPU ${body.cpu}: config.cpus is ${cfg.cpus ?? 1}`);
-        return { where, kind, cpu: body.cpu, at: body.at, expect: body.expect };
+        return { where, kind, cpu: body.cpu, at: body.at, trampolineOf, expect: body.expect };
       }
       case 'corrupt':
         loc.check(validateStep.corrupt, body, path);
@@ -347,13 +347,18 @@ function withEra<T extends { era?: string }>(c: T): Omit<T, 'era'> & Partial<Pic
   return era === undefined ? rest : { ...rest, era: parseEra(era)! };
 }
 
+/** The ops a `trampoline(<ops>)` label names, or undefined for any other label. */
+function trampolineRef(label: string): string | undefined {
+  return /^trampoline\((.+)\)$/.exec(label)?.[1];
+}
+
 function parseExpect(loc: Locator, base: Path, b: RawStep<'expect'>, needOps: (p: Path, n: string) => void): Expectation {
   const e: Expectation = {};
   if (b.callsite) {
     e.callsite = b.callsite;
     for (const [fn, v] of Object.entries(e.callsite)) {
-      const m = /^trampoline\((.+)\)$/.exec(v);
-      if (m) needOps([...base, 'callsite', fn], m[1]!);
+      const ops = trampolineRef(v);
+      if (ops) needOps([...base, 'callsite', fn], ops);
     }
   }
   if (b.invocations) {

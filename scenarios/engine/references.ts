@@ -71,7 +71,7 @@ async function checkNames(s: Scenario, era: Era, callsites: CallSites): Promise<
         break;
       case 'preempt':
         // trampoline(<ops>) is made at run time; the loader checked the ops.
-        if (!/^trampoline\(/.test(step.at) && !text(step.at)) fail(key(step, 'at'), `'${step.at}' is not a symbol of ${kernel} text`);
+        if (step.trampolineOf === undefined && !text(step.at)) fail(key(step, 'at'), `'${step.at}' is not a symbol of ${kernel} text`);
         break;
       default:
         break;

@@ -253,10 +253,9 @@ function executeStep(st: RunState, i: number, step: Step): void {
       return;
     case 'preempt': {
       const smp = st.smp!;
-      const inTramp = /^trampoline\((.+)\)$/.exec(step.at);
-      const range = inTramp ? trampolineRange(opsOf(st, inTramp[1]!)) : undefined;
-      if (inTramp && !range) {
-        st.checks.push({ name, passed: false, detail: `${inTramp[1]} has no trampoline to be preempted in` });
+      const range = step.trampolineOf !== undefined ? trampolineRange(opsOf(st, step.trampolineOf)) : undefined;
+      if (step.trampolineOf !== undefined && !range) {
+        st.checks.push({ name, passed: false, detail: `${step.trampolineOf} has no trampoline to be preempted in` });
         return;
       }
       const at = range ? undefined : kernel.sym(step.at);

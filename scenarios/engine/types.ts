@@ -71,7 +71,8 @@ export type Step =
   | (StepBase & { kind: 'run'; workload: Workload; iterations: number })
   | (StepBase & { kind: 'reset_counters'; ops: string[] })
   | (StepBase & { kind: 'set_graph'; settings: GraphSettings })
-  | (StepBase & { kind: 'preempt'; cpu: number; at: string; expect: 'preempted' | 'refused' })
+  /** `at` is a kernel symbol, or `trampoline(<ops>)` (then trampolineOf names the ops): where the task is preempted. */
+  | (StepBase & { kind: 'preempt'; cpu: number; at: string; trampolineOf: string | undefined; expect: 'preempted' | 'refused' })
   | (StepBase & { kind: 'corrupt'; at: string; offset: number; bytes: number[]; beforeBoot: boolean })
   | (StepBase & { kind: 'measure'; function: string; label: string; args: Arg[] | undefined })
   | (StepBase & { kind: 'expect'; expect: Expectation; only: readonly Era[] | undefined });
