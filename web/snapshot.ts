@@ -138,25 +138,24 @@ export function countHops(kernel: Kernel, ftrace: Ftrace, fn: string, site: bigi
 /**
  * The caller a trampoline is copied from, or that the site calls: the part
  * create_trampoline() copies, or before v3.18 (nothing copied yet) the
- * whole function, with the op load and the call marked where they are.
+ * whole function, with the op load (the load of function_trace_op) and the
+ * call marked.
  */
 function callerListing(kernel: Kernel, ftrace: Ftrace, saveRegs: boolean): NonNullable<StepSnapshot['caller']> {
   const name = saveRegs ? 'ftrace_regs_caller' : 'ftrace_caller';
   const sym = kernel.symbols.get(name)!;
-  const layout = eraRules(kernel.config.era).trampolines ? ftrace.arch.trampolineLayout(saveRegs) : undefined;
   const start = sym.address;
-  const size = layout?.size ?? sym.size;
+  const size = eraRules(kernel.config.era).trampolines ? ftrace.arch.trampolineLayout(saveRegs).size : sym.size;
   const callOffset = Number(kernel.sym(saveRegs ? 'ftrace_regs_call' : 'ftrace_call') - start);
   const opRef = kernel.sym('function_trace_op');
   const lines = disassemble(kernel.memory.read(start, size), start).map((i) => {
     const offset = Number(i.address - start);
-    const op = layout ? offset === layout.opOffset : ripTarget(i) === opRef;
     return {
       offset,
       address: i.address,
       bytes: hexBytes(i.bytes),
       instruction: formatInsnText(i, (a) => kernel.symbolize(a)),
-      role: op ? ('op_ptr' as const) : offset === callOffset ? ('call' as const) : null,
+      role: ripTarget(i) === opRef ? ('op_ptr' as const) : offset === callOffset ? ('call' as const) : null,
     };
   });
   return { name, address: start, lines };
