@@ -98,11 +98,13 @@ export function explainCommand(program: Command): void {
       const fn = opts.function ?? defaultFunction(s);
       const era = opts.era === undefined ? s.config.era : eraOption(opts.era);
       const vs = opts.vs === undefined ? undefined : eraOption(opts.vs, '--vs');
-      for (const e of [era, ...(vs ? [vs] : [])]) {
-        if (!s.eras.includes(e)) throw new UsageError(`${s.name} describes ${s.eras.join(', ')}, not ${e}`);
-      }
       const { explainFunction } = await import('../../kernel-model/views/explain.js');
-      const { inspectScenario } = await import('../../scenarios/engine/run.js');
+      const { inspectScenario, skipReason } = await import('../../scenarios/engine/run.js');
+      // Both kernels are checked before the first one runs.
+      for (const e of [era, ...(vs ? [vs] : [])]) {
+        const skipped = skipReason(s, e, s.config.callsites);
+        if (skipped) throw new UsageError(`${s.name} ${skipped}`);
+      }
       const explainOn = async (e: Era) => {
         let got: { e: Explanation; stepsRun: number; failedChecks: Check[] } | undefined;
         await inspectScenario(
