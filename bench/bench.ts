@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { table } from '../bin/output.js';
-import { benchEraCost, benchGuestCost, benchHostCost, benchMemory, benchScale, type GuestCostRow } from './ftrace.js';
+import { benchClockCost, benchEraCost, benchGuestCost, benchHostCost, benchMemory, benchScale, type GuestCostRow } from './ftrace.js';
 import { benchBoot, benchEngineCycles, benchSpeed } from './machine.js';
 import { benchBootProcess } from './boot-process.js';
 import { torture } from '../kernel-model/smp/torture.js';
@@ -96,6 +96,11 @@ try {
       host.map((r) => [r.config, r.irrelevantOps, r.saveRegs ? 'yes' : 'no', r.nsPerCall, r.bareNsPerCall, r.bareUnicornRatio, '<= 1.2']),
     ),
   );
+
+  log('\nThe trace clock: ns per call of a function the function tracer traces, the clock off and running');
+  const clockCost = await benchClockCost(quick ? 5000 : 20000);
+  log(table(['trace clock', 'ns per traced call'], clockCost.map((r) => [r.clock ? 'running (guest instruction count)' : 'off (stamps 0)', r.nsPerCall])));
+  log(`Reading: the clock's block hook makes a traced call ${(clockCost[1]!.nsPerCall / clockCost[0]!.nsPerCall).toFixed(1)}x as costly; it starts only with the function or function_graph tracer, and torture runs without it.`);
 
   log('\nScale: patching every call site (ms); each transition should stay under 100 ms at 50,000 sites');
   const scale = await benchScale(sizes);
@@ -233,6 +238,7 @@ try {
           tortureMemory,
           guestCostPerCall: guest,
           costPerCallByKernel: eraCost,
+          traceClockCost: clockCost,
           hostCost: host.map(({ config, irrelevantOps, saveRegs, nsPerCall, bareUnicornRatio }) => ({ config, irrelevantOps, saveRegs, nsPerCall, bareUnicornRatio })),
           scale,
           memory,

@@ -158,6 +158,39 @@ export async function benchHostCost(counts: number[], calls: number): Promise<Ho
   return rows;
 }
 
+export interface ClockCostRow {
+  /** Whether the trace clock ran (KernelConfig.traceClock). */
+  clock: boolean;
+  nsPerCall: number;
+}
+
+/**
+ * What the trace clock costs the host: a guest loop calling TARGET, traced by
+ * the function tracer (which stamps every entry), with the clock running and
+ * with it off (every stamp 0).
+ */
+export async function benchClockCost(calls: number): Promise<ClockCostRow[]> {
+  const rows: ClockCostRow[] = [];
+  for (const clock of [false, true]) {
+    const { kernel, ftrace } = await boot({ functions: 200, traceClock: clock });
+    try {
+      const o = ftrace.createOps({ name: 'tracer', callback: 'function_trace' });
+      const r = ftrace.ftrace_set_filter(o, [TARGET]);
+      if (!r.ok) throw new Error(r.message);
+      ftrace.register_ftrace_function(o);
+      const args = [kernel.sym(TARGET), BigInt(calls), kernel.sym('file_in')];
+      const loop = kernel.sym('sim_call_n');
+      kernel.call(loop, args); // translate once
+      let best = Infinity;
+      for (let k = 0; k < 5; k++) best = Math.min(best, bestNs(1, () => kernel.call(loop, args)));
+      rows.push({ clock, nsPerCall: Math.round(best / calls) });
+    } finally {
+      kernel.close();
+    }
+  }
+  return rows;
+}
+
 export interface ScaleRow {
   functions: number;
   sites: number;
