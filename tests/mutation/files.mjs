@@ -16,6 +16,7 @@ const FIRST = [
   'ftrace-records.test.ts',
   'ftrace.test.ts',
   'fidelity-checks.test.ts',
+  'loader-errors.test.ts',
   'hardening.test.ts',
   'golden.test.ts',
   'boot.test.ts',

@@ -1,0 +1,105 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The loader's word for each way a scenario file can be wrong: the file, the
+ * line, the key and a reason a newcomer can act on, exactly.
+ */
+import { loadScenarioText } from '../scenarios/engine/load.js';
+import { loadError } from './helpers.js';
+
+const OPS = 'ops:\n  - { name: a, callback: counter }\n  - { name: g, callback: function_graph }\n';
+const step = (s: string): string => `name: t\n${OPS}steps:\n  - ${s}\n`;
+
+describe('scenario files: each error, word for word', () => {
+  test.each([
+    ['name: t\nbogus: 1\nsteps: []\n', "x.yaml:2: bogus: unknown key 'bogus'"],
+    ['description: x\nsteps: []\n', "x.yaml:1: missing key 'name'"],
+    ['[1, 2]\n', 'x.yaml:1: a scenario is a mapping with at least name and steps'],
+    ['name: t\nconfig: [1]\nsteps: []\n', 'x.yaml:2: config: expected a mapping'],
+    ['name: t\nops: { a: 1 }\nsteps: []\n', 'x.yaml:2: ops: expected a list'],
+    ['name: t\nconfig: { functions: many }\nsteps: []\n', 'x.yaml:2: config.functions: expected an integer'],
+    ['name: t\nsteps: []\n', 'x.yaml:2: steps: expected at least 1 item(s)'],
+    [
+      'name: t\nops:\n  - { name: a, callback: counter }\n  - { name: a, callback: counter }\nsteps:\n  - register: a\n',
+      "x.yaml:4: ops[1].name: ops 'a' is declared twice",
+    ],
+    [step('register: { ops: a, expect_error: EWHAT }'), 'x.yaml:6: steps[0].register.expect_error: expected one of "EBUSY", "ENODEV", "EINVAL"'],
+    [step('expect: { rdx: always }'), 'x.yaml:6: steps[0].expect.rdx: expected "match"'],
+    [
+      step('expect: { callsite: { vfs_read: elsewhere } }'),
+      'x.yaml:6: steps[0].expect.callsite.vfs_read: does not have the expected form (^(nop|__fentry__|mcount|ftrace_caller|ftrace_regs_caller|trampoline\\([^)]+\\))$)',
+    ],
+    [step('call: { function: vfs_read, times: 0 }'), 'x.yaml:6: steps[0].call.times: expected a number >= 1'],
+    [step('set_graph: { max_depth: 1001 }'), 'x.yaml:6: steps[0].set_graph.max_depth: expected a number <= 1000'],
+    [step('expect: {}'), 'x.yaml:6: steps[0].expect: expected at least 1 key(s)'],
+    [step('expect: { graph: "" }'), 'x.yaml:6: steps[0].expect.graph: expected a non-empty string'],
+    [step('expect: { invocations: { a: "about 3" } }'), 'x.yaml:6: steps[0].expect.invocations.a: expected a number or a comparison such as ">0" or "<=3"'],
+    [step('call: { function: vfs_read, args: [1.5] }'), 'x.yaml:6: steps[0].call.args[0]: expected a whole number, a 0x… number or &symbol'],
+    [step('call: { function: vfs_read, args: ["12zz"] }'), 'x.yaml:6: steps[0].call.args[0]: expected a whole number, a 0x… number or &symbol'],
+    [step('call: { function: vfs_read, args: ["0x10000000000000000"] }'), 'x.yaml:6: steps[0].call.args[0]: 0x10000000000000000 does not fit in a 64-bit register'],
+    [step('call: { function: vfs_read, args: [18446744073709551616] }'), 'x.yaml:6: steps[0].call.args[0]: 18446744073709551616 does not fit in a 64-bit register'],
+    [step('call: { function: vfs_read, args: [-9223372036854775809] }'), 'x.yaml:6: steps[0].call.args[0]: -9223372036854775809 does not fit in a 64-bit register'],
+    [step('register: 7'), 'x.yaml:6: steps[0].register: expected a mapping'],
+    [step('run: nothing_like_this'), 'x.yaml:6: steps[0].run.workload: expected one of "syscalls", "callgraph"'],
+    [step('preempt: { cpu: 1, at: vfs_read, expect: preempted }'), 'x.yaml:6: steps[0].preempt: a preempt step needs config.preempt: true'],
+    [
+      'name: t\nconfig: { cpus: 2, preempt: true }\nsteps:\n  - preempt: { cpu: 2, at: vfs_read, expect: preempted }\n',
+      'x.yaml:4: steps[0].preempt.cpu: there is no CPU 2: config.cpus is 2',
+    ],
+    [
+      step('register: a\n  - corrupt: { at: vfs_read, bytes: [0x90], when: before_boot }'),
+      'x.yaml:7: steps[1].corrupt.when: a corrupt step with when: before_boot comes before every other step',
+    ],
+    [step('expect: { graph: "vfs_read > [" }'), "x.yaml:6: steps[0].expect.graph: expected a function name at column 13 of 'vfs_read > ['"],
+    [
+      step('fly: a'),
+      "x.yaml:6: steps[0].fly: unknown step 'fly', expected one of set_filter, set_notrace, register, unregister, destroy, call, run, reset_counters, set_graph, corrupt, preempt, measure, expect",
+    ],
+    [step('{ register: a, unregister: a }'), 'x.yaml:6: steps[0]: a step has exactly one key (the step kind), not register, unregister'],
+    ['name: t\nsteps:\n  - call: vfs_read\n  - call: vfs_read\n    times: 2\n', 'x.yaml:4: steps[1]: a step has exactly one key (the step kind), not call, times'],
+    [step('register: b'), "x.yaml:6: steps[0].register.ops: unknown ops 'b' (declared: a, g)"],
+    [step('destroy: a\n  - register: a'), "x.yaml:7: steps[1].register.ops: ops 'a' was destroyed at line 6"],
+    [step('expect: { trampolines: { a: reuses(zz) } }'), "x.yaml:6: steps[0].expect.trampolines.a: unknown ops 'zz' (declared: a, g)"],
+    [step('expect: { only: [2.6] }'), 'x.yaml:6: steps[0].expect.only[0]: expected one of "3.17", "3.18", "3.19", "modern", "seed"'],
+    [`name: t\neras: [3.17]\n${OPS}steps:\n  - expect: { only: [modern] }\n`, "x.yaml:7: steps[0].expect.only: era modern is not one of the scenario's eras (3.17)"],
+  ])('%j', (text, message) => {
+    expect(loadError(text, 'x.yaml').message).toBe(message);
+  });
+});
+
+describe('scenario files: what the loader makes of good input', () => {
+  test('shorthands, and arguments as 64-bit register values', () => {
+    const s = loadScenarioText(
+      step('register: a\n  - call: vfs_read\n  - run: callgraph\n  - unregister: a\n  - destroy: a\n  - call: { function: vfs_read, args: [18446744073709551615, -1, "0xff", "&file_in"] }'),
+      'x.yaml',
+    );
+    expect(s.steps.map((x) => x.kind)).toEqual(['register', 'call', 'run', 'unregister', 'destroy', 'call']);
+    expect(s.steps[0]).toMatchObject({ ops: 'a', where: { file: 'x.yaml', line: 6, key: 'steps[0].register' } });
+    expect(s.steps[1]).toMatchObject({ function: 'vfs_read', times: 1, args: undefined });
+    expect(s.steps[2]).toMatchObject({ workload: 'callgraph', iterations: 1 });
+    expect(s.steps[5]).toMatchObject({ args: [0xffffffffffffffffn, 0xffffffffffffffffn, 0xffn, '&file_in'] });
+  });
+
+  test('corrupt steps before boot may follow each other; offsets default to 0', () => {
+    const s = loadScenarioText(
+      'name: t\nsteps:\n  - corrupt: { at: vfs_read, bytes: [0x90], when: before_boot }\n  - corrupt: { at: vfs_write, offset: 2, bytes: [0x90], when: before_boot }\n  - corrupt: { at: vfs_write, bytes: [0xcc] }\n',
+      'x.yaml',
+    );
+    expect(s.steps).toMatchObject([
+      { kind: 'corrupt', at: 'vfs_read', offset: 0, bytes: [0x90], beforeBoot: true },
+      { kind: 'corrupt', at: 'vfs_write', offset: 2, beforeBoot: true },
+      { kind: 'corrupt', at: 'vfs_write', offset: 0, bytes: [0xcc], beforeBoot: false },
+    ]);
+  });
+
+  test('expect: returns, warnings, trampolines and graphs as the runner takes them', () => {
+    const s = loadScenarioText(
+      step('expect: { returns: match, warnings: none, trampolines: { a: none, g: "reuses(a)" }, graph: "static(vfs_read)" }\n  - expect: { warnings: lost, graph: "vfs_read > [a, b > c]" }'),
+      'x.yaml',
+    );
+    expect(s.steps[0]).toMatchObject({
+      kind: 'expect',
+      expect: { returns: 'match', warnings: { none: true }, trampolines: { a: { kind: 'none' }, g: { kind: 'reuses', ops: 'a' } }, graph: { kind: 'static', root: 'vfs_read' } },
+    });
+    expect(s.steps[1]).toMatchObject({ expect: { warnings: { contains: 'lost' }, graph: { kind: 'tree', text: 'vfs_read > [a, b > c]' } } });
+  });
+});
