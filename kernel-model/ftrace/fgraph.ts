@@ -8,7 +8,6 @@
  * at the end of every caller and trampoline, switched to ftrace_graph_caller
  * while it is registered. Its data plane is kernel-model/x86/fgraph.S.
  */
-import { hex } from '../../emu/index.js';
 import type { GuestMemory } from '../../emu/index.js';
 import type { DataLayout } from '../allocator.js';
 import type { Kernel } from '../kernel.js';
@@ -176,11 +175,5 @@ export class FtraceGraph {
   /** Whether the graph tracer gave up (a return with an empty return stack). */
   get dead(): boolean {
     return this.kernel.memory.readU64(this.sym('kill_ftrace_graph')) !== 0n;
-  }
-
-  describe(): string {
-    const target = this.ftrace.arch.ftraceGraphCallTarget();
-    const how = target === undefined ? 'an ops calling ftrace_graph_func' : `ftrace_graph_call -> ${hex(target)}`;
-    return `graph tracer ${this.ops ? this.ops.name : 'off'}, ${how}`;
   }
 }

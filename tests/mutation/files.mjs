@@ -15,6 +15,7 @@ import path from 'node:path';
 const FIRST = [
   'ftrace-records.test.ts',
   'ftrace.test.ts',
+  'fgraph-hooks.test.ts',
   'fidelity-checks.test.ts',
   'loader-errors.test.ts',
   'hardening.test.ts',
