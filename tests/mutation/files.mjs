@@ -18,6 +18,7 @@ const FIRST = [
   'fgraph-hooks.test.ts',
   'fidelity-checks.test.ts',
   'loader-errors.test.ts',
+  'references.test.ts',
   'hardening.test.ts',
   'golden.test.ts',
   'boot.test.ts',
