@@ -14,6 +14,7 @@ import path from 'node:path';
 
 const FIRST = [
   'ftrace-records.test.ts',
+  'ftrace-records-corrupted.test.ts',
   'ftrace.test.ts',
   'fgraph-hooks.test.ts',
   'fidelity-checks.test.ts',
