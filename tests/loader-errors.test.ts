@@ -103,3 +103,41 @@ describe('scenario files: what the loader makes of good input', () => {
     expect(s.steps[1]).toMatchObject({ expect: { warnings: { contains: 'lost' }, graph: { kind: 'tree', text: 'vfs_read > [a, b > c]' } } });
   });
 });
+
+const many = (n: number, f: (i: number) => string): string => Array.from({ length: n }, (_, i) => f(i)).join(', ');
+
+describe('scenario files: the bounds the schema sets', () => {
+  test.each([
+    ['name: 9bad\nsteps:\n  - call: vfs_read\n', 'x.yaml:1: name: does not have the expected form (^[A-Za-z_][A-Za-z0-9_.-]*$)'],
+    [step('expect: { invocations: { a: ">3 apples" } }'), 'x.yaml:6: steps[0].expect.invocations.a: expected a number or a comparison such as ">0" or "<=3"'],
+    [step('call: { function: vfs_read, args: ["&9x"] }'), 'x.yaml:6: steps[0].call.args[0]: expected a whole number, a 0x… number or &symbol'],
+    ['name: t\neras: []\nsteps:\n  - call: vfs_read\n', 'x.yaml:2: eras: expected at least 1 item(s)'],
+    [`name: t\neras: [${many(17, () => 'modern')}]\nsteps:\n  - call: vfs_read\n`, 'x.yaml:2: eras: expected at most 16 item(s)'],
+    [step('set_filter: { ops: a, patterns: [""] }'), 'x.yaml:6: steps[0].set_filter.patterns[0]: expected a non-empty string'],
+    [step(`set_filter: { ops: a, patterns: [${many(1001, (i) => `f${i}`)}] }`), 'x.yaml:6: steps[0].set_filter.patterns: expected at most 1000 item(s)'],
+    [step(`call: { function: vfs_read, args: [${many(7, String)}] }`), 'x.yaml:6: steps[0].call.args: expected at most 6 item(s)'],
+    ['name: t\nconfig: { functions: 200001 }\nsteps:\n  - call: vfs_read\n', 'x.yaml:2: config.functions: expected a number <= 200000'],
+    ['name: t\nconfig: { budget_ms: 0 }\nsteps:\n  - call: vfs_read\n', 'x.yaml:2: config.budget_ms: expected a number >= 1'],
+    ['name: t\nconfig: { seed: 4294967296 }\nsteps:\n  - call: vfs_read\n', 'x.yaml:2: config.seed: expected a number <= 4294967295'],
+    ['name: t\nops:\n  - { name: g, callback: function_graph, max_depth: 1001 }\nsteps:\n  - call: vfs_read\n', 'x.yaml:3: ops[0].max_depth: expected a number <= 1000'],
+    [step('{}'), 'x.yaml:6: steps[0]: expected at least 1 key(s)'],
+    [step('set_graph: {}'), 'x.yaml:6: steps[0].set_graph: expected at least 1 key(s)'],
+    [step('corrupt: { at: vfs_read, bytes: [] }'), 'x.yaml:6: steps[0].corrupt.bytes: expected at least 1 item(s)'],
+    [step('corrupt: { at: vfs_read, bytes: [256] }'), 'x.yaml:6: steps[0].corrupt.bytes[0]: expected a number <= 255'],
+    ['name: t\nconfig: { preempt: true, cpus: 2 }\nsteps:\n  - preempt: { cpu: 0, at: vfs_read, expect: preempted }\n', 'x.yaml:4: steps[0].preempt.cpu: expected a number >= 1'],
+    [step('measure: { function: vfs_read, label: "" }'), 'x.yaml:6: steps[0].measure.label: expected a non-empty string'],
+    [step('expect: { trampolines: { a: somewhere } }'), 'x.yaml:6: steps[0].expect.trampolines.a: does not have the expected form (^(none|allocated|reuses\\([^)]+\\))$)'],
+    [step('expect: { only: [] }'), 'x.yaml:6: steps[0].expect.only: expected at least 1 item(s)'],
+  ])('%j', (text, message) => {
+    expect(loadError(text, 'x.yaml').message).toBe(message);
+  });
+
+  test('the largest values the bounds allow load', () => {
+    const s = loadScenarioText(
+      `name: a.b-c_9\nconfig: { functions: 200000, budget_ms: 1, seed: 4294967295 }\n${OPS}steps:\n  - call: { function: vfs_read, args: [${many(6, String)}] }\n  - set_filter: { ops: a, patterns: [${many(1000, (i) => `f${i}`)}] }\n  - corrupt: { at: vfs_read, bytes: [0, 255] }\n  - expect: { invocations: { a: " >= 3 " } }\n`,
+      'x.yaml',
+    );
+    expect(s.name).toBe('a.b-c_9');
+    expect(s.steps[3]).toMatchObject({ expect: { invocations: { a: { op: '>=', value: 3n } } } });
+  });
+});
