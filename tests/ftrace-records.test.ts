@@ -2,6 +2,7 @@
 import { GuestMemory, RW } from '../emu/index.js';
 import { DYN_FTRACE, FTRACE_FL } from '../kernel-model/abi.js';
 import { DynFtraceTable, firstInRange, recFlags } from '../kernel-model/ftrace/records.js';
+import { withKernel } from './helpers.js';
 
 const BASE = 0xffff888000001000n;
 
@@ -65,5 +66,48 @@ describe('struct dyn_ftrace records in guest memory', () => {
     expect(firstInRange([5n], 6n, 60n)).toBe(-1);
     expect(firstInRange([1n, 2n, 3n, 4n, 5n, 6n, 7n], 4n, 5n)).toBe(3);
     expect(firstInRange([1n, 2n, 3n, 4n, 5n, 6n, 7n], 0n, 100n)).toBe(0);
+  });
+});
+
+/*
+ * Records whose flags were changed behind ftrace's back: the kernel's
+ * WARN_ONs fire, with the record named, and ftrace carries on.
+ */
+
+describe('corrupted dyn_ftrace records', () => {
+  test('a count that would go below zero is warned about and left at zero', async () => {
+    await withKernel({ functions: 4 }, ({ kernel, ftrace }) => {
+      const o = ftrace.createOps({ name: 'o', callback: 'counter' });
+      expect(ftrace.ftrace_set_filter(o, ['vfs_read'])).toEqual({ ok: true });
+      expect(ftrace.register_ftrace_function(o)).toEqual({ ok: true });
+      const rec = ftrace.records.lookup(kernel.sym('vfs_read'))!;
+      expect(rec.count).toBe(1);
+      rec.flags = FTRACE_FL.ENABLED;
+      expect(ftrace.unregister_ftrace_function(o)).toEqual({ ok: true });
+      expect(kernel.dmesg).toContain('WARNING: ftrace: record vfs_read count would go below zero');
+      expect(rec.count).toBe(0);
+    });
+  });
+
+  test('a record still flagged after the last ops left is warned about by name and flags', async () => {
+    await withKernel({ functions: 4 }, ({ kernel, ftrace }) => {
+      const o = ftrace.createOps({ name: 'o', callback: 'counter' });
+      expect(ftrace.ftrace_set_filter(o, ['vfs_read'])).toEqual({ ok: true });
+      expect(ftrace.register_ftrace_function(o)).toEqual({ ok: true });
+      // Two ops by its count: the update that follows enables the site too.
+      ftrace.records.lookup(kernel.sym('vfs_write'))!.flags = 2;
+      expect(ftrace.unregister_ftrace_function(o)).toEqual({ ok: true });
+      expect(kernel.dmesg.filter((l) => l.startsWith('WARNING'))).toEqual(['WARNING: ftrace: record vfs_write still has flags 0x80000002 after the last ops left']);
+    });
+  });
+
+  test('no warning when every record is clear', async () => {
+    await withKernel({ functions: 4 }, ({ kernel, ftrace }) => {
+      const o = ftrace.createOps({ name: 'o', callback: 'counter' });
+      expect(ftrace.register_ftrace_function(o)).toEqual({ ok: true });
+      expect(ftrace.unregister_ftrace_function(o)).toEqual({ ok: true });
+      expect(kernel.dmesg.filter((l) => l.startsWith('WARNING'))).toEqual([]);
+      expect(ftrace.records.all().every((r) => r.flags === 0)).toBe(true);
+    });
   });
 });

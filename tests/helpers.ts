@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-/* What several test files need: the CLI in-process, a loader error, a booted kernel closed after use. */
+/* What several test files need: the CLI in-process, a golden report, a loader error, a booted kernel closed after use. */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { main } from '../bin/main.js';
 import { boot, type Booted } from '../kernel-model/boot.js';
 import type { KernelConfig } from '../kernel-model/kernel.js';
@@ -11,6 +13,23 @@ export async function cli(...args: string[]): Promise<{ code: number; out: strin
   let err = '';
   const code = await main(args, { out: (t) => void (out += t), err: (t) => void (err += t) });
   return { code, out, err };
+}
+
+/**
+ * Runs the CLI in-process and compares all it printed, and its exit status,
+ * with tests/golden/<name>.txt. UPDATE_GOLDEN=1 rewrites the file instead.
+ */
+export async function golden(name: string, args: string[]): Promise<void> {
+  const { code, out, err } = await cli(...args);
+  const text = `$ ftrace-sim ${args.join(' ')}\nexit ${code}\n${out}${err ? `stderr:\n${err}` : ''}`;
+  const dir = path.join(process.cwd(), 'tests', 'golden');
+  const file = path.join(dir, `${name}.txt`);
+  if (process.env.UPDATE_GOLDEN || !existsSync(file)) {
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(file, text);
+    if (!process.env.UPDATE_GOLDEN) throw new Error(`${file} did not exist: written, check it and commit it`);
+  }
+  expect(text).toBe(readFileSync(file, 'utf8'));
 }
 
 /** The ScenarioError that loading `text` must throw. */

@@ -14,12 +14,10 @@ import path from 'node:path';
 
 const FIRST = [
   'ftrace-records.test.ts',
-  'ftrace-records-corrupted.test.ts',
   'ftrace.test.ts',
   'fgraph-hooks.test.ts',
   'fidelity-checks.test.ts',
   'loader-errors.test.ts',
-  'references.test.ts',
   'hardening.test.ts',
   'golden.test.ts',
   'boot.test.ts',
@@ -37,11 +35,15 @@ const FIRST = [
 ];
 const LEFT_OUT = /^(emu|asm|asm-template|symbols|web-.*)\.test\.ts$/;
 
+/* Integration tests that run wholly in this process. */
+const INTEGRATION = ['golden.test.ts'];
+
 export function mutationTestFiles(root) {
   const dir = path.join(root, 'tests');
   const rank = (f) => (FIRST.includes(f) ? FIRST.indexOf(f) : FIRST.length);
-  return readdirSync(dir)
+  const unit = readdirSync(dir)
     .filter((f) => f.endsWith('.test.ts') && !LEFT_OUT.test(f))
     .sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : 1))
     .map((f) => path.join(dir, f));
+  return [...unit, ...INTEGRATION.map((f) => path.join(dir, 'integration', f))];
 }
