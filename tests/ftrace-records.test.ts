@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
+/* struct dyn_ftrace records: where they live in guest memory, how they are found, and what the kernel says when they are wrong. */
 import { GuestMemory, RW } from '../emu/index.js';
 import { DYN_FTRACE, FTRACE_FL } from '../kernel-model/abi.js';
 import { DynFtraceTable, firstInRange, recFlags } from '../kernel-model/ftrace/records.js';
@@ -73,7 +74,6 @@ describe('struct dyn_ftrace records in guest memory', () => {
  * Records whose flags were changed behind ftrace's back: the kernel's
  * WARN_ONs fire, with the record named, and ftrace carries on.
  */
-
 describe('corrupted dyn_ftrace records', () => {
   test('a count that would go below zero is warned about and left at zero', async () => {
     await withKernel({ functions: 4 }, ({ kernel, ftrace }) => {

@@ -66,7 +66,6 @@ class Registry {
     const root = new Block('', undefined, file);
     this.files.push(root);
     this.current = root;
-    return root;
   }
 
   describe(name, fn, skip = false) {
@@ -125,7 +124,7 @@ function message(err) {
  * its first chosen test, and its afterAll hooks always run (they close the
  * kernels the hooks booted).
  */
-async function runTests(files, chosen, { bail, onHooks }) {
+async function runTests(files, chosen, { bail, onHooks, perTest }) {
   const results = [];
   let stop = false;
   const record = (t, status, started, failureMessage) => {
@@ -159,7 +158,8 @@ async function runTests(files, chosen, { bail, onHooks }) {
         record(c, TestStatus.Failed, started, `beforeAll: ${hookError}`);
         continue;
       }
-      ns().currentTestId = c.id;
+      // Only the dry run's coverage is read: a mutant's run records none per test.
+      if (perTest) ns().currentTestId = c.id;
       try {
         for (const h of befores) await h();
         await c.fn();
@@ -223,6 +223,7 @@ export class FtraceSimTestRunner {
     const hookIds = new Map();
     const tests = await runTests(this.registry.files, () => true, {
       bail: false,
+      perTest,
       // What a block's hooks reach is covered by each test under that block.
       onHooks: perTest
         ? (block, entering) => {
