@@ -15,8 +15,10 @@ import path from 'node:path';
 const FIRST = [
   'ftrace-records.test.ts',
   'ftrace.test.ts',
+  'ftrace-core.test.ts',
   'fgraph-hooks.test.ts',
   'fidelity-checks.test.ts',
+  'scenario-run.test.ts',
   'loader-errors.test.ts',
   'hardening.test.ts',
   'golden.test.ts',
