@@ -19,6 +19,7 @@ const FIRST = [
   'fgraph-hooks.test.ts',
   'fidelity-checks.test.ts',
   'scenario-run.test.ts',
+  'expect-checks.test.ts',
   'loader-errors.test.ts',
   'hardening.test.ts',
   'golden.test.ts',
