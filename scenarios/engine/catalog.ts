@@ -8,7 +8,7 @@ export const SCENARIO_DIR = join(packageRoot(import.meta.url), 'scenarios');
 
 export function builtinScenarioFiles(): string[] {
   return readdirSync(SCENARIO_DIR)
-    .filter((f) => f.endsWith('.yaml') || f.endsWith('.yml'))
+    .filter((f) => f.endsWith('.yaml'))
     .sort()
     .map((f) => join(SCENARIO_DIR, f));
 }
@@ -17,7 +17,7 @@ export function builtinScenarioFiles(): string[] {
 export function resolveScenario(arg: string): string | undefined {
   if (existsSync(arg) && /\.ya?ml$/.test(arg)) return arg;
   for (const f of builtinScenarioFiles()) {
-    if (basename(f).replace(/\.ya?ml$/, '') === arg) return f;
+    if (basename(f, '.yaml') === arg) return f;
   }
   return undefined;
 }

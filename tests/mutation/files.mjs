@@ -20,6 +20,7 @@ const FIRST = [
   'fidelity-checks.test.ts',
   'scenario-run.test.ts',
   'expect-checks.test.ts',
+  'compare-catalog.test.ts',
   'loader-errors.test.ts',
   'hardening.test.ts',
   'golden.test.ts',
