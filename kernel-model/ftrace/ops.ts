@@ -51,8 +51,8 @@ export class FtraceOps {
     this.statsAddr = addr + BigInt(OPS.SIZE);
     const m = kernel.memory;
     m.fill(addr, OPS.SIZE + STATS.SIZE, 0);
-    m.writeU64(addr + BigInt(OPS.FUNC), kernel.sym(CALLBACK_FUNC[spec.callback]));
-    m.writeU64(addr + BigInt(OPS.PRIVATE), this.statsAddr);
+    m.writeU64(at(addr, OPS.FUNC), kernel.sym(CALLBACK_FUNC[spec.callback]));
+    m.writeU64(at(addr, OPS.PRIVATE), this.statsAddr);
     let flags = CALLBACK_RECURSION_SAFE[spec.callback] ? FTRACE_OPS_FL.RECURSION_SAFE : 0n;
     for (const f of spec.flags ?? []) flags |= FTRACE_OPS_FL[f];
     this.flags = flags;
@@ -60,13 +60,13 @@ export class FtraceOps {
 
   /** Frees the struct (kfree for a dynamic ops). */
   destroy(): void {
-    writeHashPointer(this.kernel, this.addr + BigInt(OPS.FILTER_HASH), new Set());
-    writeHashPointer(this.kernel, this.addr + BigInt(OPS.NOTRACE_HASH), new Set());
+    writeHashPointer(this.kernel, this.field(OPS.FILTER_HASH), new Set());
+    writeHashPointer(this.kernel, this.field(OPS.NOTRACE_HASH), new Set());
     (this.kmalloced ? this.kernel.kmalloc : this.kernel.staticPool).release(this.addr);
   }
 
   private field(off: number): bigint {
-    return this.addr + BigInt(off);
+    return at(this.addr, off);
   }
 
   get flags(): bigint {
@@ -108,10 +108,10 @@ export class FtraceOps {
 
   /** What the guest callbacks counted through op->private. */
   get invocations(): bigint {
-    return this.kernel.memory.readU64(this.statsAddr + BigInt(STATS.INVOCATIONS));
+    return this.kernel.memory.readU64(at(this.statsAddr, STATS.INVOCATIONS));
   }
   resetInvocations(): void {
-    this.kernel.memory.writeU64(this.statsAddr + BigInt(STATS.INVOCATIONS), 0n);
+    this.kernel.memory.writeU64(at(this.statsAddr, STATS.INVOCATIONS), 0n);
   }
 
   /** Installs new filter/notrace hashes in the guest (the old guest hashes are freed). */
@@ -128,13 +128,19 @@ export class FtraceOps {
   }
 }
 
+/** The kernel's fls(): the 1-based index of the highest set bit, 0 for 0 (clz32(0) is 32). */
 function fls(x: number): number {
-  return x === 0 ? 0 : 32 - Math.clz32(x);
+  return 32 - Math.clz32(x);
+}
+
+/** A field of the guest struct at `base`. */
+function at(base: bigint, off: number): bigint {
+  return base + BigInt(off);
 }
 
 /** hash_long(ip, bits), as the guest's ftrace_lookup_ip computes it. */
 export function hashLong(ip: bigint, bits: number): number {
-  if (bits === 0) return 0;
+  // bits 0 shifts all 64 bits out: bucket 0, the only one.
   return Number(((ip * GOLDEN_RATIO_64) & ((1n << 64n) - 1n)) >> BigInt(64 - bits));
 }
 
@@ -158,15 +164,15 @@ export function writeHashPointer(kernel: Kernel, slot: bigint, ips: ReadonlySet<
     if (a === undefined) throw new Error('kmalloc: out of memory for an ftrace_hash');
     addr = a;
     m.fill(a, size, 0);
-    const buckets = a + BigInt(HASH.SIZE);
-    m.writeU64(a + BigInt(HASH.SIZE_BITS), BigInt(bits));
-    m.writeU64(a + BigInt(HASH.COUNT), BigInt(ips.size));
-    m.writeU64(a + BigInt(HASH.BUCKETS), buckets);
+    const buckets = at(a, HASH.SIZE);
+    m.writeU64(at(a, HASH.SIZE_BITS), BigInt(bits));
+    m.writeU64(at(a, HASH.COUNT), BigInt(ips.size));
+    m.writeU64(at(a, HASH.BUCKETS), buckets);
     let entry = buckets + BigInt(nb * 8);
     for (const ip of ips) {
       const b = buckets + BigInt(hashLong(ip, bits) * 8);
-      m.writeU64(entry + BigInt(HASH_ENTRY.IP), ip);
-      m.writeU64(entry + BigInt(HASH_ENTRY.NEXT), m.readU64(b));
+      m.writeU64(at(entry, HASH_ENTRY.IP), ip);
+      m.writeU64(at(entry, HASH_ENTRY.NEXT), m.readU64(b));
       m.writeU64(b, entry);
       entry += BigInt(HASH_ENTRY.SIZE);
     }

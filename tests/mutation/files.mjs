@@ -16,6 +16,7 @@ const FIRST = [
   'ftrace-records.test.ts',
   'ftrace.test.ts',
   'ftrace-core.test.ts',
+  'ftrace-ops.test.ts',
   'fgraph-hooks.test.ts',
   'fidelity-checks.test.ts',
   'scenario-run.test.ts',
