@@ -23,6 +23,7 @@ const FIRST = [
   'expect-checks.test.ts',
   'compare-catalog.test.ts',
   'loader-errors.test.ts',
+  'loader-paths.test.ts',
   'hardening.test.ts',
   'golden.test.ts',
   'boot.test.ts',
