@@ -12,7 +12,7 @@ const run = (text: string): Promise<ScenarioResult> => runScenario(loadScenarioT
 const OPS = 'ops:\n  - { name: a, callback: counter }\n  - { name: b, callback: counter }\n';
 
 test('expect_error: the checks of each outcome, and a destroy that was to fail stops the run', async () => {
-  const r = await run(`name: t
+  const text = `name: t
 config: { functions: 10 }
 ${OPS}steps:
   - register: { ops: a, expect_error: EBUSY }
@@ -21,7 +21,8 @@ ${OPS}steps:
   - destroy: { ops: a, expect_error: EBUSY }
   - destroy: { ops: b, expect_error: EBUSY }
   - unregister: b
-`);
+`;
+  const r = await run(text);
   expect(r.checks).toEqual([
     { name: 'steps[0] register a', passed: false, detail: 'expected EBUSY, but it succeeded', line: 7 },
     { name: 'steps[1] register a', passed: false, detail: 'returned -16 (EBUSY): a is already registered', line: 8 },
@@ -32,6 +33,9 @@ ${OPS}steps:
   // The destroy that failed left a; the one that succeeded took b.
   expect(Object.keys(r.callbacks.byOps)).toEqual(['a']);
   expect([r.passed, r.fault, r.end]).toEqual([false, null, { trampolines: 1, moduleBytes: 4096 }]);
+  let stepsRun = 0;
+  await inspectScenario(loadScenarioText(text, 't.yaml'), undefined, (i) => void (stepsRun = i.stepsRun));
+  expect(stepsRun).toBe(5);
 });
 
 test('a step that fails without expect_error is reported; one that succeeds makes no check', async () => {
