@@ -76,7 +76,10 @@ ${OPS}steps:
     const s = loadScenarioText(`name: t\n${OPS}steps:\n  - register: a\n  - register: b\n`, 't.yaml');
     const open = openEngineCount();
     let steps = 0;
-    const hooks = { onBoot: () => () => void (++steps === 2 ? (() => { throw new Error('a bug in a hook') })() : undefined) };
+    const afterStep = () => {
+      if (++steps === 2) throw new Error('a bug in a hook');
+    };
+    const hooks = { onBoot: () => afterStep };
     await expect(inspectScenario(s, undefined, () => {}, hooks)).rejects.toThrow('a bug in a hook');
     // The kernel it booted is closed all the same.
     expect(openEngineCount()).toBe(open);
