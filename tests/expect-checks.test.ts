@@ -4,22 +4,20 @@
  * check reports a callback that got the wrong ops: a call site is re-pointed
  * in guest memory between two steps, as a bad patch would.
  */
+import { decodeBranch } from '../asm/encoding.js';
+import { ftraceCallReplace } from '../kernel-model/arch/x86/insn.js';
 import type { Kernel } from '../kernel-model/kernel.js';
 import { loadScenarioText } from '../scenarios/engine/load.js';
 import { inspectScenario, runScenario } from '../scenarios/engine/run.js';
-
-/** Writes `call target` at ip, as a 5-byte rel32 call. */
-function pointSiteAt(kernel: Kernel, ip: bigint, target: bigint): void {
-  const rel = BigInt.asUintN(32, target - (ip + 5n));
-  kernel.machine.textPoke(ip, Uint8Array.of(0xe8, ...[0n, 8n, 16n, 24n].map((s) => Number((rel >> s) & 0xffn))));
-}
 
 /** The failed checks of a scenario whose call site is re-pointed after step `after`. */
 async function failedAfterRepoint(text: string, after: number, site: string, target: (k: Kernel) => bigint): Promise<string[]> {
   let failed: string[] = [];
   let step = 0;
   const onBoot = (kernel: Kernel) => () => {
-    if (step++ === after) pointSiteAt(kernel, kernel.sym(site), target(kernel));
+    if (step++ !== after) return;
+    const ip = kernel.sym(site);
+    kernel.machine.textPoke(ip, ftraceCallReplace(ip, target(kernel)));
   };
   await inspectScenario(loadScenarioText(text, 't.yaml'), undefined, (i) => void (failed = i.failedChecks.map((c) => `${c.name}: ${c.detail}`)), { onBoot });
   return failed;
@@ -128,6 +126,5 @@ steps:
 /** The trampoline the site of `fn` calls now. */
 function trampolineOf(kernel: Kernel, fn: string): bigint {
   const ip = kernel.sym(fn);
-  const rel = BigInt.asIntN(32, kernel.memory.readU64(ip + 1n) & 0xffffffffn);
-  return ip + 5n + rel;
+  return decodeBranch(ip, kernel.memory.read(ip, 5))!.target;
 }

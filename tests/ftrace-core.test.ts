@@ -5,11 +5,10 @@
  * what a call site that is none of ftrace's calls shows.
  */
 import { FTRACE_FL, FTRACE_REF_MAX } from '../kernel-model/abi.js';
+import { FTRACE_NOP5, ftraceCallReplace } from '../kernel-model/arch/x86/insn.js';
 import { siteTargetLabel } from '../kernel-model/ftrace/core.js';
 import { recFlags } from '../kernel-model/ftrace/records.js';
 import { withKernel } from './helpers.js';
-
-const NOP5 = Uint8Array.of(0x0f, 0x1f, 0x44, 0x00, 0x00);
 
 test('ftrace_bug() after boot: the site that did not hold the NOP is reported, and ftrace refuses everything after', async () => {
   await withKernel({ functions: 10 }, ({ kernel, ftrace }) => {
@@ -156,9 +155,7 @@ test('v6 without module space: the ops that remains on a site has no trampoline 
 test('a call site that is none of ftrace’s: a call elsewhere, or bytes that are no call', async () => {
   await withKernel({ functions: 10 }, ({ kernel, ftrace }) => {
     const rec = ftrace.recordOf('vfs_read')!;
-    // call rel32 to schedule
-    const rel = kernel.sym('schedule') - (rec.ip + 5n);
-    const call = Uint8Array.of(0xe8, ...new Uint8Array(new BigInt64Array([rel]).buffer).subarray(0, 4));
+    const call = ftraceCallReplace(rec.ip, kernel.sym('schedule'));
     kernel.machine.textPoke(rec.ip, call);
     const t = ftrace.siteTarget(rec);
     expect(t).toEqual({ kind: 'other', address: kernel.sym('schedule'), bytes: call });
@@ -166,7 +163,7 @@ test('a call site that is none of ftrace’s: a call elsewhere, or bytes that ar
     const junk = Uint8Array.of(0x90, 0x90, 0x90, 0x90, 0xcc);
     kernel.machine.textPoke(rec.ip, junk);
     expect(siteTargetLabel(ftrace.siteTarget(rec))).toBe('unknown');
-    kernel.machine.textPoke(rec.ip, NOP5);
+    kernel.machine.textPoke(rec.ip, FTRACE_NOP5);
     expect(siteTargetLabel(ftrace.siteTarget(rec))).toBe('nop');
   });
 });
