@@ -1,23 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* How a name on the command line finds a scenario, and what a comparison across kernels keeps of each. */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { builtinScenarioFiles, resolveScenario } from '../scenarios/engine/catalog.js';
 import { compareScenario } from '../scenarios/engine/compare.js';
 import { loadScenarioText } from '../scenarios/engine/load.js';
+import { tempFile } from './helpers.js';
 
 test('a scenario is a built-in name or a path to a .yaml or .yml file that exists', () => {
-  const dir = mkdtempSync(path.join(tmpdir(), 'catalog-'));
-  const file = (name: string) => {
-    const p = path.join(dir, name);
-    writeFileSync(p, 'name: x\nsteps: [{ call: vfs_read }]\n');
-    return p;
-  };
-  expect(resolveScenario(file('mine.yml'))).toBe(path.join(dir, 'mine.yml'));
-  expect(resolveScenario(file('mine.yaml'))).toBe(path.join(dir, 'mine.yaml'));
+  const file = (name: string) => tempFile(name, 'name: x\nsteps: [{ call: vfs_read }]\n');
+  const yml = file('mine.yml');
+  expect(resolveScenario(yml)).toBe(yml);
+  const yaml = file('mine.yaml');
+  expect(resolveScenario(yaml)).toBe(yaml);
   expect(resolveScenario(file('mine.yaml.orig'))).toBeUndefined();
-  expect(resolveScenario(path.join(dir, 'absent.yaml'))).toBeUndefined();
+  expect(resolveScenario(path.join(path.dirname(yaml), 'absent.yaml'))).toBeUndefined();
   expect(resolveScenario('unregister')).toBe(builtinScenarioFiles().find((f) => f.endsWith(`${path.sep}unregister.yaml`)));
   expect(resolveScenario('unregister.yaml')).toBeUndefined();
 });

@@ -4,23 +4,12 @@
  * budget), a message that names its place, quickly, and never an internal
  * error, a hang or a stack trace.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { OPS } from '../kernel-model/abi.js';
 import { KernelDataCorrupted } from '../kernel-model/corruption.js';
 import { readGuestHash, setFtraceHash } from '../kernel-model/views/tracefs.js';
 import { loadScenarioFile, loadScenarioText } from '../scenarios/engine/load.js';
-import { cli, loadError as loadErrorOf, withKernel } from './helpers.js';
+import { cli, loadError as loadErrorOf, tempFile as file, withKernel } from './helpers.js';
 import { runScenario } from '../scenarios/engine/run.js';
-
-const dir = mkdtempSync(join(tmpdir(), 'ftrace-sim-hard-'));
-
-function file(name: string, text: string): string {
-  const p = join(dir, name);
-  writeFileSync(p, text);
-  return p;
-}
 
 const loadError = (text: string) => loadErrorOf(text, 'h.yaml');
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-/* What several test files need: the CLI in-process, a golden report, a loader error, a booted kernel closed after use. */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+/* What several test files need: the CLI in-process, a golden report, a file on disk, a loader error, a booted kernel closed after use. */
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { main } from '../bin/main.js';
 import { boot, type Booted } from '../kernel-model/boot.js';
@@ -30,6 +31,16 @@ export async function golden(name: string, args: string[]): Promise<void> {
     if (!process.env.UPDATE_GOLDEN) throw new Error(`${file} did not exist: written, check it and commit it`);
   }
   expect(text).toBe(readFileSync(file, 'utf8'));
+}
+
+let scratch: string | undefined;
+
+/** Writes `text` to `name` in this test file's own temporary folder; returns its path. */
+export function tempFile(name: string, text: string): string {
+  scratch ??= mkdtempSync(path.join(tmpdir(), 'ftrace-sim-test-'));
+  const p = path.join(scratch, name);
+  writeFileSync(p, text);
+  return p;
 }
 
 /** The ScenarioError that loading `text` must throw. */

@@ -4,11 +4,9 @@
  * references each kind of step and expectation resolves, and what a valid
  * file loads to, key by key.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadScenarioFile, loadScenarioText } from '../scenarios/engine/load.js';
-import { loadError } from './helpers.js';
+import { loadError, tempFile } from './helpers.js';
 
 const OPS = 'ops:\n  - { name: a, callback: counter }\n  - { name: g, callback: function_graph }\n';
 const step = (s: string): string => `name: t\n${OPS}steps:\n  - ${s}\n`;
@@ -84,17 +82,16 @@ describe('what a valid file loads to', () => {
 });
 
 describe('scenario files on disk', () => {
-  const dir = mkdtempSync(path.join(tmpdir(), 'loader-'));
   const text = step('call: vfs_read');
 
   test('a file of exactly the size limit loads; one byte more does not', () => {
-    const f = path.join(dir, 'edge.yaml');
-    writeFileSync(f, text);
+    const f = tempFile('edge.yaml', text);
     expect(loadScenarioFile(f, 'edge.yaml', text.length).name).toBe('t');
     expect(() => loadScenarioFile(f, 'edge.yaml', text.length - 1)).toThrow(`edge.yaml:1: the file is ${text.length} bytes; scenario files are limited to ${text.length - 1} (--max-file-size raises it)`);
   });
 
   test('a path that cannot be read says why', () => {
+    const dir = path.dirname(tempFile('any.yaml', text));
     expect(() => loadScenarioFile(dir, 'dir.yaml')).toThrow(/^dir\.yaml:1: cannot read: EISDIR/);
   });
 });
