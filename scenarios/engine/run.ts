@@ -220,8 +220,8 @@ function executeStep(st: RunState, i: number, step: Step): StepOutcome {
     case 'register': {
       const ops = opsOf(st, step.ops);
       if (ops.callback === 'function_graph') {
-        const settings = st.graphSettings.get(step.ops);
-        const c = settings ? ftrace.graph.configure(settings) : { ok: true as const };
+        // Its own set_graph_function and friends first (configure({}) changes nothing).
+        const c = ftrace.graph.configure(st.graphSettings.get(step.ops) ?? {});
         ftraceCall(c.ok ? ftrace.graph.register(ops) : c);
       } else ftraceCall(ftrace.register_ftrace_function(ops));
       noteTrampolines(st);
@@ -356,7 +356,6 @@ interface RunOptions extends RunHooks {
 async function runOnce(s: Scenario, config: ScenarioConfig, opts: RunOptions): Promise<{ st: RunState; fault: Stop | undefined }> {
   const variantRun = opts.variantRun ?? false;
   await initDisassembler();
-  const graphOps = s.ops.filter((o) => o.callback === 'function_graph');
   const early = s.steps.flatMap((x) => (x.kind === 'corrupt' && x.beforeBoot ? [x] : []));
   const { kernel, ftrace } = await boot(
     { ...config, ...opts.kernelConfig },
@@ -379,7 +378,7 @@ async function runOnce(s: Scenario, config: ScenarioConfig, opts: RunOptions): P
     measurements: [],
     end: { trampolines: 0, moduleBytes: 0 },
     variantRun,
-    graphSettings: new Map(graphOps.flatMap((o) => (o.graph ? [[o.name, o.graph] as const] : []))),
+    graphSettings: new Map(s.ops.flatMap((o) => (o.graph ? [[o.name, o.graph] as const] : []))),
     smp: undefined,
   };
   let fault: Stop | undefined;
