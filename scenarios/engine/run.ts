@@ -139,14 +139,7 @@ function checkOtherCpus(st: RunState, before: OpsSnapshot, step: Step): void {
     smp.run(2);
   }
   smp.quiesce(); // no CPU is half-way through an event
-  const { events, lost } = st.trace.read(st.checkedUpTo);
-  st.checkedUpTo = st.trace.written;
-  st.events.checked += events.length;
-  st.events.lost += lost;
-  const { rdx, regs, regsChecked } = checkEvents(st.ftrace, events, windowRules(st, before, snapshotOps(st.ops.values())));
-  st.events.regsChecked += regsChecked;
-  st.events.rdxProblems.push(...rdx);
-  st.events.regsProblems.push(...regs);
+  checkEventsSince(st, windowRules(st, before, snapshotOps(st.ops.values())));
 }
 
 function opsOf(st: RunState, name: string): FtraceOps {
@@ -156,11 +149,16 @@ function opsOf(st: RunState, name: string): FtraceOps {
 /** Checks the events the last guest run wrote. */
 function checkNewEvents(st: RunState, known: KnownCall | undefined): void {
   if (st.smp) return; // checked after the step, over the step's window
+  checkEventsSince(st, currentRules(st.ftrace, known));
+}
+
+/** Checks, under `rules`, the events written since the last check, and counts them. */
+function checkEventsSince(st: RunState, rules: EventRules): void {
   const { events, lost } = st.trace.read(st.checkedUpTo);
   st.checkedUpTo = st.trace.written;
   st.events.checked += events.length;
   st.events.lost += lost;
-  const { rdx, regs, regsChecked } = checkEvents(st.ftrace, events, currentRules(st.ftrace, known));
+  const { rdx, regs, regsChecked } = checkEvents(st.ftrace, events, rules);
   st.events.regsChecked += regsChecked;
   st.events.rdxProblems.push(...rdx);
   st.events.regsProblems.push(...regs);
